@@ -1,0 +1,341 @@
+"""``i2i translate|sample|train|evaluate <plugin>``: one subcommand per registered plugin.
+
+The subcommands are built on demand from the registry: a plugin is imported only when its
+command is listed or run, and its flags come from its settings model and the command's run
+settings. A plugin that fails to load still gets a command, which says why and exits 2.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import reduce
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from i2i_cli import __version__
+from i2i_cli.errors import PluginError, UsageError
+from i2i_cli.options import Flag, flags_for
+from i2i_cli.plugin import DESCRIPTOR_OF_KIND
+from i2i_cli.registry import Registry
+from i2i_cli.run_settings import EvaluateRun, RunSettings, SampleRun, TrainRun, TranslateRun
+from i2i_cli.settings import (
+    Settings,
+    deep_merge,
+    dump_settings,
+    parse_assignment,
+    parse_toml,
+    read_toml,
+    to_toml,
+    validate,
+)
+
+RECORD_TABLE = "i2i"
+"""Table of a settings file that describes the run rather than configures it (ignored on load)."""
+
+RUN_TABLE = "run"
+RUN_RECORD = "run.toml"
+RESULT = "result.json"
+
+BUILT_IN_OPTIONS = frozenset({"task", "config", "set", "dry_run", "help", RECORD_TABLE, RUN_TABLE})
+
+
+@dataclass(frozen=True)
+class Capability:
+    """A command that runs plugins: which plugin kind, which descriptor function, which run options."""
+
+    command: str
+    kind: str
+    function: str
+    run_model: type[RunSettings]
+
+
+TRANSLATE = Capability("translate", "methods", "translate", TranslateRun)
+SAMPLE = Capability("sample", "methods", "sample", SampleRun)
+TRAIN = Capability("train", "trainers", "train", TrainRun)
+EVALUATE = Capability("evaluate", "metrics", "evaluate", EvaluateRun)
+
+
+def task_presets(package: str | None) -> dict[str, Any]:
+    """The task presets a plugin ships: ``{task name: TOML resource}`` from its presets package."""
+    if package is None:
+        return {}
+    try:
+        folder = resources.files(package)
+    except (ModuleNotFoundError, TypeError) as error:
+        raise PluginError(f"task presets package '{package}' cannot be read: {error}") from error
+    return {
+        item.name.removesuffix(".toml"): item
+        for item in sorted(folder.iterdir(), key=lambda item: item.name)
+        if item.name.endswith(".toml")
+    }
+
+
+def preset_layer(package: str | None, task: str) -> dict[str, Any]:
+    """The settings layer of one task preset; an unknown task lists the known ones."""
+    presets = task_presets(package)
+    if task not in presets:
+        known = ", ".join(presets) or "none"
+        raise UsageError(f"unknown task '{task}' (tasks: {known})")
+    return parse_toml(presets[task].read_text(encoding="utf-8"), f"task preset '{task}'")
+
+
+def default_output(capability: Capability, name: str, task: str | None) -> Path:
+    """``runs/<command>/<plugin>[-<task>]``: where a run writes when no ``--output`` is given."""
+    return Path("runs") / capability.command / (f"{name}-{task}" if task else name)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The validated settings of one run and the record written as ``run.toml``."""
+
+    settings: Settings
+    run: RunSettings
+    task: str | None
+
+    def record(self, capability: Capability, name: str) -> dict[str, Any]:
+        """The run record: what ran, with which package version, and every resolved setting."""
+        about = {
+            "command": capability.command,
+            "plugin": name,
+            "task": self.task,
+            "version": __version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        data: dict[str, Any] = {RECORD_TABLE: about}
+        data.update(dump_settings(self.settings))
+        data[RUN_TABLE] = dump_settings(self.run)
+        return data
+
+
+def resolve(
+    capability: Capability,
+    name: str,
+    plugin: Any,
+    *,
+    task: str | None,
+    config: Path | None,
+    assignments: list[str],
+    flags: Mapping[str, Any],
+) -> Resolved:
+    """Settings from the layers, lowest first: defaults < task preset < --config < --set < flags."""
+    layers: list[Mapping[str, Any]] = []
+    if task is not None:
+        layers.append(preset_layer(plugin.presets, task))
+    if config is not None:
+        layers.append(read_toml(config))
+    layers.extend(parse_assignment(text) for text in assignments)
+    layers.append(flags)
+    merged = reduce(deep_merge, layers, {})
+    merged.pop(RECORD_TABLE, None)
+    run_data = merged.pop(RUN_TABLE, {})
+    if not isinstance(run_data, Mapping):
+        raise UsageError(f"'{RUN_TABLE}' must be a table of run settings, got {run_data!r}")
+    settings = validate(plugin.settings, merged)
+    run = validate(capability.run_model, run_data, prefix=f"{RUN_TABLE}.")
+    if run.output is None:
+        run = run.model_copy(update={"output": default_output(capability, name, task)})
+    return Resolved(settings=settings, run=run, task=task)
+
+
+def execute(capability: Capability, name: str, plugin: Any, resolved: Resolved) -> None:
+    """Run the plugin's command in a fresh context; rank 0 writes ``run.toml`` first.
+
+    A command that returns a dict (a metric) has it written as ``result.json`` and shown.
+    """
+    from i2i_cli.context import open_context
+    from i2i_cli.data import write_atomic_text
+
+    output = resolved.run.output
+    assert output is not None
+    with open_context(capability.command, name, resolved.task, resolved.run, output) as ctx:
+        if ctx.runtime.is_main:
+            output.mkdir(parents=True, exist_ok=True)
+            write_atomic_text(to_toml(resolved.record(capability, name)), output / RUN_RECORD)
+        result = getattr(plugin, capability.function)(resolved.settings, ctx)
+        if isinstance(result, Mapping) and ctx.runtime.is_main:
+            write_atomic_text(json.dumps(result, indent=2, default=str) + "\n", output / RESULT)
+            print_result(name, result)
+        if ctx.progress.done or ctx.progress.skipped:
+            ctx.log(f"[green]done[/green]: {ctx.progress.summary()} -> {output}")
+
+
+def print_result(name: str, result: Mapping[str, Any]) -> None:
+    """A result dict as a two-column table on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=name)
+    table.add_column("key")
+    table.add_column("value", overflow="fold")
+    for key, value in result.items():
+        table.add_row(str(key), str(value))
+    Console().print(table)
+
+
+def report_errors(body: Callable[[], None]) -> None:
+    """Run ``body``; a user-facing error becomes one line on stderr and its exit code."""
+    from i2i_cli.errors import I2IError
+
+    try:
+        body()
+    except I2IError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(error.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted: outputs already written are kept; rerun to resume", err=True)
+        raise typer.Exit(130) from None
+
+
+def _option(name: str, annotation: Any, decl: str, help_text: str, panel: str) -> inspect.Parameter:
+    """A keyword parameter Typer turns into the option ``decl``, default None (= not given)."""
+    option = typer.Option(decl, help=help_text, rich_help_panel=panel, show_default=False)
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[Optional[annotation], option],  # noqa: UP045 - Typer reads Optional
+    )
+
+
+def _flag_parameter(flag: Flag, panel: str) -> inspect.Parameter:
+    """The Typer parameter of a generated flag (booleans get --x/--no-x)."""
+    decl = flag.flag
+    if flag.python_type is bool:
+        decl = f"{flag.flag}/--no-{flag.flag.removeprefix('--')}"
+    return _option(flag.param, flag.python_type, decl, flag.help, panel)
+
+
+def _flags_layer(values: Mapping[str, Any], plugin_flags: list[Flag], run_flags: list[Flag]) -> dict:
+    """The layer of the flags actually given on the command line."""
+    layer: dict[str, Any] = {}
+    for flag in plugin_flags:
+        if values.get(flag.param) is not None:
+            layer[flag.field] = values[flag.param]
+    run = {f.field: values[f.param] for f in run_flags if values.get(f.param) is not None}
+    if run:
+        layer[RUN_TABLE] = run
+    return layer
+
+
+def build_command(capability: Capability, name: str, plugin: Any) -> Any:
+    """The click command of one plugin: its settings flags, run flags and settings-file options."""
+    run_flags = flags_for(capability.run_model, reserved=BUILT_IN_OPTIONS)
+    reserved = BUILT_IN_OPTIONS | {flag.field for flag in run_flags}
+    try:
+        plugin_flags = flags_for(plugin.settings, reserved=reserved)
+    except ValueError as error:
+        raise PluginError(f"{capability.kind[:-1]} '{name}': {error}") from error
+    tasks = ", ".join(task_presets(plugin.presets)) or "none"
+    files = "Settings files"
+    parameters = [
+        _option("task", str, "--task", f"Task preset to start from ({tasks}).", files),
+        _option("config", Path, "--config", "TOML file of settings (over the task preset).", files),
+        _option("assignments", list[str], "--set", "dotted.key=value, over --config.", files),
+        _option("dry_run", bool, "--dry-run", "Print the resolved settings and exit.", files),
+    ]
+    parameters += [_flag_parameter(flag, f"{name} settings") for flag in plugin_flags]
+    parameters += [_flag_parameter(flag, "Run") for flag in run_flags]
+
+    def command(**values: Any) -> None:
+        def body() -> None:
+            resolved = resolve(
+                capability,
+                name,
+                plugin,
+                task=values["task"],
+                config=values["config"],
+                assignments=values["assignments"] or [],
+                flags=_flags_layer(values, plugin_flags, run_flags),
+            )
+            if values["dry_run"]:
+                sys.stdout.write(to_toml(resolved.record(capability, name)))
+                return
+            execute(capability, name, plugin, resolved)
+
+        report_errors(body)
+
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    return _as_click_command(name, command, plugin.summary)
+
+
+def _as_click_command(name: str, function: Callable[..., None], summary: str, **kwargs: Any) -> Any:
+    """The click command Typer builds for ``function`` (Typer's own machinery, any version)."""
+    single = typer.Typer(add_completion=False)
+    single.command(name=name, help=summary, **kwargs)(function)
+    return typer.main.get_command(single)
+
+
+def failing_command(name: str, message: str, *, hidden: bool = False) -> Any:
+    """A command that only reports why it cannot run: one line, exit 2."""
+
+    def command() -> None:
+        typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(2)
+
+    return _as_click_command(
+        name,
+        command,
+        f"[unusable] {message}",
+        hidden=hidden,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
+
+
+class PluginGroup(TyperGroup):
+    """A group whose subcommands are the registered plugins of one capability, built lazily."""
+
+    capability: ClassVar[Capability]
+
+    def _registry(self) -> Registry:
+        """The plugin registry, discovered once per group."""
+        if not hasattr(self, "_discovered"):
+            self._discovered = Registry.discover()
+        return self._discovered
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return self._registry().names(self.capability.kind)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        capability = self.capability
+        registry = self._registry()
+        if cmd_name not in registry.names(capability.kind):
+            return None
+        try:
+            plugin = registry.load(capability.kind, cmd_name)
+            descriptor = DESCRIPTOR_OF_KIND[capability.kind]
+            if not isinstance(plugin, descriptor):
+                raise PluginError(
+                    f"{capability.kind[:-1]} plugin '{cmd_name}' registers "
+                    f"{type(plugin).__name__}, not an i2i {descriptor.__name__}"
+                )
+            if getattr(plugin, capability.function, None) is None:
+                message = f"{capability.kind[:-1]} '{cmd_name}' cannot {capability.command}"
+                return failing_command(cmd_name, message, hidden=True)
+            return build_command(capability, cmd_name, plugin)
+        except PluginError as error:
+            return failing_command(cmd_name, str(error))
+
+
+class TranslateGroup(PluginGroup):
+    capability = TRANSLATE
+
+
+class SampleGroup(PluginGroup):
+    capability = SAMPLE
+
+
+class TrainGroup(PluginGroup):
+    capability = TRAIN
+
+
+class EvaluateGroup(PluginGroup):
+    capability = EVALUATE

@@ -1,0 +1,83 @@
+"""The run context a plugin's command receives: runtime, output folder, progress, checkpoints."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from i2i_cli.progress import RunProgress
+
+if TYPE_CHECKING:
+    from i2i_cli.checkpoints import CheckpointStore
+    from i2i_cli.run_settings import RunSettings
+    from i2i_cli.runtime import Runtime
+
+
+@dataclass
+class RunContext:
+    """Everything a plugin needs besides its settings; built by the CLI once settings validate."""
+
+    command: str
+    plugin: str
+    task: str | None
+    run: RunSettings
+    runtime: Runtime
+    output: Path
+    progress: RunProgress
+    console: Console = field(repr=False)
+
+    @cached_property
+    def store(self) -> CheckpointStore:
+        """The checkpoint store (``$I2I_HOME`` or the user cache), opened on first use."""
+        from i2i_cli.checkpoints import CheckpointStore
+
+        return CheckpointStore.open()
+
+    def checkpoint(self, name: str) -> Path:
+        """The cached file of artifact ``name``; missing -> one line with the download command."""
+        return self.store.require(name)
+
+    def log(self, message: str) -> None:
+        """Print a line on rank 0 only (to stderr, so stdout stays clean for data)."""
+        if self.runtime.is_main:
+            self.console.print(message)
+
+
+def stderr_console() -> Console:
+    """The console progress and logs go to."""
+    return Console(file=sys.stderr, highlight=False)
+
+
+@contextmanager
+def open_context(
+    command: str, plugin: str, task: str | None, run: RunSettings, output: Path
+) -> Iterator[RunContext]:
+    """A ``RunContext`` with a live runtime and progress bars, closed cleanly on exit."""
+    from i2i_cli.runtime import create_runtime, shutdown_runtime
+
+    precision = getattr(run, "precision", "fp32")
+    seed = getattr(run, "seed", 0)
+    runtime = create_runtime(run.device, precision, seed)
+    console = stderr_console()
+    show_bars = runtime.is_main and console.is_terminal
+    try:
+        with RunProgress(console=console, enabled=show_bars) as progress:
+            yield RunContext(
+                command=command,
+                plugin=plugin,
+                task=task,
+                run=run,
+                runtime=runtime,
+                output=output,
+                progress=progress,
+                console=console,
+            )
+    finally:
+        shutdown_runtime(runtime)

@@ -1,0 +1,111 @@
+"""The shared drivers of ``translate`` and ``sample`` over images: shard, batch, noise, write, resume.
+
+A method supplies a pure batch function; the driver owns everything around it, so every method
+gets the same resumable, rank-sharded, per-item-seeded behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from i2i_cli.context import RunContext
+from i2i_cli.data import (
+    ImageItem,
+    find_images,
+    image_grid,
+    iter_batches,
+    output_path,
+    pending,
+    write_image,
+)
+from i2i_cli.errors import UsageError
+from i2i_cli.noise import NoiseSource, PerItemNoise
+from i2i_cli.progress import StepCallback
+
+if TYPE_CHECKING:
+    import torch
+
+BatchTranslator = Callable[["torch.Tensor", NoiseSource, StepCallback], "torch.Tensor"]
+"""``translate(x, noise, callback) -> y``: (B,3,H,W) sources in [-1,1] to results in [-1,1]."""
+
+BatchSampler = Callable[[int, NoiseSource, StepCallback], "torch.Tensor"]
+"""``sample(batch_size, noise, callback) -> x``: a batch of samples in [-1,1]."""
+
+GRID_FILE = "grid.png"
+GRID_ROWS = 8
+
+
+def _write_batch(ctx: RunContext, items: Sequence[ImageItem], images: torch.Tensor) -> None:
+    """Write one output image per item under its key, counting each on the progress bar."""
+    for item, image in zip(items, images, strict=True):
+        write_image(image, output_path(ctx.output, item))
+        ctx.progress.advance_items()
+
+
+def translate_images(
+    ctx: RunContext,
+    translate_batch: BatchTranslator,
+    *,
+    image_size: int | None,
+    default_input: Path | None = None,
+) -> list[ImageItem]:
+    """Translate every source image not yet translated; returns the items this rank wrote.
+
+    Sources come from ``--input`` (a file or folder) or the method's ``default_input``; results
+    go to ``<output>/<source key>.png``; existing results are kept unless ``--overwrite``; item
+    ``k`` draws its noise from ``PerItemNoise(seed, k)`` whatever the batch, order or rank.
+    A ``grid.png`` (source | result) of the first batch is written for a quick look.
+    """
+    run = ctx.run
+    source = getattr(run, "input", None) or default_input
+    if source is None:
+        raise UsageError(f"{ctx.plugin} needs --input (an image file or a folder of images)")
+    items = find_images(Path(source))
+    todo = pending(items, ctx.output, overwrite=run.overwrite)
+    mine = ctx.runtime.shard(todo)
+    ctx.log(
+        f"{len(items)} source images in {source}: {len(items) - len(todo)} already done, "
+        f"{len(todo)} to translate"
+    )
+    ctx.progress.start_items(len(mine))
+    device = ctx.runtime.device
+    written: list[ImageItem] = []
+
+    def skip(item: ImageItem, reason: str) -> None:
+        ctx.console.print(f"[yellow]skipped[/yellow] {item.path}: {reason}")
+        ctx.progress.skip_items()
+
+    batches = iter_batches(mine, image_size, run.batch_size, strict=run.strict, on_skip=skip)
+    for batch_items, batch in batches:
+        x = batch.to(device)
+        noise = PerItemNoise(run.seed, [item.key for item in batch_items], device)
+        y = translate_batch(x, noise, ctx.progress.step_callback()).detach().float().cpu()
+        _write_batch(ctx, batch_items, y)
+        if not written and ctx.runtime.is_main:
+            rows = slice(0, GRID_ROWS)
+            write_image(image_grid([batch[rows], y[rows]]), ctx.output / GRID_FILE)
+        written.extend(batch_items)
+    return written
+
+
+def sample_keys(count: int) -> list[ImageItem]:
+    """The items of a sampling run: ``000000 ... count-1``, each its own noise key and file."""
+    return [ImageItem(key=f"{index:06d}", path=Path(f"{index:06d}")) for index in range(count)]
+
+
+def sample_images(ctx: RunContext, sample_batch: BatchSampler) -> list[ImageItem]:
+    """Draw every sample not yet written to ``<output>/<index>.png``; returns this rank's items."""
+    run = ctx.run
+    items = sample_keys(run.num_samples)
+    todo = pending(items, ctx.output, overwrite=run.overwrite)
+    mine = ctx.runtime.shard(todo)
+    ctx.log(f"{len(items)} samples: {len(items) - len(todo)} already done, {len(todo)} to draw")
+    ctx.progress.start_items(len(mine), "samples")
+    for start in range(0, len(mine), run.batch_size):
+        batch_items = mine[start : start + run.batch_size]
+        noise = PerItemNoise(run.seed, [item.key for item in batch_items], ctx.runtime.device)
+        images = sample_batch(len(batch_items), noise, ctx.progress.step_callback())
+        _write_batch(ctx, batch_items, images.detach().float().cpu())
+    return mine

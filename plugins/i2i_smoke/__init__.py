@@ -1,0 +1,1 @@
+"""The ``smoke`` method: a placeholder that exercises the whole translate/sample path."""

@@ -1,0 +1,1 @@
+"""Task presets of the smoke method."""

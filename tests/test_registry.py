@@ -1,0 +1,96 @@
+"""Plugins through entry points: third-party distributions, broken plugins, duplicate names."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from i2i_cli.errors import PluginError
+from i2i_cli.registry import Registry
+from tests.conftest import DISTS, run_i2i
+
+
+def write_image(path: Path, value: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((12, 12, 3), value, dtype=np.uint8)).save(path)
+
+
+def test_third_party_method_is_listed_and_runs_through_translate(tmp_path: Path) -> None:
+    listing = run_i2i(["plugins"], dists=["hello"], env={"COLUMNS": "200"})
+    assert listing.returncode == 0, listing.stderr
+    assert "negate" in listing.stdout
+    assert "i2i-hello 0.2.0" in listing.stdout
+    write_image(tmp_path / "in" / "grey.png", 64)
+    result = run_i2i(
+        ["translate", "negate", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+         "--device", "cpu", "--image-size", "8"],
+        dists=["hello"],
+    )
+    assert result.returncode == 0, result.stderr
+    out = np.asarray(Image.open(tmp_path / "out" / "grey.png"))
+    assert out.shape == (8, 8, 3)
+    assert abs(int(out[0, 0, 0]) - (255 - 64)) <= 1
+
+
+def test_third_party_metric_runs_through_evaluate_and_writes_json(tmp_path: Path) -> None:
+    for index, value in enumerate((0, 255)):
+        write_image(tmp_path / "imgs" / f"{index}.png", value)
+    result = run_i2i(
+        ["evaluate", "mean-value", "--images", str(tmp_path / "imgs"), "--output",
+         str(tmp_path / "eval"), "--device", "cpu"],
+        dists=["hello"],
+    )
+    assert result.returncode == 0, result.stderr
+    record = (tmp_path / "eval" / "result.json").read_text()
+    assert '"images": 2' in record
+    assert '"value": 0.0' in record
+    assert "mean-value" in result.stdout
+
+
+def test_broken_plugin_is_listed_and_only_its_command_fails(tmp_path: Path) -> None:
+    listing = run_i2i(["plugins"], dists=["broken"], env={"COLUMNS": "250"})
+    assert listing.returncode == 0
+    assert "broken" in listing.stdout
+    assert "i2i-broken 1.0" in listing.stdout
+    assert "ModuleNotFoundError" in listing.stdout
+    failing = run_i2i(["translate", "broken", "--input", "x"], dists=["broken"])
+    assert failing.returncode == 2
+    assert failing.stderr.strip().count("\n") == 0
+    assert "failed to load" in failing.stderr
+    assert "Traceback" not in failing.stderr
+    working = run_i2i(
+        ["translate", "smoke", "--output", str(tmp_path / "o"), "--device", "cpu"],
+        dists=["broken"],
+    )
+    assert working.returncode == 0, working.stderr
+
+
+def test_same_name_from_two_distributions_is_an_error_naming_both() -> None:
+    result = run_i2i(["translate", "smoke", "--dry-run"], dists=["dupe"])
+    assert result.returncode == 2
+    assert "i2i-dupe 1.0" in result.stderr
+    assert "i2i 0.1.0" in result.stderr
+    listing = run_i2i(["plugins"], dists=["dupe"], env={"COLUMNS": "250"})
+    assert "registered by two distributions" in listing.stdout
+
+
+def test_discovery_imports_no_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(DISTS / "hello"))
+    sys.modules.pop("i2i_hello.plugin", None)
+    registry = Registry.discover()
+    assert "negate" in registry.names("methods")
+    assert "i2i_hello.plugin" not in sys.modules
+    method = registry.load("methods", "negate")
+    assert method.summary.startswith("Negate")
+    with pytest.raises(PluginError, match="no method plugin named 'nope'"):
+        registry.load("methods", "nope")
+
+
+def test_first_party_plugins_register_like_third_party_ones() -> None:
+    entry = Registry.discover().entry("methods", "smoke")
+    assert entry.distribution == "i2i"
+    assert entry.target == "i2i_smoke.plugin:smoke"

@@ -1,0 +1,167 @@
+"""translate/sample end to end through the smoke method: data, noise, outputs, run.toml, resume."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from typer.testing import CliRunner
+
+from i2i_cli.app import app
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+
+def make_images(folder: Path, count: int, size: int = 40) -> list[Path]:
+    """``count`` distinct random RGB images, one in a sub-folder."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for index in range(count):
+        sub = folder / "sub" if index == 0 else folder
+        sub.mkdir(parents=True, exist_ok=True)
+        pixels = rng.integers(0, 256, (size, size + 8, 3), dtype=np.uint8)
+        path = sub / f"img{index}.png"
+        Image.fromarray(pixels).save(path)
+        paths.append(path)
+    return paths
+
+
+def translate(cli: CliRunner, *args: str) -> object:
+    return cli.invoke(app, ["translate", "smoke", "--device", "cpu", "--image-size", "16", *args])
+
+
+def pixels(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path))
+
+
+def test_translate_writes_one_image_per_source_and_the_run_record(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    make_images(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    result = translate(cli, "--input", str(tmp_path / "in"), "--output", str(out))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
+        "grid.png",
+        "img1.png",
+        "img2.png",
+        "sub/img0.png",
+    ]
+    assert pixels(out / "img1.png").shape == (16, 16, 3)
+    assert pixels(out / "grid.png").shape[1] > 2 * 16  # source | result side by side
+    record = tomllib.loads((out / "run.toml").read_text())
+    assert record["i2i"]["command"] == "translate"
+    assert record["image_size"] == 16
+    assert record["run"]["input"] == str(tmp_path / "in")
+    assert "3 images" in result.stderr
+
+
+def test_translate_without_input_uses_the_embedded_example(cli: CliRunner, tmp_path: Path) -> None:
+    result = translate(cli, "--output", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "example.png").is_file()
+
+
+def test_image_result_does_not_depend_on_batch_size(cli: CliRunner, tmp_path: Path) -> None:
+    make_images(tmp_path / "in", 4)
+    for batch in (1, 3):
+        result = translate(
+            cli, "--input", str(tmp_path / "in"), "--output", str(tmp_path / f"b{batch}"),
+            "--batch-size", str(batch), "--seed", "5",
+        )
+        assert result.exit_code == 0, result.output
+    for name in ("sub/img0.png", "img1.png", "img2.png", "img3.png"):
+        assert np.array_equal(pixels(tmp_path / "b1" / name), pixels(tmp_path / "b3" / name))
+    other = translate(
+        cli, "--input", str(tmp_path / "in"), "--output", str(tmp_path / "s6"), "--seed", "6"
+    )
+    assert other.exit_code == 0
+    assert not np.array_equal(pixels(tmp_path / "b1" / "img1.png"), pixels(tmp_path / "s6" / "img1.png"))
+
+
+def test_resume_skips_images_already_written_and_overwrite_redoes_them(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    make_images(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    assert translate(cli, "--input", str(tmp_path / "in"), "--output", str(out)).exit_code == 0
+    (out / "img1.png").unlink()
+    marker = out / "img2.png"
+    before = marker.stat().st_mtime_ns
+    again = translate(cli, "--input", str(tmp_path / "in"), "--output", str(out))
+    assert again.exit_code == 0
+    assert "2 already done, 1 to translate" in again.stderr
+    assert (out / "img1.png").is_file()
+    assert marker.stat().st_mtime_ns == before
+    redo = translate(cli, "--input", str(tmp_path / "in"), "--output", str(out), "--overwrite")
+    assert redo.exit_code == 0
+    assert "0 already done, 3 to translate" in redo.stderr
+
+
+def test_rerun_from_run_toml_reproduces_the_outputs(cli: CliRunner, tmp_path: Path) -> None:
+    make_images(tmp_path / "in", 2)
+    first = tmp_path / "first"
+    args = ["--input", str(tmp_path / "in"), "--output", str(first), "--seed", "3", "--steps", "1"]
+    assert translate(cli, *args).exit_code == 0
+    second = tmp_path / "second"
+    result = cli.invoke(
+        app,
+        ["translate", "smoke", "--config", str(first / "run.toml"), "--output", str(second)],
+    )
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(pixels(first / "img1.png"), pixels(second / "img1.png"))
+
+
+def test_corrupt_image_is_reported_and_skipped_and_strict_stops(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    make_images(tmp_path / "in", 2)
+    (tmp_path / "in" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    out = tmp_path / "out"
+    result = translate(cli, "--input", str(tmp_path / "in"), "--output", str(out))
+    assert result.exit_code == 0, result.output
+    assert "bad.png" in result.stderr
+    assert "skipped" in result.stderr
+    assert (out / "img1.png").is_file()
+    assert not (out / "bad.png").exists()
+    strict_out = tmp_path / "strict"
+    strict = translate(
+        cli, "--input", str(tmp_path / "in"), "--output", str(strict_out), "--strict",
+        "--batch-size", "1",
+    )
+    assert strict.exit_code != 0
+    assert "bad.png" in strict.stderr
+    assert "Traceback" not in strict.output
+    assert (strict_out / "run.toml").is_file()
+
+
+def test_missing_input_is_one_line_error(cli: CliRunner, tmp_path: Path) -> None:
+    result = translate(cli, "--input", str(tmp_path / "nope"), "--output", str(tmp_path / "o"))
+    assert result.exit_code == 2
+    assert "nope" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_sample_writes_numbered_images_and_resumes(cli: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "samples"
+    args = ["sample", "smoke", "--device", "cpu", "--image-size", "8", "--output", str(out)]
+    result = cli.invoke(app, [*args, "--num-samples", "3", "--batch-size", "2"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.glob("*.png")) == ["000000.png", "000001.png", "000002.png"]
+    single = tmp_path / "single"
+    alone = cli.invoke(
+        app,
+        ["sample", "smoke", "--device", "cpu", "--image-size", "8", "--output", str(single),
+         "--num-samples", "3", "--batch-size", "1"],
+    )
+    assert alone.exit_code == 0
+    assert np.array_equal(pixels(out / "000002.png"), pixels(single / "000002.png"))
+    more = cli.invoke(app, [*args, "--num-samples", "5"])
+    assert more.exit_code == 0
+    assert "3 already done, 2 to draw" in more.stderr
+    assert len(list(out.glob("*.png"))) == 5
