@@ -1,0 +1,483 @@
+"""Image folders, paired folders, reading and writing images, atomic files and resume.
+
+Reading follows the reference data pipelines: PIL ``convert('RGB')`` (alpha dropped, not
+composited), an optional resize + crop, then ``[0, 1] -> [-1, 1]``. Writing quantises like
+torchvision's ``save_image`` and never leaves a half-written file under its final name, so a
+run can be interrupted at any moment and resumed by skipping the outputs that exist.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from i2i_cli.errors import I2IError, UsageError
+
+IMAGE_SUFFIXES: frozenset[str] = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+)
+"""File suffixes (compared lower-case) that count as images when a folder is searched."""
+
+Fit = Literal["crop", "adm-crop", "stretch"]
+"""How an image is brought to ``size x size``:
+
+* ``crop``: shorter side to ``size`` (PIL bicubic, antialiased), then a centre crop: torchvision
+  ``Resize(size, BICUBIC)`` + ``CenterCrop(size)`` on a PIL image (EGSDE, spec egsde.md §1.3).
+* ``adm-crop``: guided-diffusion's ``center_crop_arr``: BOX-halve while the shorter side is at
+  least ``2 * size``, bicubic to shorter side ``size`` (sides rounded), floor-offset centre crop
+  (DDIB, ILVR, SDDM).
+* ``stretch``: both sides to ``size`` with bilinear antialiased resampling, aspect ratio not
+  kept: torchvision v2 ``Resize((size, size))`` on a PIL image (SDE-BBDM, spec bbdm.md §9).
+"""
+FITS: tuple[Fit, ...] = ("crop", "adm-crop", "stretch")
+
+SkipCallback = Callable[["ImageItem", str], None]
+"""``on_skip(item, reason)``: called for each unreadable image that is skipped."""
+
+# Pillow modes with more than 8 bits per sample that it can hand over losslessly as integers.
+_HIGH_DEPTH_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+_SIXTEEN_BIT_MAX = np.float32(65535)
+_LISTED = 5
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    """One input image: its key (relative path without suffix, posix separators) and its file."""
+
+    key: str
+    path: Path
+
+
+class UnreadableImageError(I2IError):
+    """A file that cannot be decoded as an image (corrupt, truncated, not an image)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"cannot read image {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding images
+
+
+def find_images(source: Path) -> list[ImageItem]:
+    """The images of ``source`` (one file, or a folder searched recursively), sorted by key.
+
+    Non-image files and hidden files or folders (names starting with ``.``) are ignored. A
+    missing path, a folder without images, or two files with the same key (``a.png`` and
+    ``a.jpg``) is a UsageError.
+    """
+    source = Path(source)
+    if source.is_file():
+        return [_single_file_item(source)]
+    if not source.is_dir():
+        raise UsageError(f"input not found: {source}")
+    items = [ImageItem(_key(path, source), path) for path in _image_files(source)]
+    if not items:
+        raise UsageError(f"no images ({_suffix_list()}) found in {source}")
+    _check_unique_keys(items)
+    return sorted(items, key=lambda item: item.key)
+
+
+def find_pairs(root: Path, a: str = "A", b: str = "B") -> list[tuple[ImageItem, ImageItem]]:
+    """The images of ``root/a`` and ``root/b`` paired by key, sorted by key.
+
+    Missing folders, or an image on one side without a partner on the other, is a UsageError
+    with the counts and the first few unmatched keys.
+    """
+    root = Path(root)
+    missing = [str(root / name) for name in (a, b) if not (root / name).is_dir()]
+    if missing:
+        raise UsageError(
+            f"paired input needs the folders {a}/ and {b}/ under {root}; "
+            f"missing: {', '.join(missing)}"
+        )
+    left = {item.key: item for item in find_images(root / a)}
+    right = {item.key: item for item in find_images(root / b)}
+    only_left = sorted(left.keys() - right.keys())
+    only_right = sorted(right.keys() - left.keys())
+    if only_left or only_right:
+        raise UsageError(_unmatched_message(root, (a, only_left), (b, only_right)))
+    return [(left[key], right[key]) for key in sorted(left)]
+
+
+def _single_file_item(path: Path) -> ImageItem:
+    """The item of an input given as one file (key: its stem); a non-image file is a UsageError."""
+    if not _is_image_name(path.name):
+        raise UsageError(f"{path} is not an image file (expected {_suffix_list()})")
+    return ImageItem(path.stem, path)
+
+
+def _image_files(root: Path) -> Iterator[Path]:
+    """Image files under ``root``, recursively, following folder links once each."""
+    visited: set[str] = set()
+    for folder, folders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in visited:  # a link back to a folder already searched
+            folders.clear()
+            continue
+        visited.add(real)
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        for name in names:
+            if not name.startswith(".") and _is_image_name(name):
+                yield Path(folder, name)
+
+
+def _is_image_name(name: str) -> bool:
+    """Whether a file name has one of the IMAGE_SUFFIXES (any case)."""
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _key(path: Path, root: Path) -> str:
+    """``path`` relative to ``root``, without its suffix, with posix separators."""
+    return path.relative_to(root).with_suffix("").as_posix()
+
+
+def _suffix_list() -> str:
+    """The image suffixes as a readable list."""
+    return ", ".join(sorted(IMAGE_SUFFIXES))
+
+
+def _check_unique_keys(items: Iterable[ImageItem]) -> None:
+    """UsageError naming the files when two of them share a key (``a.png`` and ``a.jpg``)."""
+    by_key: dict[str, list[Path]] = {}
+    for item in items:
+        by_key.setdefault(item.key, []).append(item.path)
+    clashes = [sorted(paths) for paths in by_key.values() if len(paths) > 1]
+    if clashes:
+        shown = "; ".join(" and ".join(str(path) for path in paths) for paths in clashes[:_LISTED])
+        more = f" (and {len(clashes) - _LISTED} more)" if len(clashes) > _LISTED else ""
+        raise UsageError(
+            f"images must differ by more than their suffix, their outputs would collide: "
+            f"{shown}{more}"
+        )
+
+
+def _unmatched_message(root: Path, *sides: tuple[str, list[str]]) -> str:
+    """The one-line error for paired folders whose keys do not match."""
+    other = {sides[0][0]: sides[1][0], sides[1][0]: sides[0][0]}
+    parts = [
+        f"{len(keys)} in {name}/ without a match in {other[name]}/ "
+        f"(first: {', '.join(keys[:_LISTED])})"
+        for name, keys in sides
+        if keys
+    ]
+    return f"unpaired images under {root}: {'; '.join(parts)}; pairs are matched by file name"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading images
+
+
+def read_image(path: Path, size: int | None = None, *, fit: Fit = "crop") -> torch.Tensor:
+    """The image at ``path`` as float32 (3, H, W) in [-1, 1], brought to ``size`` by ``fit``.
+
+    8-bit files go through PIL ``convert('RGB')``; 16-bit greyscale (``I;16*``, ``I``) files are
+    scaled by 1/65535 in float32 and resized in float, keeping their precision. ``size=None``
+    keeps the stored size. A file that cannot be decoded raises UnreadableImageError.
+    """
+    path = Path(path)
+    _check_size(size)
+    _check_fit(fit)
+    image = _decode(path)
+    if size is not None:
+        image = _fit_to_size(image, size, fit)
+    return _to_tensor(image)
+
+
+def iter_batches(
+    items: Sequence[ImageItem],
+    size: int | None,
+    batch_size: int,
+    *,
+    strict: bool = False,
+    on_skip: SkipCallback | None = None,
+    fit: Fit = "crop",
+) -> Iterator[tuple[list[ImageItem], torch.Tensor]]:
+    """Batches ``(items, (B, 3, S, S) tensor)`` of the readable images, in order.
+
+    An unreadable image is passed to ``on_skip(item, reason)`` and left out (the batch is filled
+    from the next items), or raised when ``strict``. With ``size=None`` the images of one batch
+    must share their size.
+    """
+    if batch_size < 1:
+        raise UsageError(f"batch size must be at least 1, got {batch_size}")
+    batch_items: list[ImageItem] = []
+    tensors: list[torch.Tensor] = []
+    for item in items:
+        try:
+            tensor = read_image(item.path, size, fit=fit)
+        except UnreadableImageError as error:
+            if strict:
+                raise
+            if on_skip is not None:
+                on_skip(item, error.reason)
+            continue
+        if tensors:
+            _check_same_size(batch_items[0], tensors[0], item, tensor)
+        batch_items.append(item)
+        tensors.append(tensor)
+        if len(batch_items) == batch_size:
+            yield batch_items, torch.stack(tensors)
+            batch_items, tensors = [], []
+    if batch_items:
+        yield batch_items, torch.stack(tensors)
+
+
+def _check_size(size: int | None) -> None:
+    """UsageError unless ``size`` is None or a positive number of pixels."""
+    if size is not None and size < 1:
+        raise UsageError(f"image size must be at least 1 pixel, got {size}")
+
+
+def _check_fit(fit: str) -> None:
+    """UsageError unless ``fit`` is one of FITS."""
+    if fit not in FITS:
+        raise UsageError(f"unknown image fit {fit!r}; expected one of {', '.join(FITS)}")
+
+
+def _check_same_size(
+    first: ImageItem, first_tensor: torch.Tensor, item: ImageItem, tensor: torch.Tensor
+) -> None:
+    """UsageError when two images of one batch differ in size (only possible with size=None)."""
+    if tensor.shape != first_tensor.shape:
+        raise UsageError(
+            f"{item.path} is {_size_text(tensor)} but {first.path} is {_size_text(first_tensor)}; "
+            f"images of one batch must share a size (set an image size, or use batch size 1)"
+        )
+
+
+def _size_text(tensor: torch.Tensor) -> str:
+    """``WxH`` of a (3, H, W) tensor."""
+    return f"{tensor.shape[-1]}x{tensor.shape[-2]}"
+
+
+def _decode(path: Path) -> Image.Image:
+    """The first frame of ``path`` as an RGB (8-bit) or F (16-bit data in [0, 1]) image."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return _working_image(image)
+    # Pillow's decoders raise many types on corrupt data (OSError, SyntaxError, ValueError,
+    # EOFError, struct.error, DecompressionBombError, ...): all mean "this file is unreadable".
+    except Exception as error:
+        raise UnreadableImageError(path, _reason(error)) from error
+
+
+def _working_image(image: Image.Image) -> Image.Image:
+    """``image`` in the mode it is resized in: F in [0, 1] for 16-bit data, RGB otherwise."""
+    if image.mode in _HIGH_DEPTH_MODES:
+        samples = np.clip(np.asarray(image).astype(np.float32), 0, _SIXTEEN_BIT_MAX)
+        return Image.fromarray(samples / _SIXTEEN_BIT_MAX)
+    if image.mode == "F":
+        raise ValueError("32-bit float images are not supported (their value range is unknown)")
+    return image.convert("RGB")
+
+
+def _reason(error: Exception) -> str:
+    """A short human reason for a decoding failure."""
+    if isinstance(error, UnidentifiedImageError):
+        return "not an image format Pillow can decode"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
+
+
+def _fit_to_size(image: Image.Image, size: int, fit: Fit) -> Image.Image:
+    """``image`` brought to ``size x size`` as the Fit ``fit`` describes."""
+    if fit == "stretch":
+        return image.resize((size, size), Image.Resampling.BILINEAR)
+    if fit == "adm-crop":
+        return _adm_centre_crop(image, size)
+    return _centre_crop(_resize_shorter_side(image, size), size)
+
+
+def _resize_shorter_side(image: Image.Image, size: int) -> Image.Image:
+    """Shorter side to ``size``, longer ``int(size * long / short)``, as torchvision Resize(int)."""
+    width, height = image.size
+    if width <= height:
+        new_size = (size, int(size * height / width))
+    else:
+        new_size = (int(size * width / height), size)
+    return image.resize(new_size, Image.Resampling.BICUBIC)
+
+
+def _centre_crop(image: Image.Image, size: int) -> Image.Image:
+    """The central ``size x size`` window, offsets rounded as torchvision CenterCrop rounds."""
+    width, height = image.size
+    top = round((height - size) / 2.0)  # Python's round: ties to even, as torchvision
+    left = round((width - size) / 2.0)
+    return image.crop((left, top, left + size, top + size))
+
+
+def _adm_centre_crop(image: Image.Image, size: int) -> Image.Image:
+    """guided-diffusion ``center_crop_arr``: BOX halvings, bicubic, floor-offset centre crop."""
+    while min(image.size) >= 2 * size:
+        image = image.resize(tuple(side // 2 for side in image.size), Image.Resampling.BOX)
+    scale = size / min(image.size)
+    image = image.resize(
+        tuple(round(side * scale) for side in image.size), Image.Resampling.BICUBIC
+    )
+    top = (image.height - size) // 2
+    left = (image.width - size) // 2
+    return image.crop((left, top, left + size, top + size))
+
+
+def _to_tensor(image: Image.Image) -> torch.Tensor:
+    """(3, H, W) float32 in [-1, 1]: ToTensor (``/255``) then ``2x - 1``; F images are in [0, 1]."""
+    if image.mode == "F":
+        # Bicubic overshoots in float; 8-bit resampling clamps, so clamp alike.
+        unit = torch.from_numpy(np.array(image, dtype=np.float32)).clamp(0, 1)
+        return (unit * 2 - 1).expand(3, -1, -1).contiguous()
+    pixels = torch.from_numpy(np.array(image, dtype=np.uint8))
+    unit = pixels.permute(2, 0, 1).float().div(255)
+    return (unit * 2 - 1).contiguous()
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing outputs and resuming
+
+
+def output_path(output_dir: Path, item: ImageItem, suffix: str = ".png") -> Path:
+    """Where ``item``'s output goes: ``output_dir / (key + suffix)``, sub-folders kept."""
+    return Path(output_dir) / f"{item.key}{suffix}"
+
+
+def pending(
+    items: Sequence[ImageItem], output_dir: Path, *, overwrite: bool, suffix: str = ".png"
+) -> list[ImageItem]:
+    """The items still to do: those without an output file yet, or all when ``overwrite``."""
+    if overwrite:
+        return list(items)
+    return [item for item in items if not output_path(output_dir, item, suffix).exists()]
+
+
+def to_uint8(image: torch.Tensor) -> torch.Tensor:
+    """(C, H, W) uint8 of an image in [-1, 1], rounded as ``save_image(((x + 1) / 2).clamp(0, 1))``.
+
+    ``floor(clamp((x + 1) / 2, 0, 1) * 255 + 0.5)`` in float32 (float64 input stays float64);
+    NaN becomes 0, as the uint8 cast of save_image gives on x86.
+    """
+    x = image.detach().cpu()
+    if x.dtype != torch.float64:
+        x = x.float()
+    unit = ((x + 1) / 2).clamp(0, 1)
+    scaled = unit.mul(255).add(0.5).clamp(0, 255)
+    return torch.nan_to_num(scaled, nan=0.0).to(torch.uint8)
+
+
+def write_image(image: torch.Tensor, path: Path) -> None:
+    """Write a (3, H, W) or (1, H, W) image in [-1, 1] as an 8-bit file, atomically.
+
+    The format comes from the suffix (``.jpg`` is JPEG at Pillow's default quality 75); one
+    channel is written as greyscale. Parent folders are created; on any failure the previous
+    file under ``path`` (if any) is untouched and no temporary file is left.
+    """
+    path = Path(path)
+    if image.dim() != 3 or image.shape[0] not in (1, 3):
+        raise ValueError(
+            f"write_image needs a (3, H, W) or (1, H, W) image, got {tuple(image.shape)}"
+        )
+    pixels = to_uint8(image).permute(1, 2, 0).numpy()
+    picture = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
+    write_atomic_bytes(_encode(picture, path), path)
+
+
+def _encode(picture: Image.Image, path: Path) -> bytes:
+    """The bytes of ``picture`` in the format ``path``'s suffix names."""
+    file_format = Image.registered_extensions().get(path.suffix.lower())
+    if file_format is None:
+        raise UsageError(
+            f"cannot write {path}: {path.suffix or 'no suffix'} is not an image format"
+        )
+    buffer = io.BytesIO()
+    try:
+        picture.save(buffer, format=file_format)
+    except (OSError, KeyError, ValueError) as error:
+        raise I2IError(f"cannot write {path} as {file_format}: {error}") from error
+    return buffer.getvalue()
+
+
+def write_atomic_bytes(data: bytes, path: Path) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file beside it, then ``os.replace``.
+
+    Readers see the old file or the new one, never a mix; the temporary file (hidden, so image
+    searches skip it) is removed on failure. An OSError becomes an I2IError naming ``path``.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _replace_with_temporary(data, path)
+    except OSError as error:
+        raise I2IError(f"cannot write {path}: {error.strerror or error}") from error
+
+
+def write_atomic_text(text: str, path: Path, encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``path`` atomically (see write_atomic_bytes)."""
+    write_atomic_bytes(text.encode(encoding), path)
+
+
+def _replace_with_temporary(data: bytes, path: Path) -> None:
+    """Write ``data`` to a new temporary file in ``path``'s folder, flush it to disk, rename it."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    descriptor = os.open(temporary, flags, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+# Quick-look grids
+
+
+def image_grid(
+    columns: Sequence[torch.Tensor], padding: int = 2, pad_value: float = -1.0
+) -> torch.Tensor:
+    """A (3, B*H + (B+1)*padding, K*W + (K+1)*padding) grid in [-1, 1] of K batches side by side.
+
+    Row ``b`` is ``columns[0][b] | columns[1][b] | ...``; each ``columns[k]`` is a (B, 3, H, W)
+    or (B, 1, H, W) batch of one shape. Cells are separated and framed by ``padding`` pixels of
+    ``pad_value`` (black by default, as torchvision's make_grid).
+    """
+    if not columns:
+        raise ValueError("image_grid needs at least one column")
+    batches = [_as_rgb_batch(column) for column in columns]
+    shapes = {tuple(batch.shape) for batch in batches}
+    if len(shapes) != 1:
+        raise ValueError(f"image_grid columns must share one shape, got {sorted(shapes)}")
+    count, _, height, width = batches[0].shape
+    grid = torch.full(
+        (3, count * (height + padding) + padding, len(batches) * (width + padding) + padding),
+        float(pad_value),
+        dtype=torch.float32,
+    )
+    for column, batch in enumerate(batches):
+        left = padding + column * (width + padding)
+        for row in range(count):
+            top = padding + row * (height + padding)
+            grid[:, top : top + height, left : left + width] = batch[row]
+    return grid.clamp(-1, 1)
+
+
+def _as_rgb_batch(batch: torch.Tensor) -> torch.Tensor:
+    """A (B, 3 or 1, H, W) batch as a (B, 3, H, W) float32 CPU tensor (may be a view)."""
+    if batch.dim() != 4 or batch.shape[1] not in (1, 3):
+        raise ValueError(f"image_grid needs (B, 3, H, W) batches, got {tuple(batch.shape)}")
+    return batch.detach().to("cpu", torch.float32).expand(-1, 3, -1, -1)

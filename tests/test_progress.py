@@ -1,0 +1,38 @@
+"""Progress: bars on a terminal only, a sampler-step bar fed by the callback, a closing summary."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from i2i_cli.progress import RunProgress, no_step
+
+
+def test_disabled_progress_draws_nothing_but_still_counts() -> None:
+    stream = io.StringIO()
+    with RunProgress(console=Console(file=stream), enabled=False) as progress:
+        progress.start_items(3)
+        assert progress.step_callback() is no_step
+        progress.advance_items(2)
+        progress.skip_items()
+    assert stream.getvalue() == ""
+    assert (progress.done, progress.skipped) == (2, 1)
+    assert progress.summary().startswith("2 images, 1 skipped in ")
+    assert "images/s" in progress.summary()
+
+
+def test_enabled_progress_draws_item_and_step_bars() -> None:
+    stream = io.StringIO()
+    console = Console(file=stream, force_terminal=True, width=100)
+    with RunProgress(console=console, enabled=True) as progress:
+        progress.start_items(2)
+        on_step = progress.step_callback()
+        for i in range(5):
+            on_step({"i": i, "total": 5})
+        progress.advance_items(2)
+    drawn = stream.getvalue()
+    assert "images" in drawn
+    assert "steps" in drawn
+    assert "5/5" in drawn
+    assert "2/2" in drawn
