@@ -1,0 +1,423 @@
+"""The checkpoint manifest: the shipped one lists every spec artifact; bad ones fail clearly."""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from i2i_cli.checkpoints import (
+    Artifact,
+    CheckpointStore,
+    ManifestSource,
+    MissingCheckpointError,
+    cache_root,
+    core_manifest,
+    load_manifests,
+    plugin_manifests,
+    read_manifest,
+)
+from i2i_cli.errors import UsageError
+from i2i_cli.registry import PluginEntry, Registry
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Files each experiment needs, as the specs name them (adm.md 4, egsde.md 6, ddib.md 4,
+# dg.md 2.4 and 8, bbdm.md 8, sddm.md 6 and 10).
+EDM_PICKLES = {
+    f"edm-{name}.pkl"
+    for name in (
+        "cifar10-32x32-uncond-vp",
+        "cifar10-32x32-cond-vp",
+        "cifar10-32x32-uncond-ve",
+        "cifar10-32x32-cond-ve",
+        "ffhq-64x64-uncond-vp",
+        "ffhq-64x64-uncond-ve",
+        "afhqv2-64x64-uncond-vp",
+        "afhqv2-64x64-uncond-ve",
+        "imagenet-64x64-cond-adm",
+    )
+}
+EDM_FID_REFS = {
+    f"{name}.npz"
+    for name in (
+        "cifar10-32x32",
+        "ffhq-64x64",
+        "afhqv2-64x64",
+        "imagenet-64x64",
+        "imagenet-64x64-baseline",
+    )
+}
+FILES_OF_EXPERIMENT = {
+    "egsde": {
+        "afhq_dog_4m.pt",
+        "celebahq_female_ddpm.pth",
+        "cat2dog_dse.pt",
+        "wild2dog_dse.pt",
+        "male2female_dse.pt",
+        "afhq_dse.pt",
+        "256x256_classifier.pt",
+        "fid_celebahq_female.npz",
+        "pt_inception-2015-12-05-6726825d.pth",
+    },
+    "imagenet": {"256x256_diffusion.pt", "256x256_classifier.pt"},
+    "synthetic": {"model.pt"},
+    "dg": {
+        "edm-cifar10-32x32-uncond-vp.pkl",
+        "edm-cifar10-32x32-cond-vp.pkl",
+        "32x32_classifier.pt",
+        "discriminator_60.pt",
+        "discriminator_250.pt",
+        "cifar10-32x32.npz",
+        "true_data.npz",
+        "true_data_label.npz",
+        "inception-2015-12-05.pkl",
+    },
+    "dg-imagenet": {"32x32_classifier.pt", "discriminator_7.pt", "DiT-XL-2-256x256.pt"},
+    "edm": EDM_PICKLES | EDM_FID_REFS | {"inception-2015-12-05.pkl"},
+    "fid": EDM_FID_REFS | {"pt_inception-2015-12-05-6726825d.pth", "inception-2015-12-05.pkl"},
+    "ilvr": {"afhq_dog_4m.pt", "ffhq_10m.pt"},
+    "sddm": {
+        "afhq_dog_4m.pt",
+        "celebahq_female_ddpm.pth",
+        "vgg_normalised.pth",
+        "fid_celebahq_female.npz",
+        "pt_inception-2015-12-05-6726825d.pth",
+    },
+    "bbdm": {"sde_bbdm.pt", "vqgan_f4.pt", "deeplabv3_resnet101_cityscapes.pt"},
+}
+
+# Every Google-Drive id and direct URL the specs give for an artifact.
+SPEC_DRIVE_IDS = {
+    "1awa0vkcWhd9LIEiS9VtGTwO5hI4WEI3G",  # EGSDE folder
+    "14OG_o3aa8Hxmfu36IIRyOgRwEP6ngLdo",  # ILVR afhq_dog_4m.pt
+    "117Y6Z6-Hg6TMZVIXMmgYbpZy7QvTXign",  # ILVR ffhq_10m.pt
+    "1YRP6nt96OJUOzEYY6N_Qh5xb3wEVFSjg",  # DDIB synthetic folder
+    "1gb68C13-QOt8yA6ZnnS6G5pVIlPO7j_y",  # DG CIFAR classifier
+    "1Mf3F1yGfWT8bO0_iOBX-PWG3O-OLROE2",  # DG uncond discriminator
+    "1P1u7cz7kY1BJDPVrPNiFcksy_HCHY_bI",  # DG cond discriminator
+    "1xTdHz2fe71yvO2YpVfsY3sgH5Df7_b6y",  # DG FID stats
+    "18qh5QGP2gLgVjr0dh2g8dfBYZoGC0uVT",  # DG real data
+    "1yxjvfIW6HvLSJHACkC5-5U46Mny81SSI",  # DG ImageNet classifier
+    "1-2ytbvo7yG2X3Z65XNugBhPRKangvZgg",  # DG ImageNet discriminator
+}
+ADM = "https://openaipublic.blob.core.windows.net/diffusion/jul-2021/"
+EDM = "https://nvlabs-fi-cdn.nvidia.com/edm/"
+SPEC_URLS = {
+    ADM + "256x256_diffusion.pt",
+    ADM + "256x256_classifier.pt",
+    ADM + "256x256_diffusion_uncond.pt",
+    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+    "pt_inception-2015-12-05-6726825d.pth",
+    "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan3/versions/1/files/metrics/"
+    "inception-2015-12-05.pkl",
+    "https://dl.fbaipublicfiles.com/DiT/models/DiT-XL-2-256x256.pt",
+    *(EDM + "pretrained/" + name for name in EDM_PICKLES),
+    *(EDM + "fid-refs/" + name for name in EDM_FID_REFS),
+}
+ONEDRIVE = "https://1drv.ms/u/s!AkQjJhxDm0Fyhqp_4gkYjwVRBe8V_w?e=Et3ITH"
+
+
+@pytest.fixture(scope="module")
+def shipped() -> dict[str, Artifact]:
+    """The artifacts of the manifest shipped with i2i."""
+    return read_manifest(ManifestSource("shipped", core_manifest()))
+
+
+def write_manifest(path: Path, text: str) -> Path:
+    """Write a manifest file and return its path."""
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+GOOD_ENTRY = """
+[artifacts.private_model]
+file = "private.pt"
+experiments = ["private"]
+note = "a user's own checkpoint"
+sources = [{ url = "https://example.invalid/private.pt" }]
+"""
+
+
+# ----------------------------------------------------------------------------------------------
+# The shipped manifest.
+
+
+def test_shipped_manifest_is_the_top_level_checkpoints_toml() -> None:
+    top = REPO / "checkpoints.toml"
+    assert core_manifest().read_text(encoding="utf-8") == top.read_text(encoding="utf-8")
+
+
+def test_core_manifest_is_registered_as_an_entry_point() -> None:
+    points = metadata.entry_points(group="i2i.checkpoints")
+    assert any(point.value == "i2i_cli.checkpoints:core_manifest" for point in points)
+
+
+def test_shipped_manifest_parses(shipped: dict[str, Artifact]) -> None:
+    assert len(shipped) >= 40
+    assert all(name == artifact.name for name, artifact in shipped.items())
+
+
+@pytest.mark.parametrize("experiment", sorted(FILES_OF_EXPERIMENT))
+def test_every_artifact_of_every_spec_experiment_is_listed(
+    shipped: dict[str, Artifact], experiment: str
+) -> None:
+    files = {a.file for a in shipped.values() if experiment in a.experiments}
+    assert files == FILES_OF_EXPERIMENT[experiment]
+
+
+def test_every_spec_drive_id_and_url_is_a_source(shipped: dict[str, Artifact]) -> None:
+    sources = [source for artifact in shipped.values() for source in artifact.sources]
+    ids = {source.drive_file or source.drive_folder for source in sources} - {None}
+    urls = {source.url for source in sources} - {None}
+    assert ids >= SPEC_DRIVE_IDS
+    assert urls >= SPEC_URLS
+
+
+def test_onedrive_links_are_notes_not_sources(shipped: dict[str, Artifact]) -> None:
+    assert ONEDRIVE in shipped["afhq_dog_4m"].note
+    assert all("1drv.ms" not in (s.url or "") for a in shipped.values() for s in a.sources)
+
+
+def test_the_two_32x32_classifiers_are_different_entries(shipped: dict[str, Artifact]) -> None:
+    same_file = [a for a in shipped.values() if a.file == "32x32_classifier.pt"]
+    assert {a.name for a in same_file} == {"dg_cifar10_classifier", "dg_imagenet_classifier"}
+    assert same_file[0].sources != same_file[1].sources
+
+
+def test_synthetic_models_come_one_per_2d_task(shipped: dict[str, Artifact]) -> None:
+    synthetic = [a for a in shipped.values() if "synthetic" in a.experiments]
+    paths = sorted(source.path or "" for a in synthetic for source in a.sources)
+    assert paths == [f"log2D{i}/model*.pt" for i in range(6)]
+
+
+def test_every_available_artifact_has_a_valid_source(shipped: dict[str, Artifact]) -> None:
+    for artifact in shipped.values():
+        if artifact.released:
+            assert artifact.sources, artifact.name
+            for source in artifact.sources:
+                assert source.url is None or source.url.startswith("https://"), artifact.name
+
+
+def test_unreleased_artifacts_say_why(shipped: dict[str, Artifact]) -> None:
+    unreleased = {a.name: a for a in shipped.values() if not a.released}
+    assert {a.file for a in unreleased.values()} == FILES_OF_EXPERIMENT["bbdm"]
+    assert all(len(a.note) > 40 and not a.sources for a in unreleased.values())
+
+
+def test_no_sha256_or_size_is_invented(shipped: dict[str, Artifact]) -> None:
+    assert all(a.sha256 is None and a.size is None for a in shipped.values())
+
+
+def test_every_artifact_has_a_provenance_note(shipped: dict[str, Artifact]) -> None:
+    assert all(a.note for a in shipped.values())
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad manifests.
+
+
+@pytest.mark.parametrize(
+    ("entry", "complaint"),
+    [
+        ('experiments = ["x"]\nsources = [{ url = "https://h/f" }]', "file"),
+        ('file = "f.pt"\nsources = [{ url = "https://h/f" }]\ncolour = "red"', "colour"),
+        (
+            'file = "f.pt"\nsources = [{ url = "https://h/f", drive_file = "abcdefghijkl" }]',
+            "one of",
+        ),
+        ('file = "f.pt"\nsources = [{ drive_folder = "abcdefghijkl" }]', "one of"),
+        ('file = "f.pt"\nsources = [{ url = "ftp://h/f" }]', "https://"),
+        ('file = "f.pt"', "at least one source"),
+        ('file = "f.pt"\nstatus = "unreleased"\nsources = [{ url = "https://h/f" }]', "no sources"),
+        ('file = "f.pt"\nsha256 = "abc"\nsources = [{ url = "https://h/f" }]', "64 hex"),
+        ('file = "../f.pt"\nsources = [{ url = "https://h/f" }]', "plain file name"),
+        ('file = "f.pt"\nstatus = "gone"', "status"),
+    ],
+)
+def test_a_bad_entry_is_an_error_naming_the_file_and_the_entry(
+    tmp_path: Path, entry: str, complaint: str
+) -> None:
+    path = write_manifest(tmp_path / "bad.toml", f"[artifacts.broken_one]\n{entry}\n")
+    with pytest.raises(UsageError) as caught:
+        read_manifest(ManifestSource(str(path), path))
+    message = str(caught.value)
+    assert str(path) in message and "'broken_one'" in message and complaint in message
+    assert "\n" not in message
+
+
+def test_invalid_toml_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    path = write_manifest(tmp_path / "bad.toml", "[artifacts.x\nfile = 1\n")
+    with pytest.raises(UsageError, match=r"bad\.toml"):
+        read_manifest(ManifestSource(str(path), path))
+
+
+def test_a_bad_manifest_in_i2i_manifests_stops_the_cli_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_manifest(tmp_path / "bad.toml", '[artifacts.broken_one]\nfile = "f.pt"\n')
+    monkeypatch.setenv("I2I_MANIFESTS", str(path))
+    with pytest.raises(UsageError, match=r"bad\.toml.*broken_one.*at least one source"):
+        CheckpointStore.open()
+
+
+# ----------------------------------------------------------------------------------------------
+# Collecting manifests.
+
+
+def test_i2i_manifests_adds_private_artifacts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = write_manifest(tmp_path / "one.toml", GOOD_ENTRY)
+    second = write_manifest(tmp_path / "two.toml", GOOD_ENTRY.replace("private", "other"))
+    monkeypatch.setenv("I2I_MANIFESTS", f"{first}{os.pathsep}{second}")
+    store = CheckpointStore.open(tmp_path / "cache")
+    assert store.artifact("private_model").file == "private.pt"
+    assert store.artifact("other_model").experiments == ("other",)
+    assert "afhq_dog_4m" in store.entries  # the shipped manifest is still there
+    assert str(first) in store.origins["private_model"]
+
+
+def test_a_missing_file_in_i2i_manifests_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("I2I_MANIFESTS", str(tmp_path / "absent.toml"))
+    with pytest.raises(UsageError, match=r"absent\.toml.*I2I_MANIFESTS"):
+        CheckpointStore.open()
+
+
+def test_one_name_in_two_manifests_is_an_error_naming_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clash = GOOD_ENTRY.replace("private_model", "afhq_dog_4m")
+    path = write_manifest(tmp_path / "clash.toml", clash)
+    monkeypatch.setenv("I2I_MANIFESTS", str(path))
+    with pytest.raises(UsageError) as caught:
+        CheckpointStore.open()
+    message = str(caught.value)
+    assert "'afhq_dog_4m' is defined twice" in message
+    assert "checkpoints.toml" in message and "clash.toml" in message
+
+
+def _registry_with(**targets: str) -> Registry:
+    """A registry whose ``checkpoints`` kind holds the given ``name=module:attr`` entry points."""
+    entries = {
+        name: (
+            PluginEntry(
+                kind="checkpoints",
+                name=name,
+                target=target,
+                distribution="test-dist",
+                version="0",
+                entry_point=metadata.EntryPoint(name, target, "i2i.checkpoints"),
+            ),
+        )
+        for name, target in targets.items()
+    }
+    return Registry({"checkpoints": entries})
+
+
+def test_a_broken_manifest_plugin_is_one_warning_and_skipped() -> None:
+    registry = _registry_with(
+        i2i="i2i_cli.checkpoints:core_manifest", broken="no_such_module_xyz:manifest"
+    )
+    warnings: list[str] = []
+    sources = plugin_manifests(registry, warnings.append)
+    assert [s.label.split(" ")[1] for s in sources] == ["(plugin"]
+    assert len(warnings) == 1 and "broken" in warnings[0] and "\n" not in warnings[0]
+
+
+def test_a_plugin_manifest_with_bad_content_is_a_warning(tmp_path: Path) -> None:
+    bad = write_manifest(tmp_path / "plugin.toml", '[artifacts.x]\nfile = "f.pt"\n')
+    warnings: list[str] = []
+    sources = [
+        ManifestSource("core", core_manifest(), strict=False),
+        ManifestSource(str(bad), bad, strict=False),
+    ]
+    artifacts, _ = load_manifests(sources, warnings.append)
+    assert "afhq_dog_4m" in artifacts and "x" not in artifacts
+    assert len(warnings) == 1 and "plugin.toml" in warnings[0] and "'x'" in warnings[0]
+
+
+# ----------------------------------------------------------------------------------------------
+# The store without network: names, selections, the cache location, require().
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> CheckpointStore:
+    """A store over the shipped manifest, cached in a temporary folder."""
+    return CheckpointStore.open(
+        tmp_path / "cache", manifests=[ManifestSource("core", core_manifest())]
+    )
+
+
+def test_unknown_name_suggests_close_matches(store: CheckpointStore) -> None:
+    with pytest.raises(UsageError, match="did you mean afhq_dog_4m"):
+        store.artifact("afhq_dog4m")
+
+
+def test_select_by_experiment_and_name(store: CheckpointStore) -> None:
+    chosen = store.select(["ilvr_ffhq_10m"], ["imagenet"])
+    assert [a.name for a in chosen] == [
+        "ilvr_ffhq_10m",
+        "adm_256x256_diffusion",
+        "adm_256x256_classifier",
+    ]
+    with pytest.raises(UsageError, match="no experiment named 'imagnet'; did you mean imagenet"):
+        store.select([], ["imagnet"])
+
+
+def test_cache_layout_is_root_name_file(store: CheckpointStore, tmp_path: Path) -> None:
+    assert store.path("dg_imagenet_classifier") == (
+        tmp_path / "cache" / "dg_imagenet_classifier" / "32x32_classifier.pt"
+    )
+
+
+def test_require_names_the_path_and_the_download_command(store: CheckpointStore) -> None:
+    with pytest.raises(MissingCheckpointError) as caught:
+        store.require("afhq_dog_4m")
+    message = str(caught.value)
+    assert str(store.path("afhq_dog_4m")) in message
+    assert "`i2i download afhq_dog_4m`" in message and "\n" not in message
+
+
+def test_require_of_an_unreleased_artifact_says_how_to_supply_it(store: CheckpointStore) -> None:
+    with pytest.raises(MissingCheckpointError, match="i2i download --from FILE bbdm_vqgan_f4"):
+        store.require("bbdm_vqgan_f4")
+
+
+def test_require_returns_a_cached_file(store: CheckpointStore) -> None:
+    path = store.path("dg_cifar10_discriminator_uncond")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"weights")
+    assert store.require("dg_cifar10_discriminator_uncond") == path
+    assert store.status("dg_cifar10_discriminator_uncond").verified == "unverified"
+
+
+@pytest.mark.parametrize(
+    ("environ", "platform", "expected"),
+    [
+        ({"I2I_HOME": "/data/i2i"}, "linux", "/data/i2i"),
+        ({"XDG_CACHE_HOME": "/xdg"}, "linux", "/xdg/i2i"),
+        ({"XDG_CACHE_HOME": "relative"}, "linux", "/home/u/.cache/i2i"),
+        ({}, "linux", "/home/u/.cache/i2i"),
+        ({}, "darwin", "/home/u/Library/Caches/i2i"),
+        ({"LOCALAPPDATA": "/appdata"}, "win32", "/appdata/i2i/Cache"),
+    ],
+)
+def test_cache_root_follows_the_platform(
+    environ: dict[str, str], platform: str, expected: str
+) -> None:
+    assert cache_root(environ, platform, Path("/home/u")) == Path(expected)
+
+
+def test_importing_the_store_imports_neither_torch_nor_gdown() -> None:
+    probe = "import sys, i2i_cli.checkpoints; print(sorted({'torch', 'gdown'} & set(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
