@@ -72,13 +72,16 @@ class Energy:
 class Backbone:
     """A network family that loads official checkpoints with their own state-dict keys.
 
-    ``build(settings, ctx)`` returns the ``nn.Module``; ``presets`` names configurations of
-    official checkpoints.
+    ``build(settings)`` returns the ``nn.Module`` (weights not loaded); ``prediction(settings)``
+    says what its output means (an ``i2i_cli.diffusion.Prediction``: eps or x0, learned-variance
+    channels, time convention), so a sampler never branches on which network it runs;
+    ``presets`` names a package of ``<name>.toml`` configurations of official checkpoints.
     """
 
     summary: str
     settings: type[Settings]
-    build: RunFunction
+    build: Callable[[Any], Any]
+    prediction: Callable[[Any], Any] | None = None
     presets: str | None = None
 
 
