@@ -97,7 +97,7 @@ def describe_field(info: FieldInfo) -> str:
 
 
 def flags_for(model: type[BaseModel], reserved: frozenset[str] = frozenset()) -> list[Flag]:
-    """The flags of every scalar field of ``model``; a name in ``reserved`` is a clash (ValueError)."""
+    """The flags of every scalar field of ``model``; a name in ``reserved`` is a ValueError."""
     flags = []
     for name, info in model.model_fields.items():
         kind = flag_type(info.annotation)

@@ -1,4 +1,4 @@
-"""The shared drivers of ``translate`` and ``sample`` over images: shard, batch, noise, write, resume.
+"""Shared drivers of ``translate`` and ``sample``: shard, batch, noise, write, resume.
 
 A method supplies a pure batch function; the driver owns everything around it, so every method
 gets the same resumable, rank-sharded, per-item-seeded behaviour.

@@ -1,4 +1,4 @@
-"""Settings every run of a command shares (the ``[run]`` table): where, on what, how reproducibly."""
+"""Settings every run of a command shares (the ``[run]`` table): where, on what, which seed."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ class SeededRun(RunSettings):
     precision: Literal["fp32", "bf16", "fp16"] = Field(
         "fp32", description="Compute precision of the networks (guidance gradients stay fp32)."
     )
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="Run seed; each item's noise derives from it.")
+    seed: int = Field(
+        0, ge=0, le=2**32 - 1, description="Run seed; each item's noise derives from it."
+    )
 
 
 class TranslateRun(SeededRun):
@@ -38,7 +40,9 @@ class TranslateRun(SeededRun):
     )
     batch_size: int = Field(8, ge=1, le=4096, description="Images per batch.")
     overwrite: bool = Field(False, description="Recompute outputs that already exist.")
-    strict: bool = Field(False, description="Stop at the first unreadable image instead of skipping it.")
+    strict: bool = Field(
+        False, description="Stop at the first unreadable image instead of skipping it."
+    )
 
 
 class SampleRun(SeededRun):
@@ -52,7 +56,9 @@ class SampleRun(SeededRun):
 class TrainRun(SeededRun):
     """Options of ``i2i train <trainer>``."""
 
-    resume: bool = Field(False, description="Continue from the last checkpoint in the output folder.")
+    resume: bool = Field(
+        False, description="Continue from the last checkpoint in the output folder."
+    )
 
 
 class EvaluateRun(RunSettings):

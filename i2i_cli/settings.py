@@ -26,7 +26,7 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class Settings(BaseModel):
-    """Base of every plugin's settings: unknown keys are errors and a resolved value never changes."""
+    """Base of every plugin's settings: unknown keys are errors; resolved values never change."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
@@ -90,7 +90,9 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def format_validation_error(error: ValidationError, model: type[BaseModel], prefix: str = "") -> str:
+def format_validation_error(
+    error: ValidationError, model: type[BaseModel], prefix: str = ""
+) -> str:
     """One line per problem: the field, the value given and what is allowed."""
     known = ", ".join(model.model_fields)
     lines = []
@@ -107,7 +109,7 @@ def format_validation_error(error: ValidationError, model: type[BaseModel], pref
 
 
 def validate(model: type[M], data: Mapping[str, Any], prefix: str = "") -> M:
-    """``model`` built from ``data``, or a SettingsError that says what is wrong and what is allowed."""
+    """``model`` from ``data``, or a SettingsError naming what is wrong and what is allowed."""
     try:
         return model.model_validate(dict(data))
     except ValidationError as error:
@@ -145,7 +147,7 @@ def _toml_value(value: Any) -> str:
 
 
 def to_toml(data: Mapping[str, Any], table: str = "") -> str:
-    """A TOML document for ``data`` (scalars first, then sub-tables); ``None`` values are left out."""
+    """A TOML document for ``data`` (scalars, then sub-tables); ``None`` values are left out."""
     scalars = []
     tables = []
     for key, value in data.items():

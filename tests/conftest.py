@@ -50,7 +50,9 @@ def cli() -> CliRunner:
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Every test gets its own empty checkpoint cache."""
     home = tmp_path_factory.mktemp("i2i_home")
     monkeypatch.setenv("I2I_HOME", str(home))
@@ -59,14 +61,14 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 
 
 def golden_folder() -> Path:
-    """Where the golden vectors are: ``$I2I_GOLDEN_DIR``, else ``../shared/golden`` beside the checkout."""
+    """The golden-vector folder: ``$I2I_GOLDEN_DIR``, else ``../shared/golden`` by the checkout."""
     default = Path(__file__).resolve().parents[2] / "shared" / "golden"
     return Path(os.environ.get("I2I_GOLDEN_DIR", default))
 
 
 @pytest.fixture(scope="session")
 def golden_dir() -> Path:
-    """The golden-vector folder; absent -> skip with the reason (fail when I2I_REQUIRE_GOLDEN=1, as in CI)."""
+    """The golden folder; absent -> skip with the reason (fail if I2I_REQUIRE_GOLDEN=1, as CI)."""
     folder = golden_folder()
     if not folder.is_dir():
         message = f"golden vectors not found at {folder} (set I2I_GOLDEN_DIR)"

@@ -26,8 +26,18 @@ def test_third_party_method_is_listed_and_runs_through_translate(tmp_path: Path)
     assert "i2i-hello 0.2.0" in listing.stdout
     write_image(tmp_path / "in" / "grey.png", 64)
     result = run_i2i(
-        ["translate", "negate", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
-         "--device", "cpu", "--image-size", "8"],
+        [
+            "translate",
+            "negate",
+            "--input",
+            str(tmp_path / "in"),
+            "--output",
+            str(tmp_path / "out"),
+            "--device",
+            "cpu",
+            "--image-size",
+            "8",
+        ],
         dists=["hello"],
     )
     assert result.returncode == 0, result.stderr
@@ -40,8 +50,16 @@ def test_third_party_metric_runs_through_evaluate_and_writes_json(tmp_path: Path
     for index, value in enumerate((0, 255)):
         write_image(tmp_path / "imgs" / f"{index}.png", value)
     result = run_i2i(
-        ["evaluate", "mean-value", "--images", str(tmp_path / "imgs"), "--output",
-         str(tmp_path / "eval"), "--device", "cpu"],
+        [
+            "evaluate",
+            "mean-value",
+            "--images",
+            str(tmp_path / "imgs"),
+            "--output",
+            str(tmp_path / "eval"),
+            "--device",
+            "cpu",
+        ],
         dists=["hello"],
     )
     assert result.returncode == 0, result.stderr

@@ -48,8 +48,17 @@ def test_precedence_defaults_task_config_set_flags(cli: CliRunner, tmp_path: Pat
     )
     assert (resolved["steps"], resolved["run"]["seed"]) == (5, 9)
     resolved = dry_run(
-        cli, "--task", "gentle", "--config", str(config), "--set", "steps=5", "--steps", "6",
-        "--seed", "11",
+        cli,
+        "--task",
+        "gentle",
+        "--config",
+        str(config),
+        "--set",
+        "steps=5",
+        "--steps",
+        "6",
+        "--seed",
+        "11",
     )
     assert (resolved["steps"], resolved["run"]["seed"]) == (6, 11)
     assert resolved["i2i"]["task"] == "gentle"
@@ -81,7 +90,9 @@ def test_unknown_setting_in_config_is_an_error(cli: CliRunner, tmp_path: Path) -
     assert "steps" in result.stderr
 
 
-def test_broken_config_and_missing_config_are_one_line_errors(cli: CliRunner, tmp_path: Path) -> None:
+def test_broken_config_and_missing_config_are_one_line_errors(
+    cli: CliRunner, tmp_path: Path
+) -> None:
     config = tmp_path / "c.toml"
     config.write_text("steps = = 3\n")
     result = cli.invoke(app, ["translate", "smoke", "--config", str(config), "--dry-run"])
@@ -119,7 +130,7 @@ def test_toml_record_round_trips() -> None:
     data = {
         "a": 1,
         "b": 0.25,
-        "c": "text with \"quotes\" and \\",
+        "c": 'text with "quotes" and \\',
         "d": [1, 2],
         "e": True,
         "skip": None,

@@ -71,8 +71,15 @@ def test_image_result_does_not_depend_on_batch_size(cli: CliRunner, tmp_path: Pa
     make_images(tmp_path / "in", 4)
     for batch in (1, 3):
         result = translate(
-            cli, "--input", str(tmp_path / "in"), "--output", str(tmp_path / f"b{batch}"),
-            "--batch-size", str(batch), "--seed", "5",
+            cli,
+            "--input",
+            str(tmp_path / "in"),
+            "--output",
+            str(tmp_path / f"b{batch}"),
+            "--batch-size",
+            str(batch),
+            "--seed",
+            "5",
         )
         assert result.exit_code == 0, result.output
     for name in ("sub/img0.png", "img1.png", "img2.png", "img3.png"):
@@ -81,7 +88,9 @@ def test_image_result_does_not_depend_on_batch_size(cli: CliRunner, tmp_path: Pa
         cli, "--input", str(tmp_path / "in"), "--output", str(tmp_path / "s6"), "--seed", "6"
     )
     assert other.exit_code == 0
-    assert not np.array_equal(pixels(tmp_path / "b1" / "img1.png"), pixels(tmp_path / "s6" / "img1.png"))
+    assert not np.array_equal(
+        pixels(tmp_path / "b1" / "img1.png"), pixels(tmp_path / "s6" / "img1.png")
+    )
 
 
 def test_resume_skips_images_already_written_and_overwrite_redoes_them(
@@ -131,8 +140,14 @@ def test_corrupt_image_is_reported_and_skipped_and_strict_stops(
     assert not (out / "bad.png").exists()
     strict_out = tmp_path / "strict"
     strict = translate(
-        cli, "--input", str(tmp_path / "in"), "--output", str(strict_out), "--strict",
-        "--batch-size", "1",
+        cli,
+        "--input",
+        str(tmp_path / "in"),
+        "--output",
+        str(strict_out),
+        "--strict",
+        "--batch-size",
+        "1",
     )
     assert strict.exit_code != 0
     assert "bad.png" in strict.stderr
@@ -156,8 +171,20 @@ def test_sample_writes_numbered_images_and_resumes(cli: CliRunner, tmp_path: Pat
     single = tmp_path / "single"
     alone = cli.invoke(
         app,
-        ["sample", "smoke", "--device", "cpu", "--image-size", "8", "--output", str(single),
-         "--num-samples", "3", "--batch-size", "1"],
+        [
+            "sample",
+            "smoke",
+            "--device",
+            "cpu",
+            "--image-size",
+            "8",
+            "--output",
+            str(single),
+            "--num-samples",
+            "3",
+            "--batch-size",
+            "1",
+        ],
     )
     assert alone.exit_code == 0
     assert np.array_equal(pixels(out / "000002.png"), pixels(single / "000002.png"))

@@ -50,7 +50,7 @@ BUILT_IN_OPTIONS = frozenset({"task", "config", "set", "dry_run", "help", RECORD
 
 @dataclass(frozen=True)
 class Capability:
-    """A command that runs plugins: which plugin kind, which descriptor function, which run options."""
+    """A command that runs plugins: the plugin kind, descriptor function and run options."""
 
     command: str
     kind: str
@@ -214,7 +214,9 @@ def _flag_parameter(flag: Flag, panel: str) -> inspect.Parameter:
     return _option(flag.param, flag.python_type, decl, flag.help, panel)
 
 
-def _flags_layer(values: Mapping[str, Any], plugin_flags: list[Flag], run_flags: list[Flag]) -> dict:
+def _flags_layer(
+    values: Mapping[str, Any], plugin_flags: list[Flag], run_flags: list[Flag]
+) -> dict:
     """The layer of the flags actually given on the command line."""
     layer: dict[str, Any] = {}
     for flag in plugin_flags:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
 from i2i_cli.noise import NoiseSource
+
 from i2i_cli.progress import StepCallback, no_step
 
 
@@ -24,7 +24,7 @@ def sample_smoke(
     *,
     callback: StepCallback = no_step,
 ) -> torch.Tensor:
-    """``x + noise_level * z`` (z from ``noise``), then ``steps`` box filters, clamped to [-1, 1]."""
+    """``x + noise_level * z`` (z from ``noise``), then ``steps`` box filters, clamped to [-1,1]."""
     y = x + noise_level * noise.randn_like(x)
     for i in range(steps):
         y = box_filter(y)
