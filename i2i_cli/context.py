@@ -52,7 +52,7 @@ class RunContext:
 
 def stderr_console() -> Console:
     """The console progress and logs go to."""
-    return Console(file=sys.stderr, highlight=False)
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
 
 @contextmanager

@@ -1,0 +1,130 @@
+"""Noise sources: every random draw of a sampler goes through one, never through a global RNG.
+
+``PerItemNoise`` gives each item (image, sample) its own generator seeded from (run seed, item
+key), so an item's result does not depend on batch size, order or world size.
+``RecordedNoise`` replays the tensors a reference implementation drew (golden-file parity).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Protocol
+
+import torch
+
+
+class NoiseSource(Protocol):
+    """Where a sampler gets its Gaussian noise; ``shape`` includes the batch dimension."""
+
+    def randn(
+        self,
+        shape: Sequence[int],
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> torch.Tensor: ...
+
+    def randn_like(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+def item_seed(seed: int, key: str) -> int:
+    """A 63-bit generator seed from the run seed and an item key (sha256: stable everywhere)."""
+    digest = hashlib.sha256(f"{seed}\x00{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") & (2**63 - 1)
+
+
+class PerItemNoise:
+    """One ``torch.Generator`` per item: item ``b`` of every draw comes from generator ``b``."""
+
+    def __init__(self, seed: int, keys: Sequence[str], device: torch.device | str = "cpu") -> None:
+        self.keys = list(keys)
+        self.device = torch.device(device)
+        self._generators = []
+        for key in self.keys:
+            generator = torch.Generator(device=self.device)
+            generator.manual_seed(item_seed(seed, key))
+            self._generators.append(generator)
+
+    def _check_batch(self, shape: Sequence[int]) -> None:
+        """A draw must have one row per item."""
+        if not shape or shape[0] != len(self.keys):
+            raise ValueError(
+                f"noise of shape {tuple(shape)} requested for {len(self.keys)} items; "
+                "the first dimension must equal the number of items"
+            )
+
+    def randn(
+        self,
+        shape: Sequence[int],
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> torch.Tensor:
+        """Standard normal noise of ``shape``, item by item from each item's generator."""
+        self._check_batch(shape)
+        rows = [
+            torch.randn(tuple(shape[1:]), generator=g, device=self.device, dtype=dtype)
+            for g in self._generators
+        ]
+        return torch.stack(rows).to(device or self.device)
+
+    def randn_like(self, x: torch.Tensor) -> torch.Tensor:
+        """Standard normal noise shaped, typed and placed like ``x``."""
+        return self.randn(x.shape, device=x.device, dtype=x.dtype)
+
+    def rand(
+        self,
+        shape: Sequence[int],
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> torch.Tensor:
+        """Uniform [0, 1) noise of ``shape``, item by item from each item's generator."""
+        self._check_batch(shape)
+        rows = [
+            torch.rand(tuple(shape[1:]), generator=g, device=self.device, dtype=dtype)
+            for g in self._generators
+        ]
+        return torch.stack(rows).to(device or self.device)
+
+
+class RecordedNoise:
+    """Replays recorded tensors in draw order, checking each requested shape."""
+
+    def __init__(self, tensors: Sequence[torch.Tensor]) -> None:
+        self._tensors = list(tensors)
+        self._next = 0
+
+    @property
+    def remaining(self) -> int:
+        """How many recorded draws are left."""
+        return len(self._tensors) - self._next
+
+    def randn(
+        self,
+        shape: Sequence[int],
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> torch.Tensor:
+        """The next recorded tensor, which must have ``shape``."""
+        if self.remaining == 0:
+            raise ValueError(f"recorded noise exhausted after {len(self._tensors)} draws")
+        tensor = self._tensors[self._next]
+        if tuple(tensor.shape) != tuple(shape):
+            raise ValueError(
+                f"recorded draw {self._next} has shape {tuple(tensor.shape)}, "
+                f"requested {tuple(shape)}"
+            )
+        self._next += 1
+        return tensor.to(device=device, dtype=dtype)
+
+    def randn_like(self, x: torch.Tensor) -> torch.Tensor:
+        """The next recorded tensor, placed and typed like ``x``."""
+        return self.randn(x.shape, device=x.device, dtype=x.dtype)
+
+    def assert_exhausted(self) -> None:
+        """Fail unless every recorded draw was consumed (the replay followed the reference)."""
+        if self.remaining:
+            raise AssertionError(f"{self.remaining} recorded draws were not consumed")

@@ -1,0 +1,161 @@
+"""Where and how a run computes: device, precision, seed and torch.distributed from torchrun."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import torch
+import torch.distributed as dist
+
+from i2i_cli.errors import UsageError
+
+Precision = Literal["fp32", "bf16", "fp16"]
+T = TypeVar("T")
+
+AUTOCAST_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _mps_available() -> bool:
+    """Whether Apple's Metal backend can run."""
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def available_devices() -> list[str]:
+    """The device names this machine can use, best first."""
+    names = [f"cuda:{index}" for index in range(torch.cuda.device_count())]
+    if _mps_available():
+        names.append("mps")
+    return [*names, "cpu"]
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """The device to run on: ``auto`` (or None) picks cuda > mps > cpu; others are checked."""
+    if requested in (None, "", "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if _mps_available() else torch.device("cpu")
+    available = ", ".join(available_devices())
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise UsageError(f"unknown device '{requested}' (available: {available})") from None
+    usable = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available()
+        and (device.index is None or device.index < torch.cuda.device_count()),
+        "mps": _mps_available(),
+    }.get(device.type, False)
+    if not usable:
+        raise UsageError(f"device '{requested}' is not available here (available: {available})")
+    return device
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """This process's place in a torchrun job (rank 0 of 1 when run plainly)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    owns_group: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process logs, draws progress bars and writes shared files."""
+        return self.rank == 0
+
+
+def init_distributed(device_type: str) -> DistInfo:
+    """Join the process group torchrun describes (nccl on cuda, else gloo); world size 1 without."""
+    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) <= 1:
+        return DistInfo()
+    rank = int(os.environ["RANK"])
+    world_size = int(os.environ["WORLD_SIZE"])
+    local_rank = int(os.environ.get("LOCAL_RANK", rank))
+    owns = False
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+        owns = True
+    return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, owns_group=owns)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Device, precision, seed and distributed placement of one run."""
+
+    device: torch.device
+    precision: Precision
+    seed: int
+    dist: DistInfo
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this is rank 0."""
+        return self.dist.is_main
+
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype networks compute in under ``autocast()``."""
+        return AUTOCAST_DTYPES.get(self.precision, torch.float32)
+
+    @contextlib.contextmanager
+    def autocast(self) -> Iterator[None]:
+        """Mixed precision for network calls (a no-op at fp32)."""
+        if self.precision == "fp32":
+            yield
+            return
+        with torch.autocast(self.device.type, dtype=self.compute_dtype):
+            yield
+
+    def shard(self, items: Sequence[T]) -> list[T]:
+        """This rank's share of ``items``: every ``world_size``-th one from ``rank``."""
+        return list(items[self.dist.rank :: self.dist.world_size])
+
+    def barrier(self) -> None:
+        """Wait for every rank (no-op at world size 1)."""
+        if self.dist.world_size > 1:
+            dist.barrier()
+
+    def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The element-wise sum of ``tensor`` over ranks, in place (identity at world size 1)."""
+        if self.dist.world_size > 1:
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return tensor
+
+    def all_gather_objects(self, obj: Any) -> list[Any]:
+        """``obj`` from every rank, in rank order (``[obj]`` at world size 1)."""
+        if self.dist.world_size == 1:
+            return [obj]
+        gathered: list[Any] = [None] * self.dist.world_size
+        dist.all_gather_object(gathered, obj)
+        return gathered
+
+
+def create_runtime(
+    device: str | None = None, precision: Precision = "fp32", seed: int = 0
+) -> Runtime:
+    """A checked ``Runtime``: the device exists, the precision runs on it, torchrun is joined."""
+    chosen = pick_device(device)
+    if precision not in ("fp32", "bf16", "fp16"):
+        raise UsageError(f"unknown precision '{precision}' (fp32, bf16 or fp16)")
+    if precision == "fp16" and chosen.type == "cpu":
+        raise UsageError("fp16 does not run on the CPU; use --precision bf16 or fp32")
+    if precision == "bf16" and chosen.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise UsageError("this GPU has no bf16 support; use --precision fp16 or fp32")
+    info = init_distributed(chosen.type)
+    if chosen.type == "cuda" and info.world_size > 1:
+        chosen = torch.device("cuda", info.local_rank)
+    if chosen.type == "cuda":
+        torch.cuda.set_device(chosen)
+    return Runtime(device=chosen, precision=precision, seed=seed, dist=info)
+
+
+def shutdown_runtime(runtime: Runtime) -> None:
+    """Leave the process group if this runtime joined it."""
+    if runtime.dist.owns_group and dist.is_initialized():
+        dist.destroy_process_group()
