@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from i2i_cli.noise import NoiseSource
 
+from i2i_cli.noise import NoiseSource
 from i2i_cli.progress import StepCallback, no_step
 
 
