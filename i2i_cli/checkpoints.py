@@ -16,28 +16,33 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import fnmatch
 import glob
 import hashlib
-import http.client
-import inspect
 import json
 import os
-import posixpath
 import re
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from i2i_cli import __version__
+from i2i_cli.downloads import (
+    CHUNK_BYTES,
+    DownloadError,
+    Progress,
+    drive_download,
+    drive_folder_listing,
+    drop_partial,
+    error_line,
+    http_download,
+    one_line,
+    pick_folder_file,
+)
 from i2i_cli.errors import I2IError, PluginError, UsageError
 from i2i_cli.registry import Registry
 from i2i_cli.settings import parse_toml
@@ -53,14 +58,8 @@ PLUGIN_KIND = "checkpoints"
 
 VERIFIED_FILE = ".verified.json"
 PARTIAL_SUFFIX = ".download"
-CHUNK_BYTES = 1 << 20
-HTTP_TIMEOUT_S = 60.0
-HTTP_RETRIES = 3
-"""Reconnections (each resuming with a Range request) after a transfer breaks off mid-way."""
 
 Warn = Callable[[str], None]
-Progress = Callable[[int, int | None], None]
-"""Download progress callback: ``progress(bytes so far, total bytes or None)``."""
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
@@ -69,10 +68,6 @@ DRIVE_ID_PATTERN = re.compile(r"^[-\w]{10,}$")
 
 class MissingCheckpointError(UsageError):
     """A checkpoint a command needs is not in the cache; the message says how to get it."""
-
-
-class DownloadError(I2IError):
-    """A download that failed: unreachable source, bad response, or a checksum mismatch."""
 
 
 class UnreleasedError(UsageError):
@@ -220,16 +215,6 @@ def human_size(size: int) -> str:
     return f"{value:.1f} TB"  # pragma: no cover - unreachable
 
 
-def _one_line(text: object) -> str:
-    """Any message collapsed onto one line."""
-    return " ".join(str(text).split())
-
-
-def _error_line(error: BaseException) -> str:
-    """An exception as one line: its message, or its type when it has none."""
-    return _one_line(error) or type(error).__name__
-
-
 def _validation_text(error: ValidationError) -> str:
     """Pydantic's errors as one line: 'field.path: message; ...'."""
     parts = []
@@ -302,7 +287,7 @@ def plugin_manifests(registry: Registry, warn: Warn) -> list[ManifestSource]:
             warn(f"checkpoint manifest skipped: {error}")
             continue
         except Exception as error:
-            warn(f"checkpoint manifest plugin '{name}' skipped: {_error_line(error)}")
+            warn(f"checkpoint manifest plugin '{name}' skipped: {error_line(error)}")
             continue
         origin = registry.entry(PLUGIN_KIND, name).origin
         found.append(ManifestSource(f"{resource} (plugin '{name}', {origin})", resource, False))
@@ -526,208 +511,7 @@ class Verification:
 
 
 # ----------------------------------------------------------------------------------------------
-# Transfers: plain HTTP(S) with resume, Google Drive through gdown.
-
-
-class _Interrupted(Exception):
-    """A transfer that broke off after some bytes; the partial file is kept for a resume."""
-
-
-def http_download(url: str, partial: Path, progress: Progress | None = None) -> None:
-    """Fetch ``url`` into ``partial``, resuming what is there; reconnect if the transfer breaks."""
-    _claim_partial(partial, url)
-    for attempt in range(HTTP_RETRIES + 1):
-        try:
-            _http_transfer(url, partial, progress)
-            return
-        except _Interrupted as error:
-            if attempt == HTTP_RETRIES:
-                raise DownloadError(
-                    f"{url}: {error} (after {HTTP_RETRIES} resumed attempts); the partial file "
-                    f"{partial} is kept for the next run to resume"
-                ) from None
-
-
-def _source_note(partial: Path) -> Path:
-    """The file beside a partial download that names the URL its bytes came from."""
-    return partial.with_name(partial.name + ".source")
-
-
-def _claim_partial(partial: Path, url: str) -> None:
-    """Keep ``partial`` only if its bytes came from ``url``; then note ``url`` as its source."""
-    note = _source_note(partial)
-    try:
-        earlier = note.read_text(encoding="utf-8")
-    except OSError:
-        earlier = None
-    if earlier != url:
-        partial.unlink(missing_ok=True)
-    note.write_text(url, encoding="utf-8")
-
-
-def drop_partial(partial: Path) -> None:
-    """Remove a partial download and the note of where it came from."""
-    partial.unlink(missing_ok=True)
-    _source_note(partial).unlink(missing_ok=True)
-
-
-class _HTTPStatusError(DownloadError):
-    """An HTTP error status; ``code`` lets a stale resume (416) be told apart."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _open_url(url: str, offset: int) -> Any:
-    """The response to a GET of ``url``, asking for bytes from ``offset`` on when non-zero."""
-    headers = {"User-Agent": f"i2i/{__version__}", "Accept-Encoding": "identity"}
-    if offset:
-        headers["Range"] = f"bytes={offset}-"
-    request = urllib.request.Request(url, headers=headers)
-    try:
-        return urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S)
-    except urllib.error.HTTPError as error:
-        error.close()
-        raise _HTTPStatusError(f"{url}: HTTP {error.code} {error.reason}", error.code) from None
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
-        reason = getattr(error, "reason", error)
-        raise DownloadError(f"{url}: cannot connect ({_error_line(reason)})") from None
-
-
-def _open_resumed(url: str, partial: Path) -> tuple[Any, int]:
-    """The response to a GET resuming ``partial``, and the offset asked for.
-
-    A stale partial file (the server answers 416) is dropped and the transfer restarts.
-    """
-    offset = partial.stat().st_size if partial.exists() else 0
-    try:
-        return _open_url(url, offset), offset
-    except _HTTPStatusError as error:
-        if error.code != 416 or not offset:
-            raise
-    partial.unlink()
-    return _open_url(url, 0), 0
-
-
-def _body_start(response: Any, offset: int) -> int | None:
-    """Where the body starts: ``offset`` for a matching 206, 0 for a 200 (Range ignored).
-
-    None for a 206 that starts elsewhere: the partial file cannot be continued.
-    """
-    if response.status == 200:
-        return 0
-    if response.status == 206:
-        match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
-        return offset if match and int(match.group(1)) == offset else None
-    raise DownloadError(f"{response.url}: unexpected HTTP {response.status}")
-
-
-def _http_transfer(url: str, partial: Path, progress: Progress | None) -> None:
-    """One GET of ``url`` appended to ``partial`` (restarting it when the server ignores Range)."""
-    response, offset = _open_resumed(url, partial)
-    with response:
-        start = _body_start(response, offset)
-        if start is None:
-            partial.unlink()
-            raise _Interrupted("the server resumed at another offset; restarting")
-        length = response.headers.get("Content-Length")
-        total = start + int(length) if length and length.isdigit() else None
-        with partial.open("ab" if start else "wb") as out:
-            received = _copy_body(response, out, start, total, progress)
-    if total is not None and received < total:
-        raise _Interrupted(f"connection closed after {received} of {total} bytes")
-
-
-def _copy_body(
-    response: Any, out: IO[bytes], start: int, total: int | None, progress: Progress | None
-) -> int:
-    """Stream the response body into ``out``; the byte count reached (from ``start``)."""
-    received = start
-    while True:
-        try:
-            chunk = response.read(CHUNK_BYTES)
-        except (http.client.HTTPException, OSError, ValueError) as error:
-            out.flush()
-            raise _Interrupted(f"transfer broke off after {received} bytes ({error})") from None
-        if not chunk:
-            return received
-        out.write(chunk)
-        received += len(chunk)
-        if progress is not None:
-            progress(received, total)
-
-
-def drive_download(file_id: str, partial: Path, progress: Progress | None = None) -> None:
-    """Fetch a Google Drive file into ``partial`` with gdown (which resumes its own .part file)."""
-    import gdown
-
-    # gdown treats an existing output as finished; only its own .part files carry resume state.
-    partial.unlink(missing_ok=True)
-    url = f"https://drive.google.com/uc?id={file_id}"
-    try:
-        gdown.download(
-            id=file_id,
-            output=str(partial),
-            quiet=True,
-            resume=True,
-            use_cookies=False,
-            **_accepted(
-                gdown.download, progress=progress, timeout=HTTP_TIMEOUT_S, retries=HTTP_RETRIES
-            ),
-        )
-    except Exception as error:
-        raise DownloadError(f"{url}: {_error_line(error)}") from None
-    if not partial.is_file():
-        raise DownloadError(f"{url}: gdown finished without writing {partial}")
-
-
-def _accepted(function: Callable[..., Any], **options: Any) -> dict[str, Any]:
-    """The ``options`` that ``function`` takes (newer gdown releases take more)."""
-    parameters = inspect.signature(function).parameters
-    return {key: value for key, value in options.items() if key in parameters}
-
-
-def drive_folder_listing(folder_id: str) -> dict[str, str]:
-    """Every file of a Google Drive folder (recursively): '/'-separated path -> file id."""
-    import gdown
-
-    try:
-        files = gdown.download_folder(
-            id=folder_id,
-            skip_download=True,
-            quiet=True,
-            use_cookies=False,
-            **_accepted(gdown.download_folder, timeout=HTTP_TIMEOUT_S, remaining_ok=True),
-        )
-    except Exception as error:
-        url = f"https://drive.google.com/drive/folders/{folder_id}"
-        raise DownloadError(f"{url}: cannot list the folder ({_error_line(error)})") from None
-    return {str(item.path).replace(os.sep, "/"): str(item.id) for item in files}
-
-
-def _step_number(path: str) -> tuple[int, str]:
-    """Sort key: the last number in the file name (a training step), then the path."""
-    numbers = re.findall(r"\d+", posixpath.basename(path))
-    return (int(numbers[-1]) if numbers else -1, path)
-
-
-def pick_folder_file(listing: Mapping[str, str], pattern: str) -> str:
-    """The path of ``listing`` that ``pattern`` names; among wildcard matches the largest step.
-
-    A pattern without '/' that matches no full path may match the file name in a subfolder,
-    provided exactly one file does.
-    """
-    matches = [path for path in listing if fnmatch.fnmatchcase(path, pattern)]
-    if not matches and "/" not in pattern:
-        by_name = [p for p in listing if fnmatch.fnmatchcase(posixpath.basename(p), pattern)]
-        if len(by_name) > 1:
-            raise DownloadError(f"'{pattern}' is ambiguous in the folder: {', '.join(by_name)}")
-        matches = by_name
-    if not matches:
-        held = ", ".join(sorted(listing)[:20]) or "nothing"
-        raise DownloadError(f"no file '{pattern}' in the folder (it holds: {held})")
-    return max(matches, key=_step_number)
+# Fetching one source.
 
 
 def fetch_source(source: Source, partial: Path, progress: Progress | None = None) -> None:
@@ -835,7 +619,7 @@ class CheckpointStore:
             )
         raise MissingCheckpointError(
             f"checkpoint '{name}' is not in the cache (expected at {path}) and has no public "
-            f"download: {_one_line(artifact.note)} Put your own file there with "
+            f"download: {one_line(artifact.note)} Put your own file there with "
             f"`i2i download --from FILE {name}`"
         )
 
@@ -913,7 +697,7 @@ class CheckpointStore:
         """Fetch ``name`` from its sources in order, check it, and move it into place."""
         artifact = self.artifact(name)
         if not artifact.released:
-            raise UnreleasedError(f"'{name}' cannot be downloaded: {_one_line(artifact.note)}")
+            raise UnreleasedError(f"'{name}' cannot be downloaded: {one_line(artifact.note)}")
         path = self.path(name)
         if path.is_file() and not force:
             return self._already_cached(name, path)
