@@ -192,3 +192,31 @@ def test_sample_writes_numbered_images_and_resumes(cli: CliRunner, tmp_path: Pat
     assert more.exit_code == 0
     assert "3 already done, 2 to draw" in more.stderr
     assert len(list(out.glob("*.png"))) == 5
+
+
+def test_killed_run_keeps_its_outputs_and_resumes(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    make_images(tmp_path / "in", 12, size=24)
+    out = tmp_path / "out"
+    command = [
+        sys.executable, "-m", "i2i_cli", "translate", "smoke", "--input", str(tmp_path / "in"),
+        "--output", str(out), "--device", "cpu", "--batch-size", "1", "--steps", "300",
+        "--image-size", "64",
+    ]  # fmt: skip
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(list(out.glob("img*.png"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=30)
+    written = sorted(out.rglob("img*.png"))
+    assert 3 <= len(written) < 12
+    for path in written:
+        assert pixels(path).shape == (64, 64, 3)  # complete files only
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{len(written)} already done" in resumed.stderr
+    assert len(list(out.rglob("img*.png"))) == 12
