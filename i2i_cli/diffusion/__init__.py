@@ -1,0 +1,1 @@
+"""Discrete diffusion numerics shared by every method: schedules, respacing, steps, denoisers."""
