@@ -40,6 +40,8 @@ class ModelOutput(NamedTuple):
     """eps or x0 (see ``Prediction.target``), shaped like x."""
     variance_values: torch.Tensor | None
     """v in [-1, 1] of a learned-range variance, or None for a fixed variance."""
+    target: Literal["eps", "x0"] = "eps"
+    """What ``prediction`` holds."""
 
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], ModelOutput]
@@ -67,8 +69,8 @@ class DiscreteDenoiser:
             )
         if p.learned_variance:
             mean_part, variance_values = torch.split(out, p.channels, dim=1)
-            return ModelOutput(mean_part, variance_values)
-        return ModelOutput(out, None)
+            return ModelOutput(mean_part, variance_values, p.target)
+        return ModelOutput(out, None, p.target)
 
     def with_labels(self, y: torch.Tensor | None) -> DiscreteDenoiser:
         """The same denoiser, passing class labels ``y`` to a class-conditional network."""
