@@ -1,0 +1,167 @@
+"""Build a registered backbone from a preset and overrides, and load official weights into it.
+
+Methods reach networks only through here: ``load_backbone("adm-unet", preset="afhq_dog_4m",
+checkpoint=path)`` returns the module with its weights loaded strictly and the ``Prediction``
+that tells a sampler how to read its output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from i2i_cli.errors import I2IError, UsageError
+from i2i_cli.plugin import Backbone
+from i2i_cli.registry import Registry
+from i2i_cli.settings import Settings, deep_merge, parse_toml, validate
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from i2i_cli.context import RunContext
+    from i2i_cli.diffusion.denoiser import Prediction
+
+DATA_PARALLEL_PREFIX = "module."
+
+
+def backbone_descriptor(name: str, registry: Registry | None = None) -> Backbone:
+    """The ``Backbone`` registered under ``name`` (one-line PluginError when absent or broken)."""
+    registry = registry or Registry.discover()
+    backbone = registry.load("backbones", name)
+    if not isinstance(backbone, Backbone):
+        raise UsageError(f"backbone plugin '{name}' did not register a Backbone descriptor")
+    return backbone
+
+
+def backbone_presets(backbone: Backbone) -> list[str]:
+    """The names of a backbone's shipped presets (``<name>.toml`` in its presets package)."""
+    if backbone.presets is None:
+        return []
+    files = resources.files(backbone.presets).iterdir()
+    return sorted(f.name[: -len(".toml")] for f in files if f.name.endswith(".toml"))
+
+
+def backbone_preset(backbone: Backbone, name: str, label: str) -> dict[str, Any]:
+    """The settings table of preset ``name``; unknown -> one line listing the known presets."""
+    known = backbone_presets(backbone)
+    if name not in known:
+        listing = ", ".join(known) or "none"
+        raise UsageError(f"backbone {label} has no preset '{name}' (presets: {listing})")
+    package = resources.files(backbone.presets)  # type: ignore[arg-type]
+    table = parse_toml((package / f"{name}.toml").read_text(), f"{label} preset {name}")
+    table.pop("i2i", None)
+    return table
+
+
+def backbone_settings(
+    name: str,
+    preset: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    registry: Registry | None = None,
+) -> tuple[Backbone, Settings]:
+    """The backbone's validated settings: defaults < ``preset`` < ``overrides``."""
+    backbone = backbone_descriptor(name, registry)
+    data: dict[str, Any] = {}
+    if preset:
+        data = backbone_preset(backbone, preset, name)
+    data = deep_merge(data, dict(overrides or {}))
+    return backbone, validate(backbone.settings, data, prefix="model.")
+
+
+def state_dict_from(checkpoint: Any, origin: str) -> dict[str, torch.Tensor]:
+    """The state dict inside a loaded checkpoint: a plain dict, or the first entry of a list.
+
+    The ddim repository saves ``[model_state, optimizer_state, ...]``; every other official
+    checkpoint here is a plain state dict.
+    """
+    import torch
+
+    if isinstance(checkpoint, (list, tuple)) and checkpoint:
+        checkpoint = checkpoint[0]
+    if isinstance(checkpoint, Mapping) and all(torch.is_tensor(v) for v in checkpoint.values()):
+        return dict(checkpoint)
+    raise I2IError(f"{origin} does not hold a state dict of tensors")
+
+
+def load_state_dict_strictly(
+    module: nn.Module, state_dict: Mapping[str, torch.Tensor], origin: str
+) -> None:
+    """Load every key with ``strict=True`` semantics; a mismatch -> one line saying what differs.
+
+    A DataParallel ``module.`` prefix on every key is removed first when the module lacks it.
+    """
+    expected = module.state_dict()
+    if (
+        state_dict
+        and all(k.startswith(DATA_PARALLEL_PREFIX) for k in state_dict)
+        and not all(k.startswith(DATA_PARALLEL_PREFIX) for k in expected)
+    ):
+        state_dict = {k[len(DATA_PARALLEL_PREFIX) :]: v for k, v in state_dict.items()}
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    wrong = [
+        f"{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing keys (first: {missing[0]})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected keys (first: {unexpected[0]})")
+    if wrong:
+        problems.append(f"{len(wrong)} shape mismatches (first: {wrong[0]}, file vs model)")
+    if problems:
+        raise I2IError(
+            f"{origin} does not fit the configured network: {'; '.join(problems)}; "
+            "check the backbone preset and settings"
+        )
+    module.load_state_dict(state_dict, strict=True)
+
+
+@dataclass(frozen=True)
+class LoadedBackbone:
+    """A network in eval mode on its device, its settings and what its output means."""
+
+    name: str
+    module: nn.Module
+    settings: Settings
+    prediction: Prediction
+
+
+def load_backbone(
+    name: str,
+    *,
+    preset: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    checkpoint: Path | None = None,
+    device: torch.device | str = "cpu",
+    registry: Registry | None = None,
+) -> LoadedBackbone:
+    """Build backbone ``name`` and load ``checkpoint`` strictly (None: keep the initial weights)."""
+    from i2i_cli.checkpoints import load_checkpoint
+    from i2i_cli.diffusion.denoiser import Prediction
+
+    backbone, settings = backbone_settings(name, preset, overrides, registry)
+    module = backbone.build(settings)
+    if checkpoint is not None:
+        origin = f"checkpoint {checkpoint}"
+        state_dict = state_dict_from(load_checkpoint(checkpoint), origin)
+        load_state_dict_strictly(module, state_dict, origin)
+    module = module.to(device).eval().requires_grad_(False)
+    prediction = backbone.prediction(settings) if backbone.prediction else Prediction()
+    return LoadedBackbone(name, module, settings, prediction)
+
+
+def checkpoint_path(ctx: RunContext, reference: str) -> Path:
+    """A weights file named by artifact (cached; missing -> the download command) or by path."""
+    path = Path(reference).expanduser()
+    if path.suffix or path.parent != Path("."):
+        if not path.is_file():
+            raise UsageError(f"checkpoint file {path} does not exist")
+        return path
+    return ctx.checkpoint(reference)

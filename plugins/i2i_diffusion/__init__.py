@@ -1,0 +1,1 @@
+"""The ``diffusion`` method: plain DDPM/DDIM sampling from any discrete-time backbone."""

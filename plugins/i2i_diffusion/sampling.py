@@ -1,0 +1,104 @@
+"""The ``diffusion`` method's batch sampler: backbone, schedule and labels built once per run."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from i2i_cli.backbones import checkpoint_path, load_backbone
+from i2i_cli.diffusion.denoiser import DiscreteDenoiser
+from i2i_cli.diffusion.samplers import sample_ddim, sample_ddpm
+from i2i_cli.diffusion.schedule import DiscreteSchedule, space_timesteps
+from i2i_cli.errors import UsageError
+from i2i_cli.noise import PerItemNoise
+from i2i_cli.pipeline import BatchSampler
+from i2i_cli.progress import StepCallback
+
+if TYPE_CHECKING:
+    from i2i_cli.context import RunContext
+    from i2i_diffusion.plugin import DiffusionSettings
+
+
+def respacing_of(settings: DiffusionSettings) -> str:
+    """The respacing string: ``--respacing``, else ``ddimN`` (DDIM, when possible) or ``N``."""
+    if settings.respacing is not None:
+        return settings.respacing
+    if settings.steps > settings.diffusion_steps:
+        raise UsageError(
+            f"--steps {settings.steps} exceeds the {settings.diffusion_steps} diffusion steps"
+        )
+    if settings.sampler == "ddim":
+        try:
+            space_timesteps(settings.diffusion_steps, f"ddim{settings.steps}")
+            return f"ddim{settings.steps}"
+        except ValueError:
+            pass
+    return str(settings.steps)
+
+
+def draw_labels(noise: PerItemNoise, batch_size: int, num_classes: int) -> torch.Tensor:
+    """One uniformly drawn class per item, from each item's own generator."""
+    uniform = noise.rand((batch_size,), dtype=torch.float64)
+    return (uniform * num_classes).long().clamp_(max=num_classes - 1)
+
+
+def diffusion_sampler(settings: DiffusionSettings, ctx: RunContext) -> BatchSampler:
+    """A ``sample_batch(B, noise, callback)`` for the configured backbone and sampler."""
+    device = ctx.runtime.device
+    weights = checkpoint_path(ctx, settings.checkpoint)
+    backbone = load_backbone(
+        settings.backbone,
+        preset=settings.preset,
+        overrides=settings.model,
+        checkpoint=weights,
+        device=device,
+    )
+    prediction = backbone.prediction
+    if settings.class_label is not None and settings.class_label >= max(prediction.num_classes, 1):
+        raise UsageError(
+            f"--class-label {settings.class_label} is not a class of this backbone "
+            f"({prediction.num_classes} classes)"
+        )
+    try:
+        schedule = DiscreteSchedule.named(
+            settings.noise_schedule, settings.diffusion_steps, respacing_of(settings)
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    ctx.log(
+        f"{settings.backbone} ({settings.preset or 'custom'}) from {weights}; "
+        f"{settings.sampler} with {schedule.num_steps} steps"
+    )
+
+    def sample_batch(batch_size: int, noise: PerItemNoise, callback: StepCallback) -> torch.Tensor:
+        x = noise.randn((batch_size, *prediction.input_shape), device=device)
+        denoiser = DiscreteDenoiser(backbone.module, prediction)
+        if prediction.num_classes:
+            if settings.class_label is None:
+                labels = draw_labels(noise, batch_size, prediction.num_classes)
+            else:
+                labels = torch.full((batch_size,), settings.class_label)
+            denoiser = denoiser.with_labels(labels.to(device))
+        with ctx.runtime.autocast():
+            if settings.sampler == "ddpm":
+                return sample_ddpm(
+                    denoiser,
+                    x,
+                    schedule,
+                    noise=noise,
+                    clip_denoised=settings.clip_denoised,
+                    fixed_variance=settings.fixed_variance,
+                    callback=callback,
+                )
+            return sample_ddim(
+                denoiser,
+                x,
+                schedule,
+                noise=noise,
+                eta=settings.eta,
+                clip_denoised=settings.clip_denoised,
+                callback=callback,
+            )
+
+    return sample_batch
