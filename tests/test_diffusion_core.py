@@ -62,10 +62,10 @@ def test_x0_prediction_gives_the_same_step_as_the_equivalent_eps() -> None:
 
 def test_ddim_encoding_then_decoding_recovers_the_image() -> None:
     """Up to the last encoding step, whose abar_next = 0 makes the latent the bare eps (DDIB)."""
-    schedule = DiscreteSchedule.named("linear", 1000, "200")
+    schedule = DiscreteSchedule.named("linear", 1000)
     denoiser = DiscreteDenoiser(toy_eps, Prediction())
     x0 = torch.rand(2, 3, 8, 8) * 1.6 - 0.8
-    latent = encode_ddim(denoiser, x0, schedule, steps=range(199))
+    latent = encode_ddim(denoiser, x0, schedule, steps=range(999))
     noise = PerItemNoise(0, ["a", "b"])
     decoded = sample_ddim(denoiser, latent, schedule, noise=noise, clip_denoised=False)
     torch.testing.assert_close(decoded, x0, atol=2e-2, rtol=0)
