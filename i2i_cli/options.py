@@ -16,6 +16,10 @@ from pydantic.fields import FieldInfo
 FLAG_TYPES: tuple[type, ...] = (bool, int, float, str, Path)
 """Field types that become flags; other fields (tables, lists) are set with --set or --config."""
 
+REPEATABLE_FLAG = "cli_flag"
+"""``Field(json_schema_extra={"cli_flag": "--energy"})`` gives a list field a repeatable flag
+whose strings the field's own validator parses (e.g. ``--energy dse:weight=500``)."""
+
 
 @dataclass(frozen=True)
 class Flag:
@@ -24,7 +28,7 @@ class Flag:
     field: str
     param: str
     flag: str
-    python_type: type
+    python_type: Any
     help: str
 
 
@@ -96,22 +100,34 @@ def describe_field(info: FieldInfo) -> str:
     return " ".join(part for part in parts if part)
 
 
+def repeatable_flag(info: FieldInfo) -> str | None:
+    """The repeatable flag a list field asked for (``cli_flag``), or None."""
+    extra = info.json_schema_extra
+    if isinstance(extra, dict) and isinstance(extra.get(REPEATABLE_FLAG), str):
+        return str(extra[REPEATABLE_FLAG])
+    return None
+
+
 def flags_for(model: type[BaseModel], reserved: frozenset[str] = frozenset()) -> list[Flag]:
     """The flags of every scalar field of ``model``; a name in ``reserved`` is a ValueError."""
     flags = []
     for name, info in model.model_fields.items():
-        kind = flag_type(info.annotation)
+        repeatable = repeatable_flag(info)
+        kind: Any = list[str] if repeatable else flag_type(info.annotation)
         if kind is None:
             continue
         if name in reserved:
             raise ValueError(f"setting '{name}' clashes with a built-in option of the same name")
+        help_text = describe_field(info)
+        if repeatable:
+            help_text = f"{info.description or ''} Repeatable; replaces the preset's list."
         flags.append(
             Flag(
                 field=name,
                 param=f"opt_{name}",
-                flag="--" + name.replace("_", "-"),
+                flag=repeatable or "--" + name.replace("_", "-"),
                 python_type=kind,
-                help=describe_field(info),
+                help=help_text,
             )
         )
     return flags

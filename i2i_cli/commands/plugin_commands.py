@@ -220,8 +220,10 @@ def _flags_layer(
     """The layer of the flags actually given on the command line."""
     layer: dict[str, Any] = {}
     for flag in plugin_flags:
-        if values.get(flag.param) is not None:
-            layer[flag.field] = values[flag.param]
+        value = values.get(flag.param)
+        if value is None or (isinstance(value, (list, tuple)) and not value):
+            continue
+        layer[flag.field] = list(value) if isinstance(value, tuple) else value
     run = {f.field: values[f.param] for f in run_flags if values.get(f.param) is not None}
     if run:
         layer[RUN_TABLE] = run

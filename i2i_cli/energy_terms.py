@@ -1,0 +1,93 @@
+"""Energy terms as settings: ``--energy dse:weight=500,checkpoint=wild2dog_dse`` or a TOML list.
+
+A method that composes energies declares ``energy: list[EnergyTerm]``; each term names a
+registered energy plugin, its weight, and that plugin's own settings. ``build_energies`` turns the
+terms into ``WeightedEnergy`` callables once per run. Torch-free: method settings import this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field, model_validator
+
+from i2i_cli.errors import UsageError
+from i2i_cli.plugin import Energy
+from i2i_cli.registry import Registry
+from i2i_cli.settings import Settings, parse_assignment, validate
+
+if TYPE_CHECKING:
+    from i2i_cli.context import RunContext
+    from i2i_cli.guidance import WeightedEnergy
+
+
+class EnergyTerm(Settings):
+    """One weighted energy: a registered energy plugin, its weight and its settings."""
+
+    name: str = Field(description="Registered energy plugin (see `i2i plugins`).")
+    weight: float = Field(description="Weight of the energy's gradient (0 turns it off).")
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="The energy plugin's own settings."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text_or_flat_table(cls, value: Any) -> Any:
+        """Accept ``"name:weight=W,key=value"`` and flat tables ``{name, weight, key=value}``."""
+        if isinstance(value, str):
+            value = parse_energy_text(value)
+        if isinstance(value, dict):
+            known = {"name", "weight", "settings"}
+            rest = {k: v for k, v in value.items() if k not in known}
+            if rest:
+                value = {k: v for k, v in value.items() if k in known}
+                value["settings"] = {**value.get("settings", {}), **rest}
+        return value
+
+
+def parse_energy_text(text: str) -> dict[str, Any]:
+    """``"dse:weight=500,factor=32"`` as ``{"name": "dse", "weight": 500, "factor": 32}``."""
+    name, _, assignments = text.partition(":")
+    if not name.strip():
+        raise ValueError(f"energy {text!r} should look like name:weight=W[,key=value...]")
+    table: dict[str, Any] = {"name": name.strip()}
+    for part in filter(None, (p.strip() for p in assignments.split(","))):
+        if "=" not in part:
+            raise ValueError(f"energy {text!r}: {part!r} is not key=value")
+        table.update(parse_assignment(part))
+    if "weight" not in table:
+        raise ValueError(f"energy {text!r} needs a weight, e.g. {name.strip()}:weight=1.0")
+    return table
+
+
+def energy_descriptor(name: str, registry: Registry) -> Energy:
+    """The ``Energy`` registered under ``name`` (one-line error when absent or broken)."""
+    energy = registry.load("energies", name)
+    if not isinstance(energy, Energy):
+        raise UsageError(f"energy plugin '{name}' did not register an Energy descriptor")
+    return energy
+
+
+def validate_energy_settings(terms: Sequence[EnergyTerm], registry: Registry) -> list[Settings]:
+    """Each term's settings validated by its plugin's model, before any work starts."""
+    return [
+        validate(energy_descriptor(t.name, registry).settings, t.settings, f"energy.{t.name}.")
+        for t in terms
+    ]
+
+
+def build_energies(
+    terms: Sequence[EnergyTerm], ctx: RunContext, registry: Registry | None = None
+) -> list[WeightedEnergy]:
+    """The run's weighted energies, each built once by its plugin (zero weights are skipped)."""
+    from i2i_cli.guidance import WeightedEnergy
+
+    registry = registry or Registry.discover()
+    energies = []
+    for term, settings in zip(terms, validate_energy_settings(terms, registry), strict=True):
+        if term.weight == 0:
+            continue
+        function = energy_descriptor(term.name, registry).build(settings, ctx)
+        energies.append(WeightedEnergy(term.name, term.weight, function))
+    return energies
