@@ -1,0 +1,1 @@
+"""ADM backbones: the guided-diffusion UNet and encoder classifier, official checkpoint keys."""

@@ -1,0 +1,1 @@
+"""Exact flags of the official guided-diffusion / DG classifiers, one TOML file each."""

@@ -1,0 +1,1 @@
+"""Exact flags of the official guided-diffusion checkpoints, one TOML file each."""
