@@ -1,0 +1,1 @@
+"""Exact configurations of official ddim-repository checkpoints, one TOML file each."""
