@@ -168,13 +168,12 @@ def qkv_attention(qkv: torch.Tensor, heads: int, legacy_order: bool) -> torch.Te
     channels = width // 3
     d = channels // heads
     if legacy_order:
-        q, k, v = qkv.reshape(batch * heads, 3 * d, length).split(d, dim=1)
+        per_head = qkv.reshape(batch, heads, 3 * d, length).transpose(2, 3).contiguous()
+        q, k, v = per_head.split(d, dim=-1)
     else:
-        q, k, v = (part.reshape(batch * heads, d, length) for part in qkv.chunk(3, dim=1))
-    out = F.scaled_dot_product_attention(
-        q.transpose(1, 2)[:, None], k.transpose(1, 2)[:, None], v.transpose(1, 2)[:, None]
-    )[:, 0]
-    return out.transpose(1, 2).reshape(batch, channels, length)
+        q, k, v = qkv.reshape(batch, 3, heads, d, length).permute(1, 0, 2, 4, 3).contiguous()
+    out = F.scaled_dot_product_attention(q, k, v)
+    return out.transpose(2, 3).reshape(batch, channels, length)
 
 
 class AttentionBlock(nn.Module):
