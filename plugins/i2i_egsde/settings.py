@@ -1,0 +1,99 @@
+"""Settings of the EGSDE plugin's methods and energies (torch-free; egsde.md §2, sddm.md §10)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from i2i_cli.energy_terms import EnergyTerm
+from i2i_cli.settings import Settings
+
+
+class ScoreModelSettings(Settings):
+    """The diffusion backbone a translation runs with, and its training process."""
+
+    backbone: str = Field("adm-unet", description="Registered backbone plugin (i2i plugins).")
+    preset: str | None = Field(
+        "afhq_dog_4m", description="Backbone preset: the exact flags of an official checkpoint."
+    )
+    model: dict[str, Any] = Field(
+        default_factory=dict, description="Backbone settings overriding the preset."
+    )
+    checkpoint: str = Field(
+        "afhq_dog_4m", description="Score model weights: an artifact name or a file path."
+    )
+    noise_schedule: Literal["linear", "cosine"] = Field(
+        "linear", description="Beta schedule the backbone was trained with."
+    )
+    diffusion_steps: int = Field(
+        1000, ge=1, le=100_000, description="Steps of the training process (T)."
+    )
+
+
+class SDEditSettings(ScoreModelSettings):
+    """SDEdit: perturb the source to step M, then denoise (Meng et al. 2022)."""
+
+    start_step: int = Field(
+        500, ge=1, le=100_000, description="M: the source is noised to step M-1, then M steps run."
+    )
+
+
+class EGSDESettings(SDEditSettings):
+    """EGSDE (Zhao et al. 2022): SDEdit guided by realism and faithfulness energies."""
+
+    energy: list[EnergyTerm] = Field(
+        default_factory=lambda: [
+            EnergyTerm(name="dse", weight=500.0, settings={"checkpoint": "egsde_wild2dog_dse"}),
+            EnergyTerm(name="lowpass", weight=2.0, settings={"factor": 32}),
+        ],
+        description="Energies and weights, e.g. --energy dse:weight=500 "
+        "--energy lowpass:weight=2,factor=32.",
+        json_schema_extra={"cli_flag": "--energy"},
+    )
+
+
+class ILVRSettings(ScoreModelSettings):
+    """ILVR (Choi et al. 2021): ancestral sampling steered to the reference's low frequencies."""
+
+    respacing: str = Field(
+        "100", description="guided-diffusion timestep respacing ('100', 'ddim50', ...)."
+    )
+    down_n: int = Field(32, ge=1, le=256, description="Low-pass factor N (a power of 2).")
+    range_t: int = Field(
+        20, ge=0, le=100_000, description="Refine while the respaced step is above this."
+    )
+    kernel: Literal["linear", "cubic"] = Field("cubic", description="Resizer kernel (ILVR: cubic).")
+    clip_denoised: bool = Field(True, description="Clamp each x0 estimate to [-1, 1].")
+    fixed_variance: Literal["small", "large"] = Field(
+        "large", description="Reverse variance of backbones without learned variance."
+    )
+
+
+class DSEEnergySettings(Settings):
+    """EGSDE's realism energy: similarity of domain-specific-extractor features (egsde.md §1.2)."""
+
+    checkpoint: str = Field(
+        "egsde_wild2dog_dse", description="Extractor weights: an artifact name or a file path."
+    )
+    backbone: str = Field("adm-classifier", description="Registered backbone of the extractor.")
+    preset: str | None = Field("dse256", description="Backbone preset of the extractor.")
+    model: dict[str, Any] = Field(
+        default_factory=dict, description="Extractor settings overriding the preset."
+    )
+    similarity: Literal["cosine", "neg_l2"] = Field(
+        "cosine",
+        description="cosine: mean per-position cosine; neg_l2: minus the squared distance.",
+    )
+
+
+class LowPassEnergySettings(Settings):
+    """EGSDE's faithfulness energy: distance between low-passed images (egsde.md §1.2, §3)."""
+
+    factor: int = Field(32, ge=1, le=256, description="Low-pass factor N (must divide the size).")
+    kernel: Literal["linear", "cubic"] = Field(
+        "linear", description="Resizer kernel (EGSDE: linear)."
+    )
+    distance: Literal["l2", "cosine"] = Field(
+        "l2", description="l2: per-image sum of squares; cosine: minus the cosine similarity."
+    )

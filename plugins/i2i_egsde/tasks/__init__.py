@@ -1,0 +1,1 @@
+"""Task presets of the EGSDE plugin, one folder per method."""
