@@ -157,10 +157,24 @@ def load_backbone(
     return LoadedBackbone(name, module, settings, prediction)
 
 
+def is_file_reference(reference: str) -> bool:
+    """Whether a checkpoint reference is a file path (has a suffix or a folder) or an artifact."""
+    path = Path(reference).expanduser()
+    return bool(path.suffix) or path.parent != Path(".")
+
+
+def require_checkpoints(ctx: RunContext, references: list[str]) -> None:
+    """Check every referenced checkpoint up front: all missing artifacts in one line."""
+    for reference in references:
+        if is_file_reference(reference) and not Path(reference).expanduser().is_file():
+            raise UsageError(f"checkpoint file {reference} does not exist")
+    ctx.store.require_all([r for r in references if not is_file_reference(r)])
+
+
 def checkpoint_path(ctx: RunContext, reference: str) -> Path:
     """A weights file named by artifact (cached; missing -> the download command) or by path."""
     path = Path(reference).expanduser()
-    if path.suffix or path.parent != Path("."):
+    if is_file_reference(reference):
         if not path.is_file():
             raise UsageError(f"checkpoint file {path} does not exist")
         return path

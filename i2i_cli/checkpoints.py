@@ -623,6 +623,20 @@ class CheckpointStore:
             f"`i2i download --from FILE {name}`"
         )
 
+    def require_all(self, names: list[str]) -> list[Path]:
+        """The cached files of ``names``; the downloadable missing ones named in one line."""
+        missing = [
+            n
+            for n in dict.fromkeys(names)
+            if not self.path(n).is_file() and self.artifact(n).released
+        ]
+        if len(missing) > 1:
+            raise MissingCheckpointError(
+                f"checkpoints {', '.join(missing)} are not downloaded; "
+                f"run `i2i download {' '.join(missing)}`"
+            )
+        return [self.require(name) for name in names]
+
     def record(self, name: str) -> Record | None:
         """The verification record of ``name``, if any."""
         return read_record(self.directory(name) / VERIFIED_FILE)
@@ -816,7 +830,7 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        if str(error).startswith("Weights only load failed"):
+        if "Unsupported global" in str(error):
             raise I2IError(
                 f"checkpoint {path} holds objects other than tensors and plain containers; "
                 f"refusing to unpickle it (weights_only=True)"

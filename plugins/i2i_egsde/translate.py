@@ -6,15 +6,21 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from i2i_cli.backbones import LoadedBackbone, checkpoint_path, load_backbone
+from i2i_cli.backbones import (
+    LoadedBackbone,
+    checkpoint_path,
+    load_backbone,
+    require_checkpoints,
+)
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.energy_terms import build_energies
+from i2i_cli.energy_terms import build_energies, validate_energy_settings
 from i2i_cli.errors import UsageError
 from i2i_cli.guidance import WeightedEnergy
 from i2i_cli.noise import NoiseSource
 from i2i_cli.pipeline import translate_images
 from i2i_cli.progress import StepCallback
+from i2i_cli.registry import Registry
 from i2i_cli.resizer import LowPassFilter
 from i2i_egsde.ilvr import sample_ilvr
 from i2i_egsde.sampler import sample_egsde
@@ -78,8 +84,15 @@ def translate_sdedit_family(
 
 
 def translate_egsde(settings: EGSDESettings, ctx: RunContext) -> None:
-    """EGSDE over the inputs with the configured energies."""
-    translate_sdedit_family(settings, ctx, build_energies(settings.energy, ctx))
+    """EGSDE over the inputs with the configured energies (every checkpoint checked first)."""
+    registry = Registry.discover()
+    energy_settings = validate_energy_settings(settings.energy, registry)
+    references = [settings.checkpoint]
+    references += [
+        s.checkpoint for s in energy_settings if isinstance(getattr(s, "checkpoint", None), str)
+    ]
+    require_checkpoints(ctx, references)
+    translate_sdedit_family(settings, ctx, build_energies(settings.energy, ctx, registry))
 
 
 def translate_sdedit(settings: SDEditSettings, ctx: RunContext) -> None:

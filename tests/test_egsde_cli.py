@@ -1,0 +1,226 @@
+"""``i2i translate egsde|sdedit|ilvr`` end to end on tiny random checkpoints in the real cache."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import run_i2i
+from tests.tiny_models import TINY_ADM_UNET, TINY_DSE, manifest_entry, random_weights
+
+TASK_OVERRIDES = """
+checkpoint = "tiny_afhq_dog"
+start_step = 6
+
+[model]
+image_size = 32
+num_channels = 32
+num_res_blocks = 1
+channel_mult = "1,1"
+attention_resolutions = "16"
+num_head_channels = 16
+
+[[energy]]
+name = "dse"
+weight = 500.0
+checkpoint = "tiny_wild2dog_dse"
+
+[energy.model]
+image_size = 32
+width = 32
+depth = 1
+channel_mult = "1"
+attention_resolutions = "16,8"
+num_head_channels = 16
+
+[[energy]]
+name = "lowpass"
+weight = 2.0
+factor = 4
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Tiny score model and extractor in a test manifest, adopted into the cache; the config."""
+    unet = random_weights("adm-unet", "afhq_dog_4m", TINY_ADM_UNET, tmp_path / "tiny_unet.pt")
+    dse = random_weights("adm-classifier", "dse256", TINY_DSE, tmp_path / "tiny_dse.pt", seed=1)
+    manifest = tmp_path / "manifest.toml"
+    manifest.write_text(
+        manifest_entry("tiny_afhq_dog", unet, "tiny")
+        + manifest_entry("tiny_wild2dog_dse", dse, "tiny")
+    )
+    monkeypatch.setenv("I2I_MANIFESTS", str(manifest))
+    for name, path in (("tiny_afhq_dog", unet), ("tiny_wild2dog_dse", dse)):
+        adopted = run_i2i(["download", "--from", str(path), name], env=manifest_env())
+        assert adopted.returncode == 0, adopted.stderr
+    config = tmp_path / "tiny.toml"
+    config.write_text(TASK_OVERRIDES)
+    return config
+
+
+def sources(folder: Path, count: int = 3) -> Path:
+    """``count`` random 40x48 photos (one JPEG) to translate."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        pixels = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"src{index}.{'jpg' if index == 0 else 'png'}")
+    return folder
+
+
+def manifest_env() -> dict[str, str]:
+    """The test manifest (set by the ``tiny`` fixture) for a subprocess."""
+    return {"I2I_MANIFESTS": os.environ.get("I2I_MANIFESTS", "")}
+
+
+def translate(method: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_i2i(["translate", method, "--device", "cpu", *args], env=manifest_env(), timeout=300)
+
+
+def test_egsde_wild2dog_translates_each_source_under_its_name(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = translate(
+        "egsde",
+        "--task",
+        "wild2dog",
+        "--config",
+        str(tiny),
+        "--input",
+        str(sources(tmp_path / "in")),
+        "--output",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.glob("*.png")) == [
+        "grid.png",
+        "src0.png",
+        "src1.png",
+        "src2.png",
+    ]
+    assert np.asarray(Image.open(out / "src1.png")).shape == (32, 32, 3)
+    assert (out / "run.toml").is_file()
+    assert "dse x 500, lowpass x 2" in result.stderr
+
+
+def test_egsde_takes_a_single_file_and_differs_from_sdedit(tiny: Path, tmp_path: Path) -> None:
+    source = sources(tmp_path / "in") / "src1.png"
+    no_energy = tmp_path / "sdedit.toml"
+    no_energy.write_text(tiny.read_text().split("[[energy]]")[0])
+    egsde = translate(
+        "egsde",
+        "--task",
+        "wild2dog",
+        "--config",
+        str(tiny),
+        "--input",
+        str(source),
+        "--output",
+        str(tmp_path / "e"),
+    )
+    sdedit = translate(
+        "sdedit",
+        "--task",
+        "wild2dog",
+        "--config",
+        str(no_energy),
+        "--input",
+        str(source),
+        "--output",
+        str(tmp_path / "s"),
+    )
+    assert egsde.returncode == 0, egsde.stderr
+    assert sdedit.returncode == 0, sdedit.stderr
+    a = np.asarray(Image.open(tmp_path / "e" / "src1.png"), dtype=int)
+    b = np.asarray(Image.open(tmp_path / "s" / "src1.png"), dtype=int)
+    assert np.abs(a - b).max() > 0
+
+
+def test_a_users_energy_plugin_composes_with_egsde(tiny: Path, tmp_path: Path) -> None:
+    source = sources(tmp_path / "in") / "src1.png"
+    runs = {}
+    for weight in ("0", "1e6"):
+        out = tmp_path / f"w{weight}"
+        result = run_i2i(
+            [
+                "translate",
+                "egsde",
+                "--device",
+                "cpu",
+                "--task",
+                "wild2dog",
+                "--config",
+                str(tiny),
+                "--input",
+                str(source),
+                "--output",
+                str(out),
+                "--energy",
+                f"brightness:weight={weight},target=-1.0",
+            ],
+            dists=["userenergy"],
+            env=manifest_env(),
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        runs[weight] = np.asarray(Image.open(out / "src1.png"), dtype=float)
+    assert runs["1e6"].mean() < runs["0"].mean() - 5
+
+
+def test_missing_checkpoint_names_the_download_command(tmp_path: Path) -> None:
+    result = translate(
+        "egsde",
+        "--task",
+        "wild2dog",
+        "--input",
+        str(sources(tmp_path / "in")),
+        "--output",
+        str(tmp_path / "out"),
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "afhq_dog_4m, egsde_wild2dog_dse" in result.stderr
+    assert "i2i download afhq_dog_4m egsde_wild2dog_dse" in result.stderr
+
+
+def test_bad_energy_flag_is_one_line(tiny: Path, tmp_path: Path) -> None:
+    result = translate(
+        "egsde",
+        "--config",
+        str(tiny),
+        "--input",
+        str(sources(tmp_path / "in")),
+        "--energy",
+        "dse",
+        "--output",
+        str(tmp_path / "o"),
+    )
+    assert result.returncode == 2
+    assert "needs a weight" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ilvr_translates_with_a_tiny_model(tiny: Path, tmp_path: Path) -> None:
+    config = tmp_path / "ilvr.toml"
+    model = tiny.read_text().split("[[energy]]")[0].replace("start_step = 6\n", "")
+    config.write_text(
+        model.replace("[model]", 'respacing = "4"\ndown_n = 4\nrange_t = 1\n\n[model]')
+    )
+    out = tmp_path / "out"
+    result = translate(
+        "ilvr",
+        "--task",
+        "wild2dog",
+        "--config",
+        str(config),
+        "--input",
+        str(sources(tmp_path / "in", 2)),
+        "--output",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.glob("src*.png")) == ["src0.png", "src1.png"]
