@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 from i2i_cli.errors import UsageError
 from i2i_cli.plugin import Energy
 from i2i_cli.registry import Registry
-from i2i_cli.settings import Settings, parse_assignment, validate
+from i2i_cli.settings import Settings, deep_merge, parse_assignment, validate
 
 if TYPE_CHECKING:
     from i2i_cli.context import RunContext
@@ -55,7 +55,7 @@ def parse_energy_text(text: str) -> dict[str, Any]:
     for part in filter(None, (p.strip() for p in assignments.split(","))):
         if "=" not in part:
             raise ValueError(f"energy {text!r}: {part!r} is not key=value")
-        table.update(parse_assignment(part))
+        table = deep_merge(table, parse_assignment(part))
     if "weight" not in table:
         raise ValueError(f"energy {text!r} needs a weight, e.g. {name.strip()}:weight=1.0")
     return table

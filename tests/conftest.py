@@ -76,3 +76,11 @@ def golden_dir() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return folder
+
+
+@pytest.fixture
+def tiny_egsde(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Tiny EGSDE checkpoints in a test manifest, adopted into the cache; returns the config."""
+    from tests.tiny_models import tiny_egsde_setup
+
+    return tiny_egsde_setup(tmp_path, monkeypatch)

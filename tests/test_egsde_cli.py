@@ -2,66 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from tests.conftest import run_i2i
-from tests.tiny_models import TINY_ADM_UNET, TINY_DSE, manifest_entry, random_weights
-
-TASK_OVERRIDES = """
-checkpoint = "tiny_afhq_dog"
-start_step = 6
-
-[model]
-image_size = 32
-num_channels = 32
-num_res_blocks = 1
-channel_mult = "1,1"
-attention_resolutions = "16"
-num_head_channels = 16
-
-[[energy]]
-name = "dse"
-weight = 500.0
-checkpoint = "tiny_wild2dog_dse"
-
-[energy.model]
-image_size = 32
-width = 32
-depth = 1
-channel_mult = "1"
-attention_resolutions = "16,8"
-num_head_channels = 16
-
-[[energy]]
-name = "lowpass"
-weight = 2.0
-factor = 4
-"""
-
-
-@pytest.fixture
-def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Tiny score model and extractor in a test manifest, adopted into the cache; the config."""
-    unet = random_weights("adm-unet", "afhq_dog_4m", TINY_ADM_UNET, tmp_path / "tiny_unet.pt")
-    dse = random_weights("adm-classifier", "dse256", TINY_DSE, tmp_path / "tiny_dse.pt", seed=1)
-    manifest = tmp_path / "manifest.toml"
-    manifest.write_text(
-        manifest_entry("tiny_afhq_dog", unet, "tiny")
-        + manifest_entry("tiny_wild2dog_dse", dse, "tiny")
-    )
-    monkeypatch.setenv("I2I_MANIFESTS", str(manifest))
-    for name, path in (("tiny_afhq_dog", unet), ("tiny_wild2dog_dse", dse)):
-        adopted = run_i2i(["download", "--from", str(path), name], env=manifest_env())
-        assert adopted.returncode == 0, adopted.stderr
-    config = tmp_path / "tiny.toml"
-    config.write_text(TASK_OVERRIDES)
-    return config
+from tests.tiny_models import manifest_env
 
 
 def sources(folder: Path, count: int = 3) -> Path:
@@ -74,23 +22,20 @@ def sources(folder: Path, count: int = 3) -> Path:
     return folder
 
 
-def manifest_env() -> dict[str, str]:
-    """The test manifest (set by the ``tiny`` fixture) for a subprocess."""
-    return {"I2I_MANIFESTS": os.environ.get("I2I_MANIFESTS", "")}
-
-
 def translate(method: str, *args: str) -> subprocess.CompletedProcess[str]:
     return run_i2i(["translate", method, "--device", "cpu", *args], env=manifest_env(), timeout=300)
 
 
-def test_egsde_wild2dog_translates_each_source_under_its_name(tiny: Path, tmp_path: Path) -> None:
+def test_egsde_wild2dog_translates_each_source_under_its_name(
+    tiny_egsde: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     result = translate(
         "egsde",
         "--task",
         "wild2dog",
         "--config",
-        str(tiny),
+        str(tiny_egsde),
         "--input",
         str(sources(tmp_path / "in")),
         "--output",
@@ -108,16 +53,18 @@ def test_egsde_wild2dog_translates_each_source_under_its_name(tiny: Path, tmp_pa
     assert "dse x 500, lowpass x 2" in result.stderr
 
 
-def test_egsde_takes_a_single_file_and_differs_from_sdedit(tiny: Path, tmp_path: Path) -> None:
+def test_egsde_takes_a_single_file_and_differs_from_sdedit(
+    tiny_egsde: Path, tmp_path: Path
+) -> None:
     source = sources(tmp_path / "in") / "src1.png"
     no_energy = tmp_path / "sdedit.toml"
-    no_energy.write_text(tiny.read_text().split("[[energy]]")[0])
+    no_energy.write_text(tiny_egsde.read_text().split("[[energy]]")[0])
     egsde = translate(
         "egsde",
         "--task",
         "wild2dog",
         "--config",
-        str(tiny),
+        str(tiny_egsde),
         "--input",
         str(source),
         "--output",
@@ -141,7 +88,7 @@ def test_egsde_takes_a_single_file_and_differs_from_sdedit(tiny: Path, tmp_path:
     assert np.abs(a - b).max() > 0
 
 
-def test_a_users_energy_plugin_composes_with_egsde(tiny: Path, tmp_path: Path) -> None:
+def test_a_users_energy_plugin_composes_with_egsde(tiny_egsde: Path, tmp_path: Path) -> None:
     source = sources(tmp_path / "in") / "src1.png"
     runs = {}
     for weight in ("0", "1e6"):
@@ -155,7 +102,7 @@ def test_a_users_energy_plugin_composes_with_egsde(tiny: Path, tmp_path: Path) -
                 "--task",
                 "wild2dog",
                 "--config",
-                str(tiny),
+                str(tiny_egsde),
                 "--input",
                 str(source),
                 "--output",
@@ -188,11 +135,11 @@ def test_missing_checkpoint_names_the_download_command(tmp_path: Path) -> None:
     assert "i2i download afhq_dog_4m egsde_wild2dog_dse" in result.stderr
 
 
-def test_bad_energy_flag_is_one_line(tiny: Path, tmp_path: Path) -> None:
+def test_bad_energy_flag_is_one_line(tiny_egsde: Path, tmp_path: Path) -> None:
     result = translate(
         "egsde",
         "--config",
-        str(tiny),
+        str(tiny_egsde),
         "--input",
         str(sources(tmp_path / "in")),
         "--energy",
@@ -204,9 +151,9 @@ def test_bad_energy_flag_is_one_line(tiny: Path, tmp_path: Path) -> None:
     assert "needs a weight" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_ilvr_translates_with_a_tiny_model(tiny: Path, tmp_path: Path) -> None:
+def test_ilvr_translates_with_a_tiny_model(tiny_egsde: Path, tmp_path: Path) -> None:
     config = tmp_path / "ilvr.toml"
-    model = tiny.read_text().split("[[energy]]")[0].replace("start_step = 6\n", "")
+    model = tiny_egsde.read_text().split("[[energy]]")[0].replace("start_step = 6\n", "")
     config.write_text(
         model.replace("[model]", 'respacing = "4"\ndown_n = 4\nrange_t = 1\n\n[model]')
     )

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 
 from i2i_cli.backbones import backbone_settings
+from tests.conftest import run_i2i
 
 TINY_ADM_UNET: dict[str, Any] = {
     "image_size": 32,
@@ -58,3 +61,58 @@ def manifest_entry(name: str, path: Path, experiment: str) -> str:
         f'sha256 = "{sha256(path)}"\nsize = {path.stat().st_size}\n'
         f'sources = [{{ url = "http://127.0.0.1:9/{path.name}" }}]\n\n'
     )
+
+
+def manifest_env() -> dict[str, str]:
+    """The test manifest (set by the ``tiny_egsde`` fixture) for a subprocess."""
+    return {"I2I_MANIFESTS": os.environ.get("I2I_MANIFESTS", "")}
+
+
+TASK_OVERRIDES = """
+checkpoint = "tiny_afhq_dog"
+start_step = 6
+
+[model]
+image_size = 32
+num_channels = 32
+num_res_blocks = 1
+channel_mult = "1,1"
+attention_resolutions = "16"
+num_head_channels = 16
+
+[[energy]]
+name = "dse"
+weight = 500.0
+checkpoint = "tiny_wild2dog_dse"
+
+[energy.model]
+image_size = 32
+width = 32
+depth = 1
+channel_mult = "1"
+attention_resolutions = "16,8"
+num_head_channels = 16
+
+[[energy]]
+name = "lowpass"
+weight = 2.0
+factor = 4
+"""
+
+
+def tiny_egsde_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Tiny score model and extractor in a test manifest, adopted into the cache; the config."""
+    unet = random_weights("adm-unet", "afhq_dog_4m", TINY_ADM_UNET, tmp_path / "tiny_unet.pt")
+    dse = random_weights("adm-classifier", "dse256", TINY_DSE, tmp_path / "tiny_dse.pt", seed=1)
+    manifest = tmp_path / "manifest.toml"
+    manifest.write_text(
+        manifest_entry("tiny_afhq_dog", unet, "tiny")
+        + manifest_entry("tiny_wild2dog_dse", dse, "tiny")
+    )
+    monkeypatch.setenv("I2I_MANIFESTS", str(manifest))
+    for name, path in (("tiny_afhq_dog", unet), ("tiny_wild2dog_dse", dse)):
+        adopted = run_i2i(["download", "--from", str(path), name], env=manifest_env())
+        assert adopted.returncode == 0, adopted.stderr
+    config = tmp_path / "tiny.toml"
+    config.write_text(TASK_OVERRIDES)
+    return config

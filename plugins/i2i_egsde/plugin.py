@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from i2i_cli.plugin import Energy, Method
+from i2i_cli.plugin import Energy, Method, Trainer
 from i2i_egsde.settings import (
     DSEEnergySettings,
+    DSETrainSettings,
     EGSDESettings,
     ILVRSettings,
     LowPassEnergySettings,
@@ -49,6 +50,13 @@ def build_lowpass(settings: LowPassEnergySettings, ctx: Any) -> Any:
     return build_lowpass_energy(settings, ctx)
 
 
+def train_dse(settings: DSETrainSettings, ctx: Any) -> Any:
+    """Train a domain-specific extractor."""
+    from i2i_egsde.train_dse import train_dse as run
+
+    return run(settings, ctx)
+
+
 egsde = Method(
     summary="EGSDE: SDEdit guided by realism (DSE) and faithfulness (low-pass) energies.",
     settings=EGSDESettings,
@@ -80,4 +88,11 @@ lowpass = Energy(
     summary="EGSDE faithfulness: squared distance between low-passed images.",
     settings=LowPassEnergySettings,
     build=build_lowpass,
+)
+
+dse_trainer = Trainer(
+    summary="EGSDE's domain-specific extractor: a noise-aware classifier of the domains.",
+    settings=DSETrainSettings,
+    train=train_dse,
+    presets="i2i_egsde.tasks.dse",
 )

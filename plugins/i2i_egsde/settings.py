@@ -97,3 +97,32 @@ class LowPassEnergySettings(Settings):
     distance: Literal["l2", "cosine"] = Field(
         "l2", description="l2: per-image sum of squares; cosine: minus the cosine similarity."
     )
+
+
+class DSETrainSettings(Settings):
+    """Training EGSDE's domain-specific extractor (``run_train_dse.py``; egsde.md §5)."""
+
+    data_a: str | None = Field(None, description="Images of domain A (label 0).")
+    data_b: str | None = Field(None, description="Images of domain B (label 1).")
+    data_c: str | None = Field(None, description="Images of a third domain (label 2), optional.")
+    preset: str = Field("dse256", description="adm-classifier preset of the extractor.")
+    model: dict[str, Any] = Field(
+        default_factory=dict, description="Extractor settings overriding the preset."
+    )
+    init_checkpoint: str = Field(
+        "adm_256x256_classifier",
+        description="Initialise the trunk from this classifier when cached ('' = from scratch).",
+    )
+    iterations: int = Field(5000, ge=1, le=10_000_000, description="Optimiser steps.")
+    batch_size: int = Field(32, ge=1, le=4096, description="Images per step.")
+    lr: float = Field(3e-4, gt=0.0, le=1.0, description="AdamW learning rate (annealed to 0).")
+    weight_decay: float = Field(0.05, ge=0.0, le=1.0, description="AdamW weight decay.")
+    hflip: bool = Field(True, description="Random horizontal flips.")
+    noised: bool = Field(True, description="Train on q(x_t | x_0) at uniform t (noise-aware).")
+    diffusion_steps: int = Field(1000, ge=1, le=100_000, description="Steps of the process.")
+    noise_schedule: Literal["linear", "cosine"] = Field("linear", description="Beta schedule.")
+    checkpoint_every: int = Field(
+        500, ge=1, le=10_000_000, description="Steps between checkpoints."
+    )
+    ema_decay: float | None = Field(None, ge=0.0, lt=1.0, description="EMA decay (none: off).")
+    grad_clip: float | None = Field(None, gt=0.0, description="Max gradient norm (none: off).")

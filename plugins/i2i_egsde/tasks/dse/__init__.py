@@ -1,0 +1,1 @@
+"""Task presets of the DSE trainer (egsde.md §5)."""
