@@ -1,0 +1,66 @@
+"""Energy guidance: one fp32 gradient for all energies, whatever the autocast precision."""
+
+from __future__ import annotations
+
+import torch
+
+from i2i_cli.guidance import GuidanceState, WeightedEnergy, energy_gradient
+
+
+def state_like(y: torch.Tensor) -> GuidanceState:
+    return GuidanceState(y.clone(), torch.zeros_like(y), torch.zeros(len(y), dtype=torch.long))
+
+
+def test_gradient_is_float32_and_unchanged_under_bf16_autocast() -> None:
+    layer = torch.nn.Linear(16, 16)
+    y = torch.randn(2, 16)
+
+    def energy(x: torch.Tensor, state: GuidanceState) -> torch.Tensor:
+        return layer(x).pow(2).sum(dim=1)
+
+    energies = [WeightedEnergy("quadratic", 3.0, energy)]
+    plain = energy_gradient(energies, y, state_like(y))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = energy_gradient(energies, y.bfloat16(), state_like(y))
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, plain, atol=1e-2, rtol=1e-2)
+
+
+def test_weights_scale_and_sum_the_gradients() -> None:
+    y = torch.randn(3, 4)
+
+    def first(x: torch.Tensor, state: GuidanceState) -> torch.Tensor:
+        return x.pow(2).sum(dim=1)
+
+    def second(x: torch.Tensor, state: GuidanceState) -> torch.Tensor:
+        return x.sum(dim=1)
+
+    both = energy_gradient(
+        [WeightedEnergy("a", 2.0, first), WeightedEnergy("b", -1.0, second)], y, state_like(y)
+    )
+    torch.testing.assert_close(both, 4 * y - 1)
+
+
+def test_item_gradients_are_independent_of_the_batch() -> None:
+    y = torch.randn(4, 5)
+
+    def coupled(x: torch.Tensor, state: GuidanceState) -> torch.Tensor:
+        return (x * state.source).sum(dim=1) ** 2
+
+    energies = [WeightedEnergy("c", 1.0, coupled)]
+    whole = energy_gradient(energies, y, state_like(y))
+    single = energy_gradient(energies, y[1:2], state_like(y[1:2]))
+    torch.testing.assert_close(whole[1:2], single)
+
+
+def test_zero_weights_cost_nothing() -> None:
+    calls = []
+
+    def counted(x: torch.Tensor, state: GuidanceState) -> torch.Tensor:
+        calls.append(1)
+        return x.sum(dim=1)
+
+    y = torch.randn(2, 3)
+    gradient = energy_gradient([WeightedEnergy("off", 0.0, counted)], y, state_like(y))
+    assert not calls
+    assert torch.equal(gradient, torch.zeros_like(y))
