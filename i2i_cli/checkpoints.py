@@ -847,3 +847,15 @@ def _corrupt_message(path: Path, error: BaseException) -> str:
         f"cannot load checkpoint {path}: the file is corrupt or truncated ({first}); "
         "delete it and download it again"
     )
+
+
+def strip_state_dict_prefix(
+    state_dict: Mapping[str, Any], prefix: str = "module."
+) -> dict[str, Any]:
+    """A new state dict with ``prefix`` removed from every key that starts with it.
+
+    ``torch.nn.DataParallel`` saves its wrapped model's keys as ``module.<key>`` (the ddim
+    repository's checkpoints, EGSDE's celebahq_female_ddpm.pth); a bare model needs them without
+    it. Keys without the prefix and all values are kept as they are; the input is not modified.
+    """
+    return {key.removeprefix(prefix): value for key, value in state_dict.items()}
