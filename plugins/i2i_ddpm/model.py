@@ -149,8 +149,14 @@ class Model(nn.Module):
         in_channels: int,
         resolution: int,  # input side
         resamp_with_conv: bool = True,
+        model_type: str = "simple",  # "bayesian" adds an unused per-timestep ``logvar``
+        num_timesteps: int = 1000,  # length of ``logvar``
     ) -> None:
         super().__init__()
+        if model_type not in ("simple", "bayesian"):
+            raise ValueError(f"model_type must be 'simple' or 'bayesian', not {model_type!r}")
+        if model_type == "bayesian":
+            self.logvar = nn.Parameter(torch.zeros(num_timesteps))
         self.ch = ch
         self.num_levels = len(ch_mult)
         self.num_res_blocks = num_res_blocks

@@ -22,6 +22,8 @@ def build(settings: DdpmUNetSettings) -> Any:
         in_channels=settings.in_channels,
         resolution=settings.resolution,
         resamp_with_conv=settings.resamp_with_conv,
+        model_type=settings.model_type,
+        num_timesteps=settings.num_diffusion_timesteps,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -13,6 +13,12 @@ from i2i_cli.settings import Settings
 class DdpmUNetSettings(Settings):
     """The ddim-repository ``model`` config plus ``data.image_size`` (egsde.md §4.2)."""
 
+    model_type: Literal["simple", "bayesian"] = Field(
+        "simple", description="model.type; 'bayesian' adds a per-timestep logvar parameter."
+    )
+    num_diffusion_timesteps: int = Field(
+        1000, ge=1, le=100000, description="Length of the bayesian logvar (diffusion steps)."
+    )
     resolution: int = Field(256, ge=8, le=1024, description="Image side (data.image_size).")
     in_channels: int = Field(3, ge=1, le=16, description="Input image channels.")
     out_ch: int = Field(3, ge=1, le=16, description="Output channels (eps).")
@@ -29,9 +35,16 @@ class DdpmUNetSettings(Settings):
 
 
 def settings_from_yml(config: Mapping[str, Any]) -> DdpmUNetSettings:
-    """The settings of a ddim-repository YAML config (as a dict with ``model`` and ``data``)."""
+    """The settings of a ddim-repository YAML config (as a dict with ``model`` and ``data``).
+
+    ``var_type``, ``ema`` and ``ema_rate`` are sampler and training settings, not architecture:
+    they are read by the methods (e.g. EGSDE's ``fixed_variance``) and ignored here.
+    """
     model = config["model"]
+    steps = config.get("diffusion", {}).get("num_diffusion_timesteps", 1000)
     return DdpmUNetSettings(
+        model_type=model.get("type", "simple"),
+        num_diffusion_timesteps=steps,
         resolution=config["data"]["image_size"],
         in_channels=model["in_channels"],
         out_ch=model["out_ch"],
