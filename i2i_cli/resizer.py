@@ -118,6 +118,7 @@ class LowPassFilter:
         return self._operators[key]
 
     def _check(self, x: torch.Tensor) -> None:
+        """ValueError unless the last two dims of ``x`` are the ones the filter was built for."""
         if tuple(x.shape[-2:]) != (self.height, self.width):
             raise ValueError(
                 f"low-pass filter built for {self.height}x{self.width}, got {tuple(x.shape)}"
@@ -134,3 +135,11 @@ class LowPassFilter:
         self._check(x)
         _, _, pass_h, pass_w = self.operators(x.device, x.dtype)
         return pass_h @ x @ pass_w.T
+
+
+def low_pass(x: torch.Tensor, factor: int, kernel: Kernel = "linear") -> torch.Tensor:
+    """``up(down(x))`` over the last two dims of ``x`` (egsde.md §3, sddm.md §10).
+
+    Builds the operators on every call: loops should hold one ``LowPassFilter`` instead.
+    """
+    return LowPassFilter(x.shape[-2], x.shape[-1], factor, kernel)(x)
