@@ -1,0 +1,140 @@
+"""Image folders for metrics: finding, pairing by name, decoding to uint8, batching by size.
+
+Metrics see images exactly as the references do: PIL ``convert('RGB')`` (alpha dropped), then
+``ToTensor`` (``uint8 / 255``) where a reference works in [0, 1]. A file that cannot be decoded
+is skipped and counted; a folder without images, a missing partner of a pair, or two images of
+a pair that differ in size is a one-line UsageError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from i2i_cli.data import ImageItem, UnreadableImageError, find_images
+from i2i_cli.errors import UsageError
+
+PilTransform = Callable[[Image.Image], Image.Image]
+SkipCallback = Callable[[ImageItem, str], None]
+
+_LISTED = 5
+
+
+def images_in(folder: Path, role: str) -> list[ImageItem]:
+    """The images of ``folder`` (recursive, sorted by key); none or no folder is a UsageError."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise UsageError(f"{role} folder not found: {folder}")
+    return find_images(folder)
+
+
+def pair_by_key(
+    images: Sequence[ImageItem], sources: Sequence[ImageItem], images_dir: Path, source_dir: Path
+) -> list[tuple[ImageItem, ImageItem]]:
+    """``(image, source)`` pairs matched by file name without suffix, sorted by it.
+
+    An image without a source of the same name is a UsageError naming the first few; sources
+    without an image are allowed (a run may translate a subset of a test set).
+    """
+    by_key = {item.key: item for item in sources}
+    unmatched = [item.key for item in images if item.key not in by_key]
+    if unmatched:
+        shown = ", ".join(unmatched[:_LISTED])
+        more = f" and {len(unmatched) - _LISTED} more" if len(unmatched) > _LISTED else ""
+        raise UsageError(
+            f"{len(unmatched)} of {len(images)} images in {images_dir} have no source of the "
+            f"same name in {source_dir} (first: {shown}{more}); pairs are matched by file name"
+        )
+    return [(item, by_key[item.key]) for item in sorted(images, key=lambda item: item.key)]
+
+
+def decode_rgb(path: Path, transform: PilTransform | None = None) -> torch.Tensor:
+    """The image at ``path`` as a (3, H, W) uint8 tensor after PIL ``convert('RGB')``."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            rgb = image.convert("RGB")
+    # Pillow raises many types on corrupt data (OSError, SyntaxError, ValueError, ...).
+    except Exception as error:
+        raise UnreadableImageError(Path(path), str(error) or type(error).__name__) from error
+    if transform is not None:
+        rgb = transform(rgb)
+    return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).contiguous()
+
+
+def resize_shorter_side(size: int) -> PilTransform:
+    """torchvision ``Resize(size, BICUBIC)`` on a PIL image: shorter side to ``size``."""
+
+    def resize(image: Image.Image) -> Image.Image:
+        width, height = image.size
+        if width <= height:
+            new = (size, int(size * height / width))
+        else:
+            new = (int(size * width / height), size)
+        return image.resize(new, Image.Resampling.BICUBIC)
+
+    return resize
+
+
+def egsde_celebahq_resize(image: Image.Image) -> Image.Image:
+    """EGSDE's male2female FID transform before ToTensor: PIL bilinear to 256², then to 299²."""
+    image = image.resize((256, 256), Image.Resampling.BILINEAR)
+    return image.resize((299, 299), Image.Resampling.BILINEAR)
+
+
+def to_unit(pixels: torch.Tensor) -> torch.Tensor:
+    """``ToTensor``: uint8 -> float32 in [0, 1]."""
+    return pixels.float().div(255)
+
+
+@dataclass
+class SizeCensus:
+    """The distinct image sizes met while reading, with a count each."""
+
+    counts: dict[tuple[int, int], int]
+
+    def add(self, pixels: torch.Tensor) -> None:
+        """Count the (W, H) of a (3, H, W) image."""
+        key = (int(pixels.shape[-1]), int(pixels.shape[-2]))
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def describe(self) -> str:
+        """``256x256 (40), 512x384 (2)``: the sizes, most frequent first."""
+        ordered = sorted(self.counts.items(), key=lambda entry: -entry[1])
+        return ", ".join(f"{w}x{h} ({n})" for (w, h), n in ordered)
+
+
+def uint8_batches(
+    items: Sequence[ImageItem],
+    batch_size: int,
+    *,
+    transform: PilTransform | None = None,
+    on_skip: SkipCallback | None = None,
+    census: SizeCensus | None = None,
+) -> Iterator[torch.Tensor]:
+    """(N, 3, H, W) uint8 batches of the readable images, in order; a batch ends early where
+    the image size changes, so images of mixed sizes are never stacked together."""
+    batch: list[torch.Tensor] = []
+    for item in items:
+        try:
+            pixels = decode_rgb(item.path, transform)
+        except UnreadableImageError as error:
+            if on_skip is not None:
+                on_skip(item, error.reason)
+            continue
+        if census is not None:
+            census.add(pixels)
+        if batch and batch[0].shape != pixels.shape:
+            yield torch.stack(batch)
+            batch = []
+        batch.append(pixels)
+        if len(batch) == batch_size:
+            yield torch.stack(batch)
+            batch = []
+    if batch:
+        yield torch.stack(batch)
