@@ -1,0 +1,140 @@
+"""DDIB's 2-D noise-prediction network ``SyntheticModel`` (spec ddib.md §2.2).
+
+An MLP counterpart of the ADM UNet: residual blocks on (N, C) features with a timestep
+embedding, one skip from the input side to the output side. Module and parameter names follow
+the reference's ``guided_diffusion/synthetic.py``, so the official synthetic checkpoints
+(``models/synthetic/log2D{i}/model*.pt``) load with ``strict=True``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class GroupNorm32(nn.GroupNorm):
+    """GroupNorm with 32 groups over the C features of each sample, computed in float32."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(32, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise ``x`` (N, C) in float32, returning its own dtype."""
+        return super().forward(x.float()).type(x.dtype)
+
+
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal embedding ``[cos(t f_i) | sin(t f_i)]``, ``f_i = max_period^(-i/(dim/2))``.
+
+    ``t`` holds the original integer timesteps (ddib.md §2.2 step 1); an odd ``dim`` gets a
+    zero column. Computed in float32 from correctly rounded float32 frequencies.
+    """
+    half = dim // 2
+    steps = torch.arange(half, dtype=torch.float32, device=t.device)
+    exponent = -math.log(max_period) * steps / half  # float32, in the reference's order
+    # exp in float64 then rounded: the same float32 frequencies on every CPU and GPU
+    freqs = torch.exp(exponent.double()).float()
+    args = t[:, None].float() * freqs[None]
+    embedding = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    if dim % 2:
+        embedding = torch.cat([embedding, torch.zeros_like(embedding[:, :1])], dim=-1)
+    return embedding
+
+
+class ResBlock2d(nn.Module):
+    """Residual block on (N, ch) features conditioned on a timestep embedding (ddib.md §2.2).
+
+    ``x + Linear(Dropout(SiLU(GN(Linear(SiLU(GN(x))) + Linear(SiLU(emb))))))``; the last
+    Linear starts at zero, so a fresh block is the identity.
+    """
+
+    def __init__(self, channels: int, emb_channels: int, dropout: float) -> None:
+        super().__init__()
+        self.in_layers = nn.Sequential(
+            GroupNorm32(channels), nn.SiLU(), nn.Linear(channels, channels)
+        )
+        self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_channels, channels))
+        self.out_layers = nn.Sequential(
+            GroupNorm32(channels),
+            nn.SiLU(),
+            nn.Dropout(p=dropout),
+            _zeroed(nn.Linear(channels, channels)),
+        )
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """The block's output for features ``x`` (N, ch) and embedding ``emb`` (N, C)."""
+        h = self.in_layers(x)
+        h = h + self.emb_layers(emb).type(h.dtype)
+        return x + self.out_layers(h)
+
+
+class EmbedSequential(nn.Sequential):
+    """A sequence of layers; residual blocks among them also receive the timestep embedding."""
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        """Apply the layers in order, passing ``emb`` to each ``ResBlock2d``."""
+        for layer in self:
+            x = layer(x, emb) if isinstance(layer, ResBlock2d) else layer(x)
+        return x
+
+
+def _zeroed(module: nn.Module) -> nn.Module:
+    """``module`` with every parameter set to zero (the reference's ``zero_module``)."""
+    for parameter in module.parameters():
+        nn.init.zeros_(parameter)
+    return module
+
+
+class SyntheticModel(nn.Module):
+    """DDIB's 2-D eps-network ``SyntheticModel`` (Su et al. 2023; guided_diffusion/synthetic.py).
+
+    Forward: h0 = Linear(x); h1 = R blocks(h0); hm = 2 blocks(h1); h = R blocks on the 2C
+    features ``[hm, h1]``; eps = Linear(SiLU(GN(h))). The embedding width is C throughout.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 2,  # Point dimension.
+        model_channels: int = 256,  # Block width C (a multiple of 32).
+        out_channels: int = 2,  # Output width (eps of each coordinate).
+        num_res_blocks: int = 3,  # Residual blocks on the input and on the output side.
+        dropout: float = 0.0,  # Dropout inside every residual block.
+    ) -> None:
+        super().__init__()
+        channels = model_channels
+        self.model_channels = channels
+        self.time_embed = nn.Sequential(
+            nn.Linear(channels, channels), nn.SiLU(), nn.Linear(channels, channels)
+        )
+        self.input_blocks = nn.ModuleList(
+            [
+                EmbedSequential(nn.Linear(in_channels, channels)),
+                EmbedSequential(
+                    *(ResBlock2d(channels, channels, dropout) for _ in range(num_res_blocks))
+                ),
+            ]
+        )
+        self.middle_block = EmbedSequential(
+            ResBlock2d(channels, channels, dropout), ResBlock2d(channels, channels, dropout)
+        )
+        self.output_blocks = nn.ModuleList(
+            [
+                EmbedSequential(
+                    *(ResBlock2d(2 * channels, channels, dropout) for _ in range(num_res_blocks))
+                )
+            ]
+        )
+        self.out = nn.Sequential(
+            GroupNorm32(2 * channels), nn.SiLU(), _zeroed(nn.Linear(2 * channels, out_channels))
+        )
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """eps predicted for points ``x`` (N, in) at original integer timesteps ``t`` (N,)."""
+        emb = self.time_embed(timestep_embedding(t, self.model_channels).to(x.dtype))
+        h0 = self.input_blocks[0](x, emb)
+        h1 = self.input_blocks[1](h0, emb)
+        h = self.middle_block(h1, emb)
+        h = self.output_blocks[0](torch.cat([h, h1], dim=1), emb)
+        return self.out(h)
