@@ -32,9 +32,10 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     zero column. Computed in float32 from correctly rounded float32 frequencies.
     """
     half = dim // 2
-    exponent = -math.log(max_period) * torch.arange(half, dtype=torch.float32) / half
-    # exp in float64 on the CPU, then rounded: the same float32 frequencies on every device
-    freqs = torch.exp(exponent.double()).float().to(t.device)
+    steps = torch.arange(half, dtype=torch.float32, device=t.device)
+    exponent = -math.log(max_period) * steps / half  # float32, in the reference's order
+    # exp in float64, then rounded: the same float32 frequencies on every CPU and GPU
+    freqs = torch.exp(exponent.double()).float()
     args = t[:, None].float() * freqs[None]
     embedding = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
     if dim % 2:
