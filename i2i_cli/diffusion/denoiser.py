@@ -24,14 +24,15 @@ class Prediction:
     between log beta and the clipped log posterior variance (Nichol & Dhariwal 2021, eq. 15).
     ``time_scale``: the network is called with ``t * time_scale`` (1.0 for networks trained on
     the integer index of a 1000-step process).
-    ``input_shape``: (channels, height, width) of the images the network was built for.
+    ``input_shape``: one input without the batch dimension: (channels, height, width) for
+    images, (2,) for 2-D points.
     """
 
     target: Literal["eps", "x0"] = "eps"
     learned_variance: bool = False
     channels: int = 3
     time_scale: float = 1.0
-    input_shape: tuple[int, int, int] = (3, 256, 256)
+    input_shape: tuple[int, ...] = (3, 256, 256)
     num_classes: int = 0
     """Number of class labels the network takes as ``y`` (0: unconditional)."""
 
