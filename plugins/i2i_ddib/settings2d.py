@@ -107,5 +107,5 @@ def synthetic_prediction(settings: Synthetic2DSettings) -> Any:
         learned_variance=False,
         channels=settings.in_channels,
         time_scale=1.0,
-        input_shape=(settings.in_channels,),  # type: ignore[arg-type]
+        input_shape=(settings.in_channels,),
     )
