@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from scipy import linalg
@@ -18,6 +19,8 @@ from i2i_cli.errors import UsageError
 
 SINGULAR_OFFSET = 1e-6
 """Added to both covariance diagonals when sqrtm of their product is not finite (pytorch-fid)."""
+
+FrechetStyle = Literal["pytorch-fid", "edm"]
 
 IMAGINARY_TOLERANCE = 1e-3
 """Largest imaginary part of sqrtm's diagonal that counts as rounding noise (pytorch-fid)."""
@@ -33,13 +36,15 @@ def frechet_distance(
     mu2: np.ndarray,
     sigma2: np.ndarray,
     *,
+    style: FrechetStyle = "pytorch-fid",
     warn: Callable[[str], None] | None = None,
 ) -> float:
-    """``‖μ₁-μ₂‖² + tr Σ₁ + tr Σ₂ - 2 tr sqrtm(Σ₁Σ₂)`` as pytorch-fid computes it (egsde.md §7).
+    """``‖μ₁-μ₂‖² + tr Σ₁ + tr Σ₂ - 2 tr sqrtm(Σ₁Σ₂)`` as the reference computes it.
 
-    scipy's sqrtm of the product; if that is not finite, 1e-6·I is added to both covariances
-    and it is taken again; an imaginary part within 1e-3 on the diagonal is dropped, a larger
-    one is an error.
+    ``pytorch-fid`` (egsde.md §7): scipy's sqrtm of the product; if that is not finite, 1e-6·I
+    is added to both covariances and it is taken again; an imaginary part within 1e-3 on the
+    diagonal is dropped, a larger one is an error. ``edm`` (EDM ``fid.py``, dg.md §9): the real
+    part of the whole expression, with neither the retry nor the check.
     """
     mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
     sigma1, sigma2 = np.atleast_2d(sigma1), np.atleast_2d(sigma2)
@@ -50,6 +55,8 @@ def frechet_distance(
         )
     diff = mu1 - mu2
     covmean = linalg.sqrtm(sigma1.dot(sigma2))
+    if style == "edm":
+        return float(np.real(diff.dot(diff) + np.trace(sigma1 + sigma2 - covmean * 2)))
     if not np.isfinite(covmean).all():
         if warn is not None:
             warn(

@@ -116,9 +116,10 @@ def uint8_batches(
     transform: PilTransform | None = None,
     on_skip: SkipCallback | None = None,
     census: SizeCensus | None = None,
-) -> Iterator[torch.Tensor]:
-    """(N, 3, H, W) uint8 batches of the readable images, in order; a batch ends early where
-    the image size changes, so images of mixed sizes are never stacked together."""
+) -> Iterator[tuple[list[ImageItem], torch.Tensor]]:
+    """``(items, (N, 3, H, W) uint8)`` batches of the readable images, in order; a batch ends
+    early where the image size changes, so images of mixed sizes are never stacked together."""
+    batch_items: list[ImageItem] = []
     batch: list[torch.Tensor] = []
     for item in items:
         try:
@@ -130,11 +131,12 @@ def uint8_batches(
         if census is not None:
             census.add(pixels)
         if batch and batch[0].shape != pixels.shape:
-            yield torch.stack(batch)
-            batch = []
+            yield batch_items, torch.stack(batch)
+            batch_items, batch = [], []
+        batch_items.append(item)
         batch.append(pixels)
         if len(batch) == batch_size:
-            yield torch.stack(batch)
-            batch = []
+            yield batch_items, torch.stack(batch)
+            batch_items, batch = [], []
     if batch:
-        yield torch.stack(batch)
+        yield batch_items, torch.stack(batch)

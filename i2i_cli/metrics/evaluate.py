@@ -1,0 +1,167 @@
+"""The ``i2i evaluate`` commands: each returns the result dict the CLI writes as result.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from i2i_cli.metrics.frechet import frechet_distance
+from i2i_cli.metrics.record import file_sha256, package_versions, result_header
+from i2i_cli.metrics.settings import (
+    AllSettings,
+    FidSettings,
+    KidSettings,
+    MiouSettings,
+    PairedSettings,
+    StatsSettings,
+)
+from i2i_cli.metrics.sources import (
+    Warnings,
+    extraction_fields,
+    folder_features,
+    load_reference,
+    open_detector,
+    required,
+)
+from i2i_cli.metrics.statsfile import ReferenceStats, write_stats
+
+if TYPE_CHECKING:
+    from i2i_cli.context import RunContext
+
+STATS_FILE = "stats.npz"
+
+
+def _closing(ctx: RunContext, warnings: Warnings) -> dict[str, Any]:
+    """The fields every result ends with: warnings, world size and package versions."""
+    return {
+        "warnings": warnings.messages,
+        "world_size": ctx.runtime.dist.world_size,
+        "versions": package_versions(),
+    }
+
+
+def _frechet_style(backend: str) -> str:
+    """The reference whose Fréchet-distance code a backend's result follows."""
+    return "edm" if backend == "nvidia" else "pytorch-fid"
+
+
+def _feature_metrics(
+    settings: KidSettings, ctx: RunContext, warnings: Warnings, names: list[str]
+) -> dict[str, Any]:
+    """FID and/or KID of ``--images`` against ``--ref``, with the fields recording them."""
+    from i2i_cli.metrics.kid import kernel_inception_distance
+
+    images = Path(required(settings.images, "--images DIR", names[0]))
+    ref = required(settings.ref, "--ref DIR|stats.npz", names[0])
+    detector, detector_fields = open_detector(settings, ctx)
+    need_features = "kid" in names
+    generated = folder_features(
+        images, "images", detector, ctx, warnings, keep_features=need_features
+    )
+    reference = load_reference(ref, detector, ctx, warnings, need_features=need_features)
+    values: dict[str, Any] = {}
+    if "fid" in names:
+        style = _frechet_style(settings.backend)
+        values["fid"] = frechet_distance(
+            generated.stats.mean(),
+            generated.stats.covariance(),
+            reference.stats.mu,
+            reference.stats.sigma,
+            style=style,  # type: ignore[arg-type]
+            warn=warnings.warn,
+        )
+        values["frechet"] = style
+    if need_features:
+        assert generated.features is not None and reference.stats.features is not None
+        kid = kernel_inception_distance(
+            generated.features,
+            reference.stats.features,
+            subsets=settings.subsets,
+            subset_size=settings.subset_size,
+            seed=settings.kid_seed,
+        )
+        values.update(
+            kid=kid.mean, kid_std=kid.std, kid_subsets=kid.subsets, kid_subset_size=kid.subset_size
+        )
+    return {
+        **values,
+        **detector_fields,
+        **extraction_fields("images", images, generated),
+        **reference.fields,
+    }
+
+
+def evaluate_fid(settings: FidSettings, ctx: RunContext) -> dict[str, Any]:
+    """``i2i evaluate fid``: FID of a folder against a folder or statistics."""
+    warnings = Warnings(ctx.log)
+    kid_settings = KidSettings(**settings.model_dump())
+    fields = _feature_metrics(kid_settings, ctx, warnings, ["fid"])
+    return {**result_header("fid"), **fields, **_closing(ctx, warnings)}
+
+
+def evaluate_kid(settings: KidSettings, ctx: RunContext) -> dict[str, Any]:
+    """``i2i evaluate kid``: KID of a folder against a folder or statistics with features."""
+    warnings = Warnings(ctx.log)
+    fields = _feature_metrics(settings, ctx, warnings, ["kid"])
+    return {**result_header("kid"), **fields, **_closing(ctx, warnings)}
+
+
+def evaluate_stats(settings: StatsSettings, ctx: RunContext) -> dict[str, Any]:
+    """``i2i evaluate stats``: write the statistics (mu, sigma) of a folder as an .npz."""
+    warnings = Warnings(ctx.log)
+    images = Path(required(settings.images, "--images DIR", "stats"))
+    out = settings.out or ctx.output / STATS_FILE
+    detector, detector_fields = open_detector(settings, ctx)
+    result = folder_features(
+        images, "images", detector, ctx, warnings, keep_features=settings.features
+    )
+    mu, sigma = result.stats.mean(), result.stats.covariance()
+    fields = {
+        "out": str(out),
+        **detector_fields,
+        **extraction_fields("images", images, result),
+    }
+    if ctx.runtime.is_main:
+        info = {"count": result.count, **detector_fields, "images": str(images)}
+        write_stats(out, ReferenceStats(mu=mu, sigma=sigma, features=result.features, info=info))
+        fields["out_sha256"] = file_sha256(out)
+    return {**result_header("stats"), **fields, **_closing(ctx, warnings)}
+
+
+def evaluate_paired(metrics: tuple[str, ...], settings: PairedSettings, ctx: RunContext) -> dict:
+    """``i2i evaluate ssim|psnr|l2|mse|ms-ssim``: means over pairs matched by file name."""
+    from i2i_cli.metrics.paired_run import paired_fields
+
+    warnings = Warnings(ctx.log)
+    fields = paired_fields(list(metrics), settings, ctx, warnings, metrics[0])
+    return {**result_header(metrics[0]), **fields, **_closing(ctx, warnings)}
+
+
+def evaluate_all(settings: AllSettings, ctx: RunContext) -> dict[str, Any]:
+    """``i2i evaluate all``: every metric of a task's protocol in one result."""
+    from i2i_cli.metrics.paired_run import paired_fields
+
+    warnings = Warnings(ctx.log)
+    fields: dict[str, Any] = {
+        "protocol": ctx.task or settings.protocol,
+        "metrics": settings.metrics,
+    }
+    feature_names = [name for name in settings.metrics if name in ("fid", "kid")]
+    paired_names = [name for name in settings.metrics if name not in ("fid", "kid")]
+    if feature_names:
+        fields.update(_feature_metrics(settings, ctx, warnings, feature_names))
+    if paired_names:
+        fields.update(paired_fields(paired_names, settings, ctx, warnings, "all"))
+    return {**result_header("all"), **fields, **_closing(ctx, warnings)}
+
+
+def evaluate_miou(settings: MiouSettings, ctx: RunContext) -> dict[str, Any]:
+    """``i2i evaluate miou``: mean IoU of label maps from a confusion matrix."""
+    from i2i_cli.metrics.paired_run import miou_fields
+
+    warnings = Warnings(ctx.log)
+    return {
+        **result_header("miou"),
+        **miou_fields(settings, ctx, warnings),
+        **_closing(ctx, warnings),
+    }
