@@ -1,0 +1,107 @@
+"""A training run's resumable state and its checkpoint file: written atomically, checked on load.
+
+The checkpoint holds the model, EMA, optimiser and grad-scaler state, the step reached, the
+training seconds spent, the trainer's settings and the run's seed. Random streams need no
+saved state: every step's draws derive from (run seed, step, rank) (see ``randomness``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from i2i_cli.data import write_atomic_bytes
+from i2i_cli.errors import I2IError, UsageError
+
+FORMAT = "i2i-training-checkpoint/1"
+
+
+@dataclass
+class TrainingState:
+    """Everything a checkpoint restores, plus the step and training time reached."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    ema: nn.Module | None
+    scaler: torch.amp.GradScaler | None
+    step: int = 0
+    seconds: float = 0.0
+
+
+def plain_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` as JSON values (paths become strings), safe for ``weights_only`` loading."""
+    return json.loads(json.dumps(dict(settings), default=str))
+
+
+def changed_settings(
+    saved: Mapping[str, Any], current: Mapping[str, Any], allowed: frozenset[str]
+) -> list[str]:
+    """Names of the settings, outside ``allowed``, whose values differ between two runs."""
+    names = sorted(set(saved) | set(current))
+    return [n for n in names if n not in allowed and saved.get(n) != current.get(n)]
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """``torch.save`` to memory, then an atomic write: a kill never leaves half a file."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_atomic_bytes(buffer.getvalue(), path)
+
+
+def save_checkpoint(path: Path, state: TrainingState, settings: Mapping[str, Any]) -> None:
+    """Write ``state`` and the run's settings (plain values) to ``path`` atomically."""
+    save_atomic(
+        {
+            "format": FORMAT,
+            "step": state.step,
+            "seconds": state.seconds,
+            "model": state.model.state_dict(),
+            "optimizer": state.optimizer.state_dict(),
+            "ema": state.ema.state_dict() if state.ema is not None else None,
+            "scaler": state.scaler.state_dict() if state.scaler is not None else None,
+            "settings": plain_settings(settings),
+        },
+        path,
+    )
+
+
+def restore_checkpoint(
+    path: Path, state: TrainingState, settings: Mapping[str, Any], allowed: frozenset[str]
+) -> dict[str, Any]:
+    """Load ``path`` into ``state`` and return its settings; a bad file -> one line on why."""
+    from i2i_cli.checkpoints import load_checkpoint
+
+    saved = load_checkpoint(path)
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+        raise I2IError(f"{path} is not an i2i training checkpoint")
+    before, now = saved["settings"], plain_settings(settings)
+    changed = changed_settings(before, now, allowed)
+    if changed:
+        details = ", ".join(f"{n}: {before.get(n)!r} -> {now.get(n)!r}" for n in changed)
+        raise UsageError(f"cannot resume {path}: settings differ ({details})")
+    try:
+        state.model.load_state_dict(saved["model"])
+        state.optimizer.load_state_dict(saved["optimizer"])
+        if state.ema is not None:
+            state.ema.load_state_dict(saved["ema"] or saved["model"])
+        if state.scaler is not None and saved["scaler"] is not None:
+            state.scaler.load_state_dict(saved["scaler"])
+    except (RuntimeError, ValueError, KeyError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise I2IError(f"cannot resume {path}: it does not fit this model ({first})") from None
+    state.step = int(saved["step"])
+    state.seconds = float(saved["seconds"])
+    return before
+
+
+def export_weights(path: Path, module: nn.Module) -> None:
+    """Write ``module``'s state dict as CPU tensors (loadable with ``weights_only=True``)."""
+    weights = {name: value.detach().cpu() for name, value in module.state_dict().items()}
+    save_atomic(weights, path)
