@@ -29,16 +29,18 @@ from tests.conftest import DISTS, run_i2i
 # ---------------------------------------------------------------- in-process helpers
 
 
-def make_context(out: Path, *, resume: bool = False, seed: int = 0, precision: str = "fp32") -> Any:
-    """A RunContext on the CPU without bars; its log lines land in ``ctx.console.file``."""
-    run = TrainRun(output=out, device="cpu", resume=resume, seed=seed, precision=precision)
+def make_context(
+    out: Path, *, resume: bool = False, seed: int = 0, precision: str = "fp32", device: str = "cpu"
+) -> Any:
+    """A RunContext without bars (on the CPU by default); its log lines go to ``console.file``."""
+    run = TrainRun(output=out, device=device, resume=resume, seed=seed, precision=precision)
     console = Console(file=io.StringIO(), highlight=False)
     return RunContext(
         command="train",
         plugin="toy",
         task=None,
         run=run,
-        runtime=create_runtime("cpu", run.precision, run.seed),
+        runtime=create_runtime(device, run.precision, run.seed),
         output=out,
         progress=RunProgress(console=console, enabled=False),
         console=console,
@@ -80,6 +82,12 @@ def toy_recipe(model: nn.Module | None = None, **options: Any) -> TrainingRecipe
 
 def metrics(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def lines_logged(out: Path) -> int:
+    """Complete lines in the metrics log so far (a line being written is not counted)."""
+    path = out / "metrics.jsonl"
+    return path.read_text().count("\n") if path.is_file() else 0
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
@@ -130,8 +138,7 @@ def test_bf16_autocast_trains_on_the_cpu(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 autocast needs a CUDA device")
 def test_fp16_trains_with_a_grad_scaler(tmp_path: Path) -> None:
-    ctx = make_context(tmp_path, precision="fp16")
-    ctx.runtime = create_runtime("cuda", "fp16", 0)
+    ctx = make_context(tmp_path, precision="fp16", device="cuda")
 
     def batches(step: int, generator: torch.Generator) -> torch.Tensor:
         return torch.rand(16, 1, generator=generator, device="cuda") * 2 - 1
@@ -348,7 +355,7 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
     run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if (out / "metrics.jsonl").is_file() and len(metrics(out)) >= 12:
+        if lines_logged(out) >= 12:
             break
         time.sleep(0.02)
     run.send_signal(signal.SIGKILL)

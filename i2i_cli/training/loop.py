@@ -35,10 +35,11 @@ METRICS = "metrics.jsonl"
 def run_training(ctx: RunContext, recipe: TrainingRecipe) -> Path:
     """Train to ``recipe.steps`` (continuing the output's checkpoint with ``--resume``).
 
-    Writes ``checkpoint.pt`` every ``checkpoint_every`` steps and at the end, ``metrics.jsonl``
-    (step, loss, lr, grad_norm, seconds; loss and grad_norm averaged over ranks) every
-    ``log_every`` steps, and ``model.pt``, the EMA weights when EMA is on, as a plain state
-    dict loadable with ``weights_only=True``. Rank 0 writes; returns the ``model.pt`` path.
+    Writes ``checkpoint.pt`` every ``checkpoint_every`` steps and at the end; a line of
+    ``metrics.jsonl`` every ``log_every`` steps (step; loss, averaged over the steps since the
+    last line (or the resume) and over ranks; lr; grad_norm before clipping; training seconds
+    so far, across resumes); and ``model.pt``, the EMA weights when EMA is on, as a plain
+    state dict loadable with ``weights_only=True``. Rank 0 writes; returns the ``model.pt`` path.
     """
     runtime = ctx.runtime
     model = recipe.model.to(runtime.device).train()
@@ -65,10 +66,12 @@ def run_training(ctx: RunContext, recipe: TrainingRecipe) -> Path:
     first = state.step
     ctx.progress.start_items(recipe.steps - first, f"steps {first + 1}-{recipe.steps}")
     nonfinite = torch.zeros((), device=runtime.device)
+    loss_sum, logged = torch.zeros((), device=runtime.device), state.step
     started, seconds_before = time.perf_counter(), state.seconds
     while state.step < recipe.steps:
         loss, grad_norm = train_step(trained, state, recipe, runtime)
         nonfinite += (~torch.isfinite(loss)).float()
+        loss_sum += loss.float()
         state.seconds = seconds_before + time.perf_counter() - started
         ctx.progress.advance_items()
         step = state.step
@@ -76,14 +79,19 @@ def run_training(ctx: RunContext, recipe: TrainingRecipe) -> Path:
         saves = step % recipe.checkpoint_every == 0 or step == recipe.steps
         if not (logs or saves):
             continue
-        loss_mean, norm_mean, bad = _reduce(runtime, loss, grad_norm, nonfinite)
+        loss_mean, norm_mean, bad = _reduce(
+            runtime, loss_sum / (step - logged), grad_norm, nonfinite
+        )
         if bad:
             raise I2IError(
                 f"the loss stopped being finite by step {step}; lower the learning rate "
                 "(the last checkpoint is kept)"
             )
-        if logs and runtime.is_main:
-            _append_metrics(metrics, step, loss_mean, optimizer, norm_mean, state.seconds)
+        if logs:
+            if runtime.is_main:
+                _append_metrics(metrics, step, loss_mean, optimizer, norm_mean, state.seconds)
+            loss_sum.zero_()
+            logged = step
         if saves:
             if runtime.is_main:
                 save_checkpoint(ctx.output / CHECKPOINT, state, settings)
@@ -92,7 +100,8 @@ def run_training(ctx: RunContext, recipe: TrainingRecipe) -> Path:
     if runtime.is_main:
         export_weights(export, state.ema if state.ema is not None else model)
     runtime.barrier()
-    ctx.log(f"trained steps {first + 1}-{recipe.steps} of {recipe.steps}; weights: {export}")
+    done = f"steps {first + 1}-{recipe.steps}" if first < recipe.steps else "no further steps"
+    ctx.log(f"trained {done} of {recipe.steps}; weights: {export}")
     return export
 
 
@@ -151,7 +160,8 @@ def _start_or_resume(
     saved = restore_checkpoint(path, state, settings, allowed)
     if state.step > recipe.steps:
         raise UsageError(
-            f"cannot resume {path}: it is at step {state.step}, past the {recipe.steps} asked for"
+            f"cannot resume from {path}: it is at step {state.step}, "
+            f"past the {recipe.steps} asked for"
         )
     ctx.log(f"resuming from step {state.step} of {recipe.steps}")
     if saved.get("run.world_size") != settings["run.world_size"]:

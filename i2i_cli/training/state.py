@@ -1,8 +1,9 @@
 """A training run's resumable state and its checkpoint file: written atomically, checked on load.
 
 The checkpoint holds the model, EMA, optimiser and grad-scaler state, the step reached, the
-training seconds spent, the trainer's settings and the run's seed. Random streams need no
-saved state: every step's draws derive from (run seed, step, rank) (see ``randomness``).
+training seconds spent, the trainer's settings and the run's seed and world size. Random
+streams need no saved state: every step's draws derive from (run seed, step, rank) (see
+``randomness``). It is read with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -76,16 +77,20 @@ def restore_checkpoint(
     path: Path, state: TrainingState, settings: Mapping[str, Any], allowed: frozenset[str]
 ) -> dict[str, Any]:
     """Load ``path`` into ``state`` and return its settings; a bad file -> one line on why."""
-    from i2i_cli.checkpoints import load_checkpoint
-
-    saved = load_checkpoint(path)
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise I2IError(
+            f"cannot resume from {path}: the file is corrupt or truncated ({_first_line(error)}); "
+            "delete it to start over"
+        ) from None
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         raise I2IError(f"{path} is not an i2i training checkpoint")
     before, now = saved["settings"], plain_settings(settings)
     changed = changed_settings(before, now, allowed)
     if changed:
         details = ", ".join(f"{n}: {before.get(n)!r} -> {now.get(n)!r}" for n in changed)
-        raise UsageError(f"cannot resume {path}: settings differ ({details})")
+        raise UsageError(f"cannot resume from {path}: settings differ ({details})")
     try:
         state.model.load_state_dict(saved["model"])
         state.optimizer.load_state_dict(saved["optimizer"])
@@ -94,8 +99,9 @@ def restore_checkpoint(
         if state.scaler is not None and saved["scaler"] is not None:
             state.scaler.load_state_dict(saved["scaler"])
     except (RuntimeError, ValueError, KeyError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise I2IError(f"cannot resume {path}: it does not fit this model ({first})") from None
+        raise I2IError(
+            f"cannot resume from {path}: it does not fit this model ({_first_line(error)})"
+        ) from None
     state.step = int(saved["step"])
     state.seconds = float(saved["seconds"])
     return before
@@ -105,3 +111,9 @@ def export_weights(path: Path, module: nn.Module) -> None:
     """Write ``module``'s state dict as CPU tensors (loadable with ``weights_only=True``)."""
     weights = {name: value.detach().cpu() for name, value in module.state_dict().items()}
     save_atomic(weights, path)
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
