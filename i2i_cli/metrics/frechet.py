@@ -8,6 +8,7 @@ of pytorch-fid up to float64 rounding.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -28,6 +29,15 @@ IMAGINARY_TOLERANCE = 1e-3
 
 class FrechetError(UsageError):
     """Statistics whose Fréchet distance is undefined (imaginary square root, shape mismatch)."""
+
+
+def _sqrtm(matrix: np.ndarray) -> np.ndarray:
+    """scipy's matrix square root, its singular-matrix warning silenced (callers check the
+    result for non-finite values and imaginary parts, and report the image count)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return linalg.sqrtm(matrix)
 
 
 def frechet_distance(
@@ -54,7 +64,7 @@ def frechet_distance(
             f"{mu2.shape}, covariance {sigma1.shape} against {sigma2.shape}"
         )
     diff = mu1 - mu2
-    covmean = linalg.sqrtm(sigma1.dot(sigma2))
+    covmean = _sqrtm(sigma1.dot(sigma2))
     if style == "edm":
         return float(np.real(diff.dot(diff) + np.trace(sigma1 + sigma2 - covmean * 2)))
     if not np.isfinite(covmean).all():
@@ -64,7 +74,7 @@ def frechet_distance(
                 f"{SINGULAR_OFFSET} to their diagonals (as pytorch-fid does)"
             )
         offset = np.eye(sigma1.shape[0]) * SINGULAR_OFFSET
-        covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
+        covmean = _sqrtm((sigma1 + offset).dot(sigma2 + offset))
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=IMAGINARY_TOLERANCE):
             largest = np.max(np.abs(covmean.imag))

@@ -23,8 +23,9 @@ _LISTED = 3
 
 def _pairs(images: Path, other: Path, role: str) -> tuple[list, int]:
     """The pairs of ``images`` with ``other`` by name, and how many files ``other`` holds."""
+    found = images_in(images, "images")
     sources = images_in(other, role)
-    return pair_by_key(images_in(images, "images"), sources, images, other), len(sources)
+    return pair_by_key(found, sources, images, other), len(sources)
 
 
 def paired_fields(
