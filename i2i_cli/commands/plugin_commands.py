@@ -165,7 +165,8 @@ def execute(capability: Capability, name: str, plugin: Any, resolved: Resolved) 
             write_atomic_text(json.dumps(result, indent=2, default=str) + "\n", output / RESULT)
             print_result(name, result)
         if ctx.progress.done or ctx.progress.skipped:
-            ctx.log(f"[green]done[/green]: {ctx.progress.summary()} -> {output}")
+            noun = "steps" if capability.command == "train" else "images"
+            ctx.log(f"[green]done[/green]: {ctx.progress.summary(noun)} -> {output}")
 
 
 def print_result(name: str, result: Mapping[str, Any]) -> None:
@@ -181,7 +182,7 @@ def print_result(name: str, result: Mapping[str, Any]) -> None:
     Console().print(table)
 
 
-def report_errors(body: Callable[[], None]) -> None:
+def report_errors(body: Callable[[], None], resume_hint: str = "rerun to resume") -> None:
     """Run ``body``; a user-facing error becomes one line on stderr and its exit code."""
     from i2i_cli.errors import I2IError
 
@@ -191,7 +192,7 @@ def report_errors(body: Callable[[], None]) -> None:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(error.exit_code) from None
     except KeyboardInterrupt:
-        typer.echo("interrupted: outputs already written are kept; rerun to resume", err=True)
+        typer.echo(f"interrupted: outputs already written are kept; {resume_hint}", err=True)
         raise typer.Exit(130) from None
 
 
@@ -265,7 +266,8 @@ def build_command(capability: Capability, name: str, plugin: Any) -> Any:
                 return
             execute(capability, name, plugin, resolved)
 
-        report_errors(body)
+        hint = "rerun with --resume to continue" if capability.command == "train" else None
+        report_errors(body, hint or "rerun to resume")
 
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     return _as_click_command(name, command, plugin.summary)
