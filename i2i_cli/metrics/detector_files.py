@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import warnings
 import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -142,7 +143,9 @@ def read_detector_pickle(path: Path) -> dict[str, torch.Tensor]:
 def read_torchscript_state(path: Path) -> dict[str, torch.Tensor]:
     """The state dict of a TorchScript archive; fid-helper's ``net.`` wrapper prefix dropped."""
     try:
-        module = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.9+: jit is deprecated
+            module = torch.jit.load(str(path), map_location="cpu")
     except Exception as error:
         raise DetectorFileError(f"cannot read TorchScript detector {path}: {error}") from None
     state = {key: value.detach() for key, value in module.state_dict().items()}

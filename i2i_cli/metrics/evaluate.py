@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from i2i_cli.metrics.frechet import frechet_distance
+from i2i_cli.metrics.images import images_in
 from i2i_cli.metrics.record import file_sha256, package_versions, result_header
 from i2i_cli.metrics.settings import (
     AllSettings,
@@ -21,6 +22,7 @@ from i2i_cli.metrics.sources import (
     folder_features,
     load_reference,
     open_detector,
+    reference_path,
     required,
 )
 from i2i_cli.metrics.statsfile import ReferenceStats, write_stats
@@ -53,6 +55,8 @@ def _feature_metrics(
 
     images = Path(required(settings.images, "--images DIR", names[0]))
     ref = required(settings.ref, "--ref DIR|stats.npz", names[0])
+    images_in(images, "images")  # bad input fails before the network loads
+    reference_path(ref, ctx)
     detector, detector_fields = open_detector(settings, ctx)
     need_features = "kid" in names
     generated = folder_features(
@@ -111,6 +115,7 @@ def evaluate_stats(settings: StatsSettings, ctx: RunContext) -> dict[str, Any]:
     warnings = Warnings(ctx.log)
     images = Path(required(settings.images, "--images DIR", "stats"))
     out = settings.out or ctx.output / STATS_FILE
+    images_in(images, "images")
     detector, detector_fields = open_detector(settings, ctx)
     result = folder_features(
         images, "images", detector, ctx, warnings, keep_features=settings.features
