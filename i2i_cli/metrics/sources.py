@@ -125,14 +125,15 @@ def folder_features(
         warnings.warn(f"skipped {len(result.skipped)} unreadable file(s) in {folder} ({first})")
     if result.count == 0:
         raise UsageError(f"no readable images in {folder} ({len(result.skipped)} unreadable)")
+    noun = "images" if role == "images" else f"{role} images"
     if len(result.sizes) > 1:
         warnings.warn(
-            f"{role} images in {folder} come in {len(result.sizes)} sizes "
+            f"{noun} in {folder} come in {len(result.sizes)} sizes "
             f"({result.sizes_text()}); each is resized to 299x299 on its own"
         )
     if result.count <= FEATURE_DIM:
         warnings.warn(
-            f"only {result.count} {role} images in {folder}: fewer than the {FEATURE_DIM} "
+            f"only {result.count} {noun} in {folder}: fewer than the {FEATURE_DIM} "
             "features, so the covariance is singular and the value is not comparable with "
             "one from more images (report the count)"
         )
