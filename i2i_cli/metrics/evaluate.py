@@ -48,13 +48,13 @@ def _frechet_style(backend: str) -> str:
 
 
 def _feature_metrics(
-    settings: KidSettings, ctx: RunContext, warnings: Warnings, names: list[str]
+    settings: KidSettings, ctx: RunContext, warnings: Warnings, names: list[str], command: str
 ) -> dict[str, Any]:
     """FID and/or KID of ``--images`` against ``--ref``, with the fields recording them."""
     from i2i_cli.metrics.kid import kernel_inception_distance
 
-    images = Path(required(settings.images, "--images DIR", names[0]))
-    ref = required(settings.ref, "--ref DIR|stats.npz", names[0])
+    images = Path(required(settings.images, "--images DIR", command))
+    ref = required(settings.ref, "--ref DIR|stats.npz", command)
     images_in(images, "images")  # bad input fails before the network loads
     reference_path(ref, ctx)
     detector, detector_fields = open_detector(settings, ctx)
@@ -99,14 +99,14 @@ def evaluate_fid(settings: FidSettings, ctx: RunContext) -> dict[str, Any]:
     """``i2i evaluate fid``: FID of a folder against a folder or statistics."""
     warnings = Warnings(ctx.log)
     kid_settings = KidSettings(**settings.model_dump())
-    fields = _feature_metrics(kid_settings, ctx, warnings, ["fid"])
+    fields = _feature_metrics(kid_settings, ctx, warnings, ["fid"], "fid")
     return {**result_header("fid"), **fields, **_closing(ctx, warnings)}
 
 
 def evaluate_kid(settings: KidSettings, ctx: RunContext) -> dict[str, Any]:
     """``i2i evaluate kid``: KID of a folder against a folder or statistics with features."""
     warnings = Warnings(ctx.log)
-    fields = _feature_metrics(settings, ctx, warnings, ["kid"])
+    fields = _feature_metrics(settings, ctx, warnings, ["kid"], "kid")
     return {**result_header("kid"), **fields, **_closing(ctx, warnings)}
 
 
@@ -154,7 +154,7 @@ def evaluate_all(settings: AllSettings, ctx: RunContext) -> dict[str, Any]:
     feature_names = [name for name in settings.metrics if name in ("fid", "kid")]
     paired_names = [name for name in settings.metrics if name not in ("fid", "kid")]
     if feature_names:
-        fields.update(_feature_metrics(settings, ctx, warnings, feature_names))
+        fields.update(_feature_metrics(settings, ctx, warnings, feature_names, "all"))
     if paired_names:
         fields.update(paired_fields(paired_names, settings, ctx, warnings, "all"))
     return {**result_header("all"), **fields, **_closing(ctx, warnings)}

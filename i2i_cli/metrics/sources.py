@@ -211,4 +211,6 @@ def load_reference(
             f"{path} was computed with the {info['backend']} backend, the images with "
             f"{detector.backend}: the FID is not meaningful"
         )
+    elif info.get("resize") not in (None, detector.describe()):
+        warnings.warn(f"{path} was computed with other input preparation: {info['resize']}")
     return Reference(stats, fields)
