@@ -40,6 +40,11 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     return embedding
 
 
+def silu(x: torch.Tensor) -> torch.Tensor:
+    """SiLU of a freshly computed ``x``, in place when no graph is recorded (saves a full map)."""
+    return F.silu(x, inplace=not torch.is_grad_enabled())
+
+
 class TimestepBlock(nn.Module):
     """A module whose forward also takes the timestep embedding."""
 
@@ -132,20 +137,19 @@ class ResBlock(TimestepBlock):
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         """The block's output for features ``x`` and timestep embedding ``emb``."""
+        norm_in, _, conv_in = self.in_layers
+        h = silu(norm_in(x))
         if self.updown:
-            h = self.in_layers[:-1](x)
-            h = self.in_layers[-1](self.h_upd(h))
-            x = self.x_upd(x)
-        else:
-            h = self.in_layers(x)
+            h, x = self.h_upd(h), self.x_upd(x)
+        h = conv_in(h)
         emb_out = self.emb_layers(emb).type(h.dtype)[..., None, None]
+        norm_out, _, dropout, conv_out = self.out_layers
         if self.use_scale_shift_norm:
             scale, shift = emb_out.chunk(2, dim=1)
-            h = self.out_layers[0](h) * (1 + scale) + shift
-            h = self.out_layers[1:](h)
+            h = torch.addcmul(shift, norm_out(h), 1 + scale)
         else:
-            h = self.out_layers(h + emb_out)
-        return self.skip_connection(x) + h
+            h = norm_out(h + emb_out)
+        return self.skip_connection(x) + conv_out(dropout(silu(h)))
 
 
 def heads_of(channels: int, num_heads: int, num_head_channels: int) -> int:

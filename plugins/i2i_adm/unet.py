@@ -14,6 +14,7 @@ from i2i_adm.layers import (
     ResBlock,
     TimestepEmbedSequential,
     Upsample,
+    silu,
     timestep_embedding,
 )
 
@@ -187,5 +188,8 @@ class UNetModel(nn.Module):
             skips.append(h)
         h = self.middle_block(h, emb)
         for block in self.output_blocks:
-            h = block(torch.cat([h, skips.pop()], dim=1), emb)
-        return self.out(h.type(x.dtype))
+            # Rebind h before the call so the un-concatenated map is freed (peak memory).
+            h = torch.cat([h, skips.pop()], dim=1)
+            h = block(h, emb)
+        norm, _, conv = self.out
+        return conv(silu(norm(h.type(x.dtype))))

@@ -101,3 +101,14 @@ def test_new_attention_order_is_a_different_function_of_the_same_weights(
     with torch.no_grad():
         out = model(inputs["x"], inputs["t"], inputs.get("y"))
     assert (out - golden["outputs"]["out"]).abs().max() > 1e-3
+
+
+def test_output_is_the_same_when_a_graph_is_recorded(golden_dir: Path) -> None:
+    """The in-place activations of no-grad inference leave the function unchanged."""
+    golden = load(golden_dir, "adm_unet_uncond")
+    model = loaded_unet(golden)
+    x = golden["inputs"]["x"].clone().requires_grad_(True)
+    out = model(x, golden["inputs"]["t"])
+    close(out.detach(), golden["outputs"]["out"], golden["tolerance"])
+    (gradient,) = torch.autograd.grad(out.square().sum(), x)
+    assert torch.isfinite(gradient).all() and gradient.abs().sum() > 0
