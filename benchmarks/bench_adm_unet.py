@@ -6,8 +6,10 @@
 ``--reference`` is a local copy of openai/guided-diffusion (never part of this repository).
 Both networks are built with the afhq_dog_4m flags (256x256 unless ``--image-size``), loaded with
 the same random weights, checked to agree, then timed alternately so drift hits both alike.
-Peak memory: ``torch.cuda.max_memory_allocated`` on CUDA; on the CPU the peak resident set
-growth of one forward pass, measured in a fresh child process per implementation.
+Peak memory is what one warm forward pass needs above the loaded model and its input: on CUDA
+``torch.cuda.max_memory_allocated`` minus the memory allocated before the pass; on the CPU the
+peak resident set growth of a pass after ``--warmup`` passes, in a fresh child process per
+implementation. In fp32 the script exits non-zero when the outputs disagree.
 """
 
 from __future__ import annotations
@@ -101,21 +103,29 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def cpu_peak_growth(which: str, reference: str, image_size: int, batch: int, dtype: str) -> float:
-    """Peak resident-set growth (MiB) over one forward pass, measured in this (fresh) process.
+def cpu_peak_growth(
+    which: str, reference: str, image_size: int, batch: int, dtype: str, warmup: int, threads: int
+) -> float:
+    """Peak resident-set growth (MiB) over one warm forward pass, measured in this process.
 
-    The kernel's high-water mark is reset first (``/proc/self/clear_refs`` = 5), so the
-    peak of building the model does not mask the forward pass.
+    ``warmup`` passes run first (one-time allocations of the first pass, such as kernel
+    caches, are not the network's working set); then the kernel's high-water mark is reset
+    (``/proc/self/clear_refs`` = 5) so the peak of building the model does not mask the pass.
     """
+    if threads:
+        torch.set_num_threads(threads)
     model = (
         build_ours(image_size) if which == "ours" else build_reference(Path(reference), image_size)
     )
     model.eval()
     x = torch.randn(batch, 3, image_size, image_size)
     t = torch.full((batch,), 500)
+    run = forward_fn(model, x, t, dtype)
+    for _ in range(warmup):
+        run()
     Path("/proc/self/clear_refs").write_text("5")
     before = _status_kib("VmRSS")
-    forward_fn(model, x, t, dtype)()
+    run()
     return (_status_kib("VmHWM") - before) / 1024
 
 
@@ -124,7 +134,16 @@ def cpu_memory(which: str, args: argparse.Namespace) -> float:
     context = multiprocessing.get_context("spawn")
     with context.Pool(1) as pool:
         return pool.apply(
-            cpu_peak_growth, (which, str(args.reference), args.image_size, args.batch, args.dtype)
+            cpu_peak_growth,
+            (
+                which,
+                str(args.reference),
+                args.image_size,
+                args.batch,
+                args.dtype,
+                args.warmup,
+                args.threads,
+            ),
         )
 
 
@@ -134,7 +153,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--iters", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed passes per network")
     parser.add_argument("--image-size", type=int, default=256)
     parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--compile", action="store_true", help="torch.compile both networks")
@@ -157,7 +176,10 @@ def main() -> None:
         models = {name: torch.compile(model) for name, model in models.items()}
     runs = {name: forward_fn(model, x, t, args.dtype) for name, model in models.items()}
 
-    difference = (runs["i2i"]() - runs["guided-diffusion"]()).abs().max().item()
+    expected = runs["guided-diffusion"]()
+    difference = (runs["i2i"]() - expected).abs().max().item()
+    if args.dtype == "fp32" and difference > 1e-4 * max(1.0, expected.abs().max().item()):
+        raise SystemExit(f"outputs disagree: max |i2i - reference| = {difference:.2e}")
     for _ in range(args.warmup):
         for run in runs.values():
             run()
@@ -169,19 +191,21 @@ def main() -> None:
     if device.type == "cuda":
         for name, run in runs.items():
             torch.cuda.reset_peak_memory_stats(device)
+            before = torch.cuda.memory_allocated(device)
             run()
-            peaks[name] = torch.cuda.max_memory_allocated(device) / 2**20
+            peaks[name] = (torch.cuda.max_memory_allocated(device) - before) / 2**20
     else:
         peaks = {"i2i": cpu_memory("ours", args), "guided-diffusion": cpu_memory("ref", args)}
 
     label = f"{device.type}, batch {args.batch}, {args.image_size}px, {args.dtype}"
     label += ", torch.compile" if args.compile else ""
     print(f"ADM UNet ({PRESET}) forward, {label}; max |i2i - reference| = {difference:.2e}")
-    print(f"{'implementation':<18} {'images/s':>10} {'peak MiB':>10}")
+    print(f"{'implementation':<18} {'images/s':>10} {'best':>8} {'peak MiB':>10}")
     rates = {}
     for name in runs:
         rates[name] = args.batch / statistics.median(seconds[name])
-        print(f"{name:<18} {rates[name]:>10.3f} {peaks[name]:>10.0f}")
+        best = args.batch / min(seconds[name])
+        print(f"{name:<18} {rates[name]:>10.3f} {best:>8.3f} {peaks[name]:>10.0f}")
     ratio = rates["i2i"] / rates["guided-diffusion"]
     memory = peaks["i2i"] / peaks["guided-diffusion"] if peaks["guided-diffusion"] else float("nan")
     print(f"i2i / reference: {ratio:.2f}x throughput, {memory:.2f}x peak memory")
