@@ -16,7 +16,9 @@ class EncoderUNetModel(nn.Module):
 
     ``features(x, t)`` returns the middle-block map (EGSDE's DSE and DG's discriminator read it).
     ``head_name`` is the head's state-dict name: ``out`` for guided-diffusion classifiers,
-    ``I2Iout`` for EGSDE's domain-specific extractors.
+    ``I2Iout`` for EGSDE's domain-specific extractors. DG's variant (dg.md §5.3: timesteps x999,
+    an optional ``label_emb`` added to the time embedding, a sigmoid on the logits) extends
+    ``embed`` and wraps ``forward``; the trunk and head stay as they are.
     """
 
     def __init__(
@@ -81,9 +83,13 @@ class EncoderUNetModel(nn.Module):
         """The pooling head (registered as ``head_name``)."""
         return getattr(self, self.head_name)
 
+    def embed(self, timesteps: torch.Tensor) -> torch.Tensor:
+        """The timestep embedding every ResBlock receives (adm.md §1.2)."""
+        return self.time_embed(timestep_embedding(timesteps, self.model_channels))
+
     def features(self, x: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         """The middle-block feature map of noisy images ``x`` at timesteps ``timesteps``."""
-        emb = self.time_embed(timestep_embedding(timesteps, self.model_channels))
+        emb = self.embed(timesteps)
         h = x
         for block in self.input_blocks:
             h = block(h, emb)
