@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from i2i_cli.context import RunContext
 from i2i_cli.data import (
+    Fit,
     ImageItem,
     find_images,
     image_grid,
@@ -29,6 +30,17 @@ if TYPE_CHECKING:
 
 BatchTranslator = Callable[["torch.Tensor", NoiseSource, StepCallback], "torch.Tensor"]
 """``translate(x, noise, callback) -> y``: (B,3,H,W) sources in [-1,1] to results in [-1,1]."""
+
+ItemBatchTranslator = Callable[
+    [Sequence[ImageItem], "torch.Tensor", NoiseSource, StepCallback], "torch.Tensor"
+]
+"""``translate(items, x, noise, callback) -> y``: a BatchTranslator also given row b's item.
+
+For methods whose work depends on the file, e.g. a class label in its name (DDIB, ddib.md §3).
+"""
+
+ItemFilter = Callable[[ImageItem], "str | None"]
+"""``accept(item) -> reason``: None to translate ``item``; otherwise why it is left out."""
 
 BatchSampler = Callable[[int, NoiseSource, StepCallback], "torch.Tensor"]
 """``sample(batch_size, noise, callback) -> x``: a batch of samples in [-1,1]."""
@@ -50,24 +62,61 @@ def translate_images(
     *,
     image_size: int | None,
     default_input: Path | None = None,
+    fit: Fit = "crop",
+    accept: ItemFilter | None = None,
 ) -> list[ImageItem]:
     """Translate every source image not yet translated; returns the items this rank wrote.
 
     Sources come from ``--input`` (a file or folder) or the method's ``default_input``; results
     go to ``<output>/<source key>.png``; existing results are kept unless ``--overwrite``; item
     ``k`` draws its noise from ``PerItemNoise(seed, k)`` whatever the batch, order or rank.
-    A ``grid.png`` (source | result) of the first batch is written for a quick look.
+    A ``grid.png`` (source | result) of the first batch is written for a quick look. ``fit``
+    brings each image to ``image_size`` (see ``i2i_cli.data.Fit``); ``accept`` leaves items out
+    (see ``translate_image_items``).
+    """
+
+    def ignore_items(
+        items: Sequence[ImageItem], x: torch.Tensor, noise: NoiseSource, callback: StepCallback
+    ) -> torch.Tensor:
+        return translate_batch(x, noise, callback)
+
+    return translate_image_items(
+        ctx,
+        ignore_items,
+        image_size=image_size,
+        default_input=default_input,
+        fit=fit,
+        accept=accept,
+    )
+
+
+def translate_image_items(
+    ctx: RunContext,
+    translate_batch: ItemBatchTranslator,
+    *,
+    image_size: int | None,
+    default_input: Path | None = None,
+    fit: Fit = "crop",
+    accept: ItemFilter | None = None,
+) -> list[ImageItem]:
+    """``translate_images`` for a batch function that also receives the batch's items.
+
+    ``accept(item)`` is asked once per source image before anything else: an item it gives a
+    reason for is left out of the run (one yellow ``skipped`` line each, on rank 0) and is
+    neither counted as done nor as to translate.
     """
     run = ctx.run
     source = getattr(run, "input", None) or default_input
     if source is None:
         raise UsageError(f"{ctx.plugin} needs --input (an image file or a folder of images)")
-    items = find_images(Path(source))
+    found = find_images(Path(source))
+    items = _accepted(ctx, found, accept)
     todo = pending(items, ctx.output, overwrite=run.overwrite)
     mine = ctx.runtime.shard(todo)
+    left_out = f"{len(found) - len(items)} left out, " if len(items) < len(found) else ""
     ctx.log(
-        f"{len(items)} source images in {source}: {len(items) - len(todo)} already done, "
-        f"{len(todo)} to translate"
+        f"{len(found)} source images in {source}: {left_out}"
+        f"{len(items) - len(todo)} already done, {len(todo)} to translate"
     )
     ctx.progress.start_items(len(mine))
     device = ctx.runtime.device
@@ -77,17 +126,36 @@ def translate_images(
         ctx.console.print(f"[yellow]skipped[/yellow] {item.path}: {reason}")
         ctx.progress.skip_items()
 
-    batches = iter_batches(mine, image_size, run.batch_size, strict=run.strict, on_skip=skip)
+    batches = iter_batches(
+        mine, image_size, run.batch_size, strict=run.strict, on_skip=skip, fit=fit
+    )
     for batch_items, batch in batches:
         x = batch.to(device)
         noise = PerItemNoise(run.seed, [item.key for item in batch_items], device)
-        y = translate_batch(x, noise, ctx.progress.step_callback()).detach().float().cpu()
+        callback = ctx.progress.step_callback()
+        y = translate_batch(batch_items, x, noise, callback).detach().float().cpu()
         _write_batch(ctx, batch_items, y)
         if not written and ctx.runtime.is_main:
             rows = slice(0, GRID_ROWS)
             write_image(image_grid([batch[rows], y[rows]]), ctx.output / GRID_FILE)
         written.extend(batch_items)
     return written
+
+
+def _accepted(
+    ctx: RunContext, items: Sequence[ImageItem], accept: ItemFilter | None
+) -> list[ImageItem]:
+    """The items ``accept`` lets through; each one left out is named once on rank 0."""
+    if accept is None:
+        return list(items)
+    kept = []
+    for item in items:
+        reason = accept(item)
+        if reason is None:
+            kept.append(item)
+        elif ctx.runtime.is_main:
+            ctx.console.print(f"[yellow]skipped[/yellow] {item.path}: {reason}")
+    return kept
 
 
 def sample_keys(count: int) -> list[ImageItem]:
