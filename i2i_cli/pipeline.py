@@ -110,14 +110,16 @@ def translate_image_items(
     if source is None:
         raise UsageError(f"{ctx.plugin} needs --input (an image file or a folder of images)")
     found = find_images(Path(source))
-    items = _accepted(ctx, found, accept)
+    items, rejected = _accepted(found, accept)
     todo = pending(items, ctx.output, overwrite=run.overwrite)
     mine = ctx.runtime.shard(todo)
-    left_out = f"{len(found) - len(items)} left out, " if len(items) < len(found) else ""
+    left_out = f"{len(rejected)} left out, " if rejected else ""
     ctx.log(
         f"{len(found)} source images in {source}: {left_out}"
         f"{len(items) - len(todo)} already done, {len(todo)} to translate"
     )
+    for item, reason in rejected:
+        ctx.log(f"[yellow]skipped[/yellow] {item.path}: {reason}")
     ctx.progress.start_items(len(mine))
     device = ctx.runtime.device
     written: list[ImageItem] = []
@@ -143,19 +145,18 @@ def translate_image_items(
 
 
 def _accepted(
-    ctx: RunContext, items: Sequence[ImageItem], accept: ItemFilter | None
-) -> list[ImageItem]:
-    """The items ``accept`` lets through; each one left out is named once on rank 0."""
-    if accept is None:
-        return list(items)
-    kept = []
+    items: Sequence[ImageItem], accept: ItemFilter | None
+) -> tuple[list[ImageItem], list[tuple[ImageItem, str]]]:
+    """The items ``accept`` lets through, and those it leaves out with its reasons."""
+    kept: list[ImageItem] = []
+    rejected: list[tuple[ImageItem, str]] = []
     for item in items:
-        reason = accept(item)
+        reason = None if accept is None else accept(item)
         if reason is None:
             kept.append(item)
-        elif ctx.runtime.is_main:
-            ctx.console.print(f"[yellow]skipped[/yellow] {item.path}: {reason}")
-    return kept
+        else:
+            rejected.append((item, reason))
+    return kept, rejected
 
 
 def sample_keys(count: int) -> list[ImageItem]:
