@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -220,3 +222,42 @@ def test_killed_run_keeps_its_outputs_and_resumes(tmp_path: Path) -> None:
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(written)} already done" in resumed.stderr
     assert len(list(out.rglob("img*.png"))) == 12
+
+
+def test_item_translator_gets_each_rows_item_and_the_filter_leaves_items_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``translate_image_items``: row b's item, ``accept`` reasons, ``fit`` (DDIB's needs)."""
+    import torch
+
+    from i2i_cli.context import open_context
+    from i2i_cli.data import ImageItem, read_image
+    from i2i_cli.noise import NoiseSource
+    from i2i_cli.pipeline import translate_image_items
+    from i2i_cli.progress import StepCallback
+    from i2i_cli.run_settings import TranslateRun
+
+    make_images(tmp_path / "in", 4)
+    out = tmp_path / "out"
+    seen: list[tuple[str, torch.Tensor]] = []
+
+    def record(
+        items: Sequence[ImageItem], x: torch.Tensor, noise: NoiseSource, callback: StepCallback
+    ) -> torch.Tensor:
+        seen.extend((item.key, row) for item, row in zip(items, x, strict=True))
+        return -x
+
+    def no_twos(item: ImageItem) -> str | None:
+        return "a two" if item.key.endswith("2") else None
+
+    run = TranslateRun(input=tmp_path / "in", device="cpu", batch_size=2)
+    with open_context("translate", "test", None, run, out) as ctx:
+        written = translate_image_items(ctx, record, image_size=16, fit="adm-crop", accept=no_twos)
+    assert [item.key for item in written] == ["img1", "img3", "sub/img0"]
+    assert [key for key, _ in seen] == ["img1", "img3", "sub/img0"]
+    expected = read_image(tmp_path / "in" / "img3.png", 16, fit="adm-crop")
+    assert torch.equal(seen[1][1], expected)
+    assert (out / "img3.png").is_file() and not (out / "img2.png").exists()
+    log = capsys.readouterr().err
+    assert "4 source images" in log and "1 left out, 0 already done, 3 to translate" in log
+    assert "skipped" in log and "img2.png: a two" in log

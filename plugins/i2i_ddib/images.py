@@ -203,7 +203,7 @@ def pass_callback(callback: StepCallback, offset: int, total: int) -> StepCallba
     return on_step
 
 
-def translate_latent(
+def ddib_translate(
     source: DiscreteDenoiser,
     target: DiscreteDenoiser,
     x: torch.Tensor,
@@ -326,7 +326,7 @@ def translate_ddib_images(settings: DDIBSettings, ctx: RunContext) -> None:
                     networks.classifier, y_target, settings.classifier_scale
                 )
         with ctx.runtime.autocast():
-            return translate_latent(
+            return ddib_translate(
                 source,
                 target,
                 x,

@@ -25,7 +25,7 @@ from i2i_cli.diffusion.denoiser import DiscreteDenoiser
 from i2i_cli.diffusion.gaussian import eps_from_x0, p_mean_variance
 from i2i_cli.noise import RecordedNoise
 from i2i_ddib.image_labels import class_pairs, mapped_labels, skip_reason
-from i2i_ddib.images import classifier_guidance, pass_schedule, translate_latent
+from i2i_ddib.images import classifier_guidance, ddib_translate, pass_schedule
 from i2i_ddib.settings import DDIBSettings
 from tests.conftest import run_i2i
 
@@ -119,7 +119,7 @@ def replay(golden_dir: Path, folder: Path) -> GoldenRun:
 
     steps: list[Mapping[str, Any]] = []
     noise = RecordedNoise(main["noise"])
-    sample = translate_latent(
+    sample = ddib_translate(
         denoiser.with_labels(inputs["y_source"]),
         denoiser.with_labels(inputs["y_target"]),
         inputs["batch"],
@@ -257,7 +257,7 @@ def test_guidance_moves_the_sample_as_much_as_the_reference(run: GoldenRun) -> N
     """Scale 0 changes the final sample by the recorded guidance effect (0.0445)."""
     inputs, config = run.main["inputs"], run.main["config"]
     schedule = pass_schedule(DDIBSettings(solver="ddim", diffusion_steps=1000, steps=STEPS))
-    unguided = translate_latent(
+    unguided = ddib_translate(
         run.unet.with_labels(inputs["y_source"]),
         run.unet.with_labels(inputs["y_target"]),
         inputs["batch"],
