@@ -128,3 +128,30 @@ class RecordedNoise:
         """Fail unless every recorded draw was consumed (the replay followed the reference)."""
         if self.remaining:
             raise AssertionError(f"{self.remaining} recorded draws were not consumed")
+
+
+class GeneratorNoise:
+    """Every draw from one ``torch.Generator`` seeded once: for batches that are one item.
+
+    Used where a batch is not a set of independent items with keys (a cloud of 2-D points):
+    the whole draw depends on the seed and the batch size, not on per-item seeds.
+    """
+
+    def __init__(self, seed: int, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+
+    def randn(
+        self,
+        shape: Sequence[int],
+        *,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> torch.Tensor:
+        """Standard normal noise of ``shape`` from the generator, moved to ``device``."""
+        x = torch.randn(tuple(shape), generator=self.generator, dtype=dtype, device=self.device)
+        return x.to(device) if device is not None else x
+
+    def randn_like(self, x: torch.Tensor) -> torch.Tensor:
+        """Standard normal noise shaped, typed and placed like ``x``."""
+        return self.randn(x.shape, dtype=x.dtype, device=x.device)

@@ -1,0 +1,146 @@
+"""Settings of the ``ddib`` method and the ``ddib-2d`` trainer (torch-free; ddib.md §1-3)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from i2i_cli.settings import Settings
+
+Solver = Literal["ddim", "dpmpp2m"]
+
+
+class DDIBSettings(Settings):
+    """DDIB translation: encode with the source model's ODE, decode with the target model's.
+
+    On the 2-D backbone (``ddib-2d``) ``--source``/``--target`` name data sets and the models
+    are the bundled ones (or the official ones with ``--official``). On an image backbone they
+    are class labels of one class-conditional model (``--checkpoint``, ImageNet) or the two
+    models are given by ``--source-checkpoint``/``--target-checkpoint``.
+    """
+
+    backbone: str = Field("ddib-2d", description="Registered backbone plugin (i2i plugins).")
+    preset: str | None = Field(None, description="Backbone preset (image backbones).")
+    model: dict[str, Any] = Field(
+        default_factory=dict, description="Backbone settings overriding the preset."
+    )
+    source: str = Field(
+        "moons",
+        description="Source domain: a 2-D data set (moons, checkerboards, rings, squares, "
+        "parallel_rings, parallel_squares) or comma-separated class labels (260,261).",
+    )
+    target: str = Field(
+        "concentric_squares",
+        description="Target domain: a 2-D data set or class labels paired with --source.",
+    )
+    checkpoint: str | None = Field(
+        None, description="One class-conditional model for both domains (artifact or file)."
+    )
+    source_checkpoint: str | None = Field(
+        None, description="Source-domain model (default: the bundled 2-D model of --source)."
+    )
+    target_checkpoint: str | None = Field(
+        None, description="Target-domain model (default: the bundled 2-D model of --target)."
+    )
+    official: bool = Field(
+        False,
+        description="2-D: use the official checkpoints (i2i download --exp synthetic) "
+        "instead of the bundled ones.",
+    )
+    noise_schedule: Literal["linear", "cosine"] = Field(
+        "linear", description="Beta schedule both models were trained with."
+    )
+    diffusion_steps: int = Field(
+        4000, ge=2, le=100_000, description="Steps T of the training process (2-D: 4000)."
+    )
+    solver: Solver = Field(
+        "dpmpp2m",
+        description="ODE solver of both passes: ddim (the reference) or dpmpp2m "
+        "(DPM-Solver++(2M), same cycle error with far fewer steps).",
+    )
+    steps: int | None = Field(
+        None,
+        ge=2,
+        le=100_000,
+        description="Solver steps per pass, spaced like guided-diffusion's respacing "
+        "(default: all T for ddim, 50 for dpmpp2m).",
+    )
+    cycle: bool = Field(
+        False, description="Translate back to the source and report the cycle error."
+    )
+    clip_denoised: bool = Field(
+        False, description="Clamp the decoder's x0 estimates to [-1, 1] (ImageNet: on)."
+    )
+    classifier_checkpoint: str | None = Field(
+        None, description="Noisy classifier guiding the decoder to the target class."
+    )
+    classifier_preset: str | None = Field(
+        None, description="adm-classifier preset of the guidance classifier."
+    )
+    classifier_model: dict[str, Any] = Field(
+        default_factory=dict, description="Classifier settings overriding its preset."
+    )
+    classifier_scale: float = Field(
+        1.0, ge=0.0, le=1000.0, description="Classifier guidance scale (0: no guidance)."
+    )
+    num_points: int = Field(
+        3000,
+        ge=12,
+        le=10_000_000,
+        description="2-D: source points drawn when no --input .npy is given "
+        "(rounded down to what the data set allows).",
+    )
+    plot: bool = Field(True, description="2-D: write scatter plots (PNG) beside the .npy files.")
+
+    @field_validator("source", "target")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        """A domain is named."""
+        if not value.strip():
+            raise ValueError("must name a data set or class labels")
+        return value.strip()
+
+
+QUICK_RECIPE: dict[str, Any] = {
+    "model": {"num_channels": 128, "num_res_blocks": 2, "dropout": 0.0},
+    "steps": 2500,
+    "batch_size": 1024,
+    "lr": 1e-3,
+    "ema_decay": 0.999,
+    "warmup_steps": 100,
+    "num_points": 60_000,
+}
+"""``--quick``: a smaller model at a higher rate that learns a data set in minutes on a CPU."""
+
+
+class DDIB2DTrainSettings(Settings):
+    """Training a 2-D model on one data set (``synthetic_train.py`` + ``TrainLoop``; §2.3).
+
+    Defaults are the official recipe; ``--quick`` replaces every option not given explicitly
+    by ``QUICK_RECIPE``.
+    """
+
+    data: str = Field("moons", description="Data set to learn (moons, checkerboards, ...).")
+    quick: bool = Field(
+        False, description="Small model, high rate: a good model in minutes on a CPU."
+    )
+    model: dict[str, Any] = Field(
+        default_factory=dict,
+        description="ddib-2d settings (num_channels, num_res_blocks, dropout, ...).",
+    )
+    num_points: int = Field(
+        300_000, ge=12, le=100_000_000, description="Training set size (reference: 300000)."
+    )
+    steps: int = Field(50_000, ge=1, le=100_000_000, description="Optimiser steps.")
+    batch_size: int = Field(20_000, ge=1, le=1_000_000, description="Points per step.")
+    lr: float = Field(1e-4, gt=0.0, le=1.0, description="AdamW learning rate (constant).")
+    weight_decay: float = Field(0.0, ge=0.0, le=1.0, description="AdamW weight decay.")
+    warmup_steps: int = Field(0, ge=0, le=1_000_000, description="Linear warmup steps.")
+    ema_decay: float | None = Field(
+        0.9999, ge=0.0, lt=1.0, description="EMA decay of the exported weights (none: off)."
+    )
+    grad_clip: float | None = Field(None, gt=0.0, description="Max gradient norm (none: off).")
+    checkpoint_every: int = Field(
+        1000, ge=1, le=100_000_000, description="Steps between checkpoints."
+    )

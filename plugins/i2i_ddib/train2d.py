@@ -1,0 +1,110 @@
+"""``i2i train ddib-2d``: a 2-D model on one synthetic data set, on the core loop (ddib.md §2.3).
+
+The loss is the reference's, ``mean((eps - eps_theta(sqrt(abar) x0 + sqrt(1 - abar) eps, t))^2)``
+with t uniform over the T steps, AdamW at a constant rate. Unlike the reference, batches are
+shuffled every epoch (the reference cycles through generator-ordered slices, pitfall 12).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from i2i_cli.diffusion.gaussian import q_sample
+from i2i_cli.diffusion.schedule import DiscreteSchedule
+from i2i_cli.errors import UsageError
+from i2i_cli.settings import validate
+from i2i_cli.training import EpochSampler, TrainingRecipe, run_training
+from i2i_ddib.settings import QUICK_RECIPE, DDIB2DTrainSettings
+from i2i_ddib.settings2d import Synthetic2DSettings, build_synthetic_model
+from i2i_ddib.synthetic_data import seeded_rng, synthetic_points, synthetic_task
+
+if TYPE_CHECKING:
+    from i2i_cli.context import RunContext
+
+
+def resolve_quick(settings: DDIB2DTrainSettings) -> DDIB2DTrainSettings:
+    """``--quick``: every option not given explicitly takes its ``QUICK_RECIPE`` value."""
+    if not settings.quick:
+        return settings
+    given = settings.model_fields_set
+    update = {name: value for name, value in QUICK_RECIPE.items() if name not in given}
+    if "model" in given:
+        update["model"] = {**QUICK_RECIPE["model"], **settings.model}
+    return settings.model_copy(update=update)
+
+
+def model_settings(settings: DDIB2DTrainSettings) -> Synthetic2DSettings:
+    """The 2-D model's settings: the official architecture with the ``model`` overrides."""
+    return validate(Synthetic2DSettings, dict(settings.model), prefix="model.")
+
+
+def training_points(settings: DDIB2DTrainSettings, seed: int) -> torch.Tensor:
+    """The training set: ``num_points`` of the data set (rounded down to a valid count)."""
+    task = synthetic_task(settings.data)
+    count = settings.num_points - settings.num_points % task.multiple_of
+    return synthetic_points(task, count, seeded_rng(seed))
+
+
+def diffusion_loss(tables: Any, num_steps: int) -> Any:
+    """The eps-MSE loss of a batch of points, t uniform in 0..T-1 (DDPM eq. 14)."""
+
+    def loss(net: torch.nn.Module, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        t = torch.randint(0, num_steps, (len(x0),), generator=generator, device=x0.device)
+        noise = torch.randn(x0.shape, generator=generator, device=x0.device)
+        prediction = net(q_sample(tables, x0, t, noise), t)
+        return (noise - prediction.float()).pow(2).mean()
+
+    return loss
+
+
+def train_ddib_2d(settings: DDIB2DTrainSettings, ctx: RunContext) -> dict[str, Any]:
+    """Train; ``model.pt`` loads as a ddib ``--source-checkpoint``/``--target-checkpoint``."""
+    settings = resolve_quick(settings)
+    architecture = model_settings(settings)
+    model = build_synthetic_model(architecture)
+    device = ctx.runtime.device
+    points = training_points(settings, ctx.runtime.seed).to(device)
+    schedule = DiscreteSchedule.named(architecture.noise_schedule, architecture.diffusion_steps)
+    tables = schedule.tables(device)
+    if settings.batch_size > len(points):
+        raise UsageError(
+            f"--batch-size {settings.batch_size} exceeds the {len(points)} training points"
+        )
+    sampler = EpochSampler(
+        len(points),
+        settings.batch_size,
+        ctx.runtime.seed,
+        ctx.runtime.dist.rank,
+        ctx.runtime.dist.world_size,
+    )
+    ctx.log(
+        f"ddib-2d on {synthetic_task(settings.data).name}: {len(points)} points, C = "
+        f"{architecture.num_channels}, R = {architecture.num_res_blocks}, T = "
+        f"{architecture.diffusion_steps}, {settings.steps} steps of {settings.batch_size}"
+    )
+    recorded = settings.model_dump()
+    recorded["model"] = architecture.model_dump()
+    recipe = TrainingRecipe(
+        model=model,
+        optimizer=lambda net: torch.optim.AdamW(
+            net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+        ),
+        loss=diffusion_loss(tables, schedule.num_steps),
+        batches=lambda step, _generator: points[sampler.indices(step).to(device)],
+        steps=settings.steps,
+        settings=recorded,
+        warmup_steps=settings.warmup_steps,
+        ema_decay=settings.ema_decay,
+        grad_clip=settings.grad_clip,
+        checkpoint_every=settings.checkpoint_every,
+        resume_may_change=frozenset({"steps", "checkpoint_every"}),
+    )
+    weights = run_training(ctx, recipe)
+    return {
+        "weights": str(weights),
+        "data": synthetic_task(settings.data).name,
+        "steps": settings.steps,
+        "model": architecture.model_dump(),
+    }
