@@ -151,6 +151,8 @@ def create_runtime(
     if chosen.type == "cuda" and info.world_size > 1:
         chosen = torch.device("cuda", info.local_rank)
     if chosen.type == "cuda":
+        if chosen.index is None:
+            chosen = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(chosen)
     return Runtime(device=chosen, precision=precision, seed=seed, dist=info)
 
