@@ -32,6 +32,33 @@ from i2i_cli.progress import StepCallback, no_step
 OdeSolver = Literal["ddim", "dpmpp2m"]
 SOLVERS: tuple[str, ...] = ("ddim", "dpmpp2m")
 
+Spacing = Literal["auto", "time", "logsnr"]
+"""Where a pass's steps sit: evenly in time (guided-diffusion's respacing) or in log-SNR;
+``auto`` is time for ddim (the reference) and log-SNR for dpmpp2m."""
+
+DEFAULT_STEPS: dict[str, int | None] = {"ddim": None, "dpmpp2m": 50}
+"""Steps per pass when none are asked for (None: every step of the process, the reference)."""
+
+
+def solver_schedule(
+    base: DiscreteSchedule, solver: OdeSolver, steps: int | None, spacing: Spacing = "auto"
+) -> DiscreteSchedule:
+    """The grid of an ODE pass: ``steps`` of ``base`` (default per solver), spaced by ``spacing``.
+
+    A bad count is a ValueError saying what is allowed.
+    """
+    _check_solver(solver)
+    steps = DEFAULT_STEPS[solver] if steps is None else steps
+    if steps is None or steps == base.num_steps:
+        return base
+    if not 2 <= steps <= base.num_steps:
+        raise ValueError(f"--steps {steps}: a pass takes 2 to {base.num_steps} steps")
+    if spacing == "auto":
+        spacing = "time" if solver == "ddim" else "logsnr"
+    if spacing == "logsnr":
+        return base.log_snr_spaced(steps)
+    return base.respace(str(steps))
+
 
 def _check_solver(solver: str) -> None:
     """Only the known solvers."""

@@ -7,7 +7,9 @@ table to float32 and then indexing equals indexing and then casting (the referen
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
@@ -122,12 +124,20 @@ class DiscreteSchedule:
         return len(self.betas)
 
     def respace(self, spec: str) -> DiscreteSchedule:
-        """The process keeping ``space_timesteps(T, spec)`` (SpacedDiffusion, adm.md §3.2).
+        """The process keeping ``space_timesteps(T, spec)`` (SpacedDiffusion, adm.md §3.2)."""
+        return self.keep(space_timesteps(self.num_steps, spec))
+
+    def keep(self, kept: Sequence[int]) -> DiscreteSchedule:
+        """The process keeping the steps ``kept`` (ascending indices of this process).
 
         Each kept step gets ``beta = 1 - abar_i / abar_last`` so its cumulative products equal
-        the original ones at the kept indices.
+        the original ones at the kept indices (SpacedDiffusion, adm.md §3.2).
         """
-        kept = space_timesteps(self.num_steps, spec)
+        kept = list(kept)
+        if not kept or any(b <= a for a, b in itertools.pairwise(kept)) or kept[0] < 0:
+            raise ValueError("kept steps must be ascending, distinct and non-negative")
+        if kept[-1] >= self.num_steps:
+            raise ValueError(f"kept steps must lie below {self.num_steps}")
         alphas_cumprod = np.cumprod(1.0 - self.betas)
         new_betas = []
         last = 1.0
@@ -137,6 +147,27 @@ class DiscreteSchedule:
         return DiscreteSchedule(
             np.array(new_betas, dtype=np.float64), self.timestep_map[np.array(kept, dtype=np.int64)]
         )
+
+    def log_snr_spaced(self, count: int) -> DiscreteSchedule:
+        """The process keeping ``count`` steps evenly spaced in log-SNR, first and last included.
+
+        log-SNR ``lambda = log(abar / (1 - abar))`` falls steeply near t = 0 under the linear
+        schedule, so evenly spaced timesteps take huge lambda steps there; higher-order ODE
+        solvers want even lambda steps (Lu et al. 2022, §3.4). Each target lambda takes the
+        nearest unused step, so the count is exact.
+        """
+        if not 2 <= count <= self.num_steps:
+            raise ValueError(f"cannot keep {count} of {self.num_steps} steps")
+        alphas_cumprod = np.cumprod(1.0 - self.betas)
+        lambdas = np.log(alphas_cumprod) - np.log1p(-alphas_cumprod)
+        targets = np.linspace(lambdas[0], lambdas[-1], count)
+        kept: list[int] = []
+        for position, target in enumerate(targets):
+            low = kept[-1] + 1 if kept else 0
+            high = self.num_steps - (count - position)
+            nearest = int(np.argmin(np.abs(lambdas[low : high + 1] - target))) + low
+            kept.append(nearest)
+        return self.keep(kept)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every float64 array guided-diffusion precomputes (adm.md §3.1), by its name there."""

@@ -30,7 +30,7 @@ from i2i_cli.backbones import (
 )
 from i2i_cli.data import ImageItem
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser, Prediction
-from i2i_cli.diffusion.ode import OdeSolver, decode_ode, encode_ode
+from i2i_cli.diffusion.ode import OdeSolver, decode_ode, encode_ode, solver_schedule
 from i2i_cli.diffusion.samplers import CondFn
 from i2i_cli.diffusion.schedule import DiscreteSchedule
 from i2i_cli.errors import UsageError
@@ -46,9 +46,6 @@ if TYPE_CHECKING:
     from i2i_ddib.settings import DDIBSettings
 
 CLASSIFIER_BACKBONE = "adm-classifier"
-DPMPP2M_DEFAULT_STEPS = 50
-"""Steps per pass of DPM-Solver++(2M) when --steps is not given (settings.py)."""
-
 MODES_HINT = (
     "give --checkpoint (one class-conditional model; --source/--target are class labels such "
     "as 260,261) or both --source-checkpoint and --target-checkpoint (two unconditional models)"
@@ -146,23 +143,18 @@ def checkpoint_references(settings: DDIBSettings, plan: ImagePlan) -> list[str]:
     return list(dict.fromkeys(references))
 
 
-def pass_steps(settings: DDIBSettings) -> int:
-    """Solver steps per pass: --steps, else all T for ddim (the reference) and 50 for dpmpp2m."""
-    if settings.steps is not None:
-        return settings.steps
-    if settings.solver == "ddim":
-        return settings.diffusion_steps
-    return min(DPMPP2M_DEFAULT_STEPS, settings.diffusion_steps)
+IMAGE_DIFFUSION_STEPS = 1000
+"""T of image backbones when --diffusion-steps is not given (ADM's 1000-step process)."""
 
 
 def pass_schedule(settings: DDIBSettings) -> DiscreteSchedule:
-    """The shared schedule of both passes, respaced to ``pass_steps`` (ddib.md §1.2)."""
-    steps = pass_steps(settings)
-    if steps > settings.diffusion_steps:
-        raise UsageError(
-            f"--steps {steps} exceeds the {settings.diffusion_steps} diffusion steps of the models"
-        )
-    return DiscreteSchedule.named(settings.noise_schedule, settings.diffusion_steps, str(steps))
+    """The shared grid of both passes: ``--steps`` of the process, ``--spacing`` (ddib.md §1.2)."""
+    total = settings.diffusion_steps or IMAGE_DIFFUSION_STEPS
+    base = DiscreteSchedule.named(settings.noise_schedule, total)
+    try:
+        return solver_schedule(base, settings.solver, settings.steps, settings.spacing)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import torch
 from i2i_cli.backbones import LoadedBackbone, backbone_settings, checkpoint_path, load_backbone
 from i2i_cli.data import write_atomic_bytes
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser
-from i2i_cli.diffusion.ode import decode_ode, encode_ode
+from i2i_cli.diffusion.ode import decode_ode, encode_ode, solver_schedule
 from i2i_cli.diffusion.schedule import DiscreteSchedule
 from i2i_cli.errors import UsageError
 from i2i_cli.noise import GeneratorNoise
@@ -31,9 +31,6 @@ from i2i_ddib.synthetic_data import SyntheticTask, seeded_rng, synthetic_array, 
 if TYPE_CHECKING:
     from i2i_cli.context import RunContext
     from i2i_ddib.settings import DDIBSettings
-
-DEFAULT_STEPS = {"ddim": None, "dpmpp2m": 50}
-"""Steps per pass when ``--steps`` is not given (None: every step of the process)."""
 
 CHUNK = 50_000
 """Points per network call."""
@@ -118,7 +115,7 @@ def ode_schedule(settings: DDIBSettings, *models: LoadedBackbone) -> DiscreteSch
     processes = {
         (
             getattr(m.settings, "noise_schedule", settings.noise_schedule),
-            getattr(m.settings, "diffusion_steps", settings.diffusion_steps),
+            getattr(m.settings, "diffusion_steps", settings.diffusion_steps or 1000),
         )
         for m in models
     }
@@ -128,11 +125,12 @@ def ode_schedule(settings: DDIBSettings, *models: LoadedBackbone) -> DiscreteSch
             f"({sorted(processes)}); DDIB needs one noise schedule for both"
         )
     name, total = processes.pop()
-    steps = settings.steps if settings.steps is not None else DEFAULT_STEPS[settings.solver]
-    if steps is not None and steps > total:
-        raise UsageError(f"--steps {steps} exceeds the {total} diffusion steps")
-    respacing = "" if steps is None or steps == total else str(steps)
-    return DiscreteSchedule.named(name, total, respacing)
+    try:
+        return solver_schedule(
+            DiscreteSchedule.named(name, total), settings.solver, settings.steps, settings.spacing
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def log_plan(

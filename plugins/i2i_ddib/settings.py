@@ -51,8 +51,11 @@ class DDIBSettings(Settings):
     noise_schedule: Literal["linear", "cosine"] = Field(
         "linear", description="Beta schedule both models were trained with."
     )
-    diffusion_steps: int = Field(
-        4000, ge=2, le=100_000, description="Steps T of the training process (2-D: 4000)."
+    diffusion_steps: int | None = Field(
+        None,
+        ge=2,
+        le=100_000,
+        description="Steps T of the training process (default: the 2-D models' own, else 1000).",
     )
     solver: Solver = Field(
         "dpmpp2m",
@@ -63,8 +66,12 @@ class DDIBSettings(Settings):
         None,
         ge=2,
         le=100_000,
-        description="Solver steps per pass, spaced like guided-diffusion's respacing "
-        "(default: all T for ddim, 50 for dpmpp2m).",
+        description="Solver steps per pass (default: all T for ddim, 50 for dpmpp2m).",
+    )
+    spacing: Literal["auto", "time", "logsnr"] = Field(
+        "auto",
+        description="Where the steps sit: evenly in time (guided-diffusion's respacing) or "
+        "in log-SNR; auto: time for ddim, logsnr for dpmpp2m.",
     )
     cycle: bool = Field(
         False, description="Translate back to the source and report the cycle error."
