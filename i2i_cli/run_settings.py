@@ -25,7 +25,9 @@ class SeededRun(RunSettings):
     """Options of commands that run networks and draw noise."""
 
     precision: Literal["fp32", "bf16", "fp16"] = Field(
-        "fp32", description="Compute precision of the networks (guidance gradients stay fp32)."
+        "fp32",
+        description="Compute precision of the networks: fp32 (IEEE, TF32 off), bf16 or fp16 "
+        "(guidance gradients stay fp32).",
     )
     seed: int = Field(
         0, ge=0, le=2**32 - 1, description="Run seed; each item's noise derives from it."

@@ -154,6 +154,10 @@ def create_runtime(
         if chosen.index is None:
             chosen = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(chosen)
+        if precision == "fp32":
+            # fp32 means IEEE fp32: TF32 convolutions move ODE passes by ~1e-3 (ddib.md §6.4).
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
     return Runtime(device=chosen, precision=precision, seed=seed, dist=info)
 
 

@@ -1,0 +1,309 @@
+"""``i2i translate/sample ddib`` on 2-D points and ``i2i train ddib-2d``, on tiny checkpoints.
+
+The networks here are tiny (C = 32, R = 1) random or briefly trained models written to disk, so
+the runs go through the real loading code in seconds; quality is tested on the bundled models
+(test_ddib_bundled.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from i2i_cli.errors import I2IError
+from i2i_ddib.bundled import BundledModel, verified_path
+from i2i_ddib.settings import QUICK_RECIPE, DDIB2DTrainSettings
+from i2i_ddib.train2d import resolve_quick
+from tests.conftest import run_i2i
+from tests.tiny_models import random_weights, sha256
+
+TINY = ["--set", "model.num_channels=32", "--set", "model.num_res_blocks=1"]
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two random-weight 2-D models (C = 32, R = 1, T = 4000) as state-dict files."""
+    folder = tmp_path_factory.mktemp("ddib2d")
+    overrides = {"num_channels": 32, "num_res_blocks": 1}
+    source = random_weights("ddib-2d", "", overrides, folder / "a.pt", seed=1)
+    target = random_weights("ddib-2d", "", overrides, folder / "b.pt", seed=2)
+    return source, target
+
+
+def _models(pair: tuple[Path, Path]) -> list[str]:
+    """Flags selecting the tiny pair."""
+    return ["--source-checkpoint", str(pair[0]), "--target-checkpoint", str(pair[1]), *TINY]
+
+
+def _fails_cleanly(result: object, *fragments: str) -> None:
+    """Non-zero exit, one error line containing ``fragments``, no traceback."""
+    assert result.returncode != 0, result.stdout  # type: ignore[attr-defined]
+    stderr = result.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_translation_writes_points_plot_and_result(
+    tiny_pair: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """source/latent/target .npy of the drawn points, the plot, and the distance to the target."""
+    out = tmp_path / "run"
+    result = run_i2i(
+        [
+            "translate",
+            "ddib",
+            *_models(tiny_pair),
+            "--num-points",
+            "60",
+            "--steps",
+            "4",
+            "--output",
+            str(out),
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    for name in ("source", "latent", "target"):
+        assert np.load(out / f"{name}.npy").shape == (60, 2)
+    assert not (out / "source_2.npy").exists()
+    record = json.loads((out / "result.json").read_text())
+    assert record["steps_per_pass"] == 4 and record["solver"] == "dpmpp2m"
+    assert record["target"] == "concentric_squares" and record["target_sliced_wasserstein"] > 0
+    assert "cycle_max_l2" not in record
+    assert (out / "translation.png").stat().st_size > 1000
+
+
+def test_cycle_reports_max_and_mean_error(tiny_pair: tuple[Path, Path], tmp_path: Path) -> None:
+    """--cycle adds latent_2/source_2 and the errors computed from them."""
+    out = tmp_path / "run"
+    result = run_i2i(
+        [
+            "translate",
+            "ddib",
+            *_models(tiny_pair),
+            "--num-points",
+            "36",
+            "--steps",
+            "3",
+            "--cycle",
+            "--solver",
+            "ddim",
+            "--output",
+            str(out),
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    source, returned = np.load(out / "source.npy"), np.load(out / "source_2.npy")
+    distance = np.linalg.norm(source - returned, axis=1)
+    record = json.loads((out / "result.json").read_text())
+    assert record["cycle_max_l2"] == pytest.approx(distance.max(), rel=1e-5)
+    assert record["cycle_mean_l2"] == pytest.approx(distance.mean(), rel=1e-5)
+    assert "cycle error: max" in result.stderr
+
+
+def test_points_from_an_npy_file(tiny_pair: tuple[Path, Path], tmp_path: Path) -> None:
+    """--input FILE.npy translates those points, in their order."""
+    points = np.random.default_rng(0).standard_normal((7, 2)).astype(np.float32)
+    np.save(tmp_path / "mine.npy", points)
+    out = tmp_path / "run"
+    result = run_i2i(
+        [
+            "translate",
+            "ddib",
+            *_models(tiny_pair),
+            "--steps",
+            "2",
+            "--input",
+            str(tmp_path / "mine.npy"),
+            "--output",
+            str(out),
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    assert np.array_equal(np.load(out / "source.npy"), points)
+
+
+def test_sampling_writes_points_and_distance(tiny_pair: tuple[Path, Path], tmp_path: Path) -> None:
+    """i2i sample ddib decodes Gaussian latents with the --target model."""
+    out = tmp_path / "run"
+    result = run_i2i(
+        [
+            "sample",
+            "ddib",
+            "--task",
+            "moons",
+            *_models(tiny_pair),
+            "--num-samples",
+            "30",
+            "--steps",
+            "3",
+            "--output",
+            str(out),
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    assert np.load(out / "points.npy").shape == (30, 2)
+    assert (out / "samples.png").is_file()
+    assert json.loads((out / "result.json").read_text())["sliced_wasserstein"] > 0
+
+
+@pytest.mark.parametrize(
+    ("array", "fragment"),
+    [(np.zeros((5, 3)), "expected (n, 2)"), (np.array([[np.nan, 0.0]]), "non-finite")],
+)
+def test_bad_point_files_are_one_line(
+    tiny_pair: tuple[Path, Path], tmp_path: Path, array: np.ndarray, fragment: str
+) -> None:
+    """Wrong shapes and NaNs in --input are refused before any model runs."""
+    np.save(tmp_path / "bad.npy", array)
+    result = run_i2i(
+        [
+            "translate",
+            "ddib",
+            *_models(tiny_pair),
+            "--input",
+            str(tmp_path / "bad.npy"),
+            "--output",
+            str(tmp_path / "run"),
+        ]
+    )
+    _fails_cleanly(result, fragment)
+
+
+def test_image_file_as_point_input_is_one_line(
+    tiny_pair: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """2-D translation says it reads .npy files."""
+    (tmp_path / "x.png").write_bytes(b"not really")
+    result = run_i2i(
+        [
+            "translate",
+            "ddib",
+            *_models(tiny_pair),
+            "--input",
+            str(tmp_path / "x.png"),
+            "--output",
+            str(tmp_path / "run"),
+        ]
+    )
+    _fails_cleanly(result, ".npy")
+
+
+def test_unknown_data_set_lists_the_known_ones(tmp_path: Path) -> None:
+    """A misspelt data set names all six."""
+    result = run_i2i(["translate", "ddib", "--source", "blobs", "--output", str(tmp_path)])
+    _fails_cleanly(result, "blobs", "parallel_squares")
+
+
+def test_official_checkpoints_missing_name_the_download(tmp_path: Path) -> None:
+    """--official without the synthetic download says what to fetch, both at once."""
+    result = run_i2i(["translate", "ddib", "--official", "--output", str(tmp_path)])
+    _fails_cleanly(result, "i2i download ddib_2d_moons ddib_2d_concentric_squares")
+
+
+def test_too_many_steps_is_one_line(tiny_pair: tuple[Path, Path], tmp_path: Path) -> None:
+    """More steps than the process has is refused with the allowed range."""
+    result = run_i2i(
+        ["translate", "ddib", *_models(tiny_pair), "--steps", "5000", "--output", str(tmp_path)]
+    )
+    _fails_cleanly(result, "2 to 4000")
+
+
+def test_checkpoint_of_another_architecture_is_one_line(
+    tiny_pair: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A 2-D checkpoint loaded with the wrong width says what does not fit."""
+    result = run_i2i(
+        [
+            "translate",
+            "ddib",
+            "--source-checkpoint",
+            str(tiny_pair[0]),
+            "--target-checkpoint",
+            str(tiny_pair[1]),
+            "--output",
+            str(tmp_path),
+        ]
+    )
+    _fails_cleanly(result, "does not fit")
+
+
+def test_quick_fills_only_what_was_not_given() -> None:
+    """--quick takes the quick recipe's values except those set explicitly."""
+    settings = resolve_quick(DDIB2DTrainSettings(quick=True, steps=7, model={"dropout": 0.1}))
+    assert settings.steps == 7
+    assert settings.batch_size == QUICK_RECIPE["batch_size"]
+    assert settings.model == {**QUICK_RECIPE["model"], "dropout": 0.1}
+    assert resolve_quick(DDIB2DTrainSettings()).batch_size == 20_000
+
+
+def test_trained_model_translates_and_training_resumes(tmp_path: Path) -> None:
+    """i2i train ddib-2d writes a model.pt ddib loads; --resume continues to more steps."""
+    out = tmp_path / "train"
+    flags = ["train", "ddib-2d", "--task", "moons", "--quick", "--batch-size", "32"]
+    flags += ["--num-points", "240", *TINY, "--output", str(out)]
+    first = run_i2i([*flags, "--steps", "4"])
+    assert first.returncode == 0, first.stderr
+    resumed = run_i2i([*flags, "--steps", "6", "--resume"])
+    assert resumed.returncode == 0, resumed.stderr
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps[-1] == 6
+    run = run_i2i(
+        [
+            "translate",
+            "ddib",
+            "--source-checkpoint",
+            str(out / "model.pt"),
+            "--target-checkpoint",
+            str(out / "model.pt"),
+            *TINY,
+            "--set",
+            "model.dropout=0",
+            "--steps",
+            "2",
+            "--num-points",
+            "24",
+            "--output",
+            str(tmp_path / "run"),
+        ]
+    )
+    assert run.returncode == 0, run.stderr
+
+
+def test_batch_larger_than_the_data_is_one_line(tmp_path: Path) -> None:
+    """Training asks for a smaller batch or more points."""
+    result = run_i2i(
+        [
+            "train",
+            "ddib-2d",
+            "--task",
+            "moons",
+            "--num-points",
+            "100",
+            "--batch-size",
+            "200",
+            *TINY,
+            "--steps",
+            "1",
+            "--output",
+            str(tmp_path),
+        ]
+    )
+    _fails_cleanly(result, "--batch-size 200")
+
+
+def test_damaged_bundled_model_is_refused(tmp_path: Path) -> None:
+    """A bundled file whose sha256 differs from the manifest is an error, not a silent load."""
+    path = tmp_path / "moons.pt"
+    torch.save({"w": torch.zeros(2)}, path)
+    good = BundledModel("moons", path, sha256(path), {}, "i2i train ddib-2d --task moons")
+    assert verified_path(good) == path
+    damaged = BundledModel("moons", path, "0" * 64, {}, "")
+    with pytest.raises(I2IError, match="damaged"):
+        verified_path(damaged)
