@@ -7,6 +7,7 @@ unconditional models are given as files. Every run goes through the real loading
 
 from __future__ import annotations
 
+import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,6 +231,21 @@ def test_two_unconditional_models_translate_every_input(tiny: TinyImageNet, tmp_
     assert sorted(p.name for p in out.glob("*.png")) == ["5_1.png", "grid.png", "portrait.png"]
     assert "dogs -> cats (two models)" in result.stderr
     assert "skipped" not in result.stderr
+
+
+def test_cycle_writes_round_trips_and_their_error(tiny: TinyImageNet, tmp_path: Path) -> None:
+    """--cycle translates back (guided to the source class) and reports the RMS error."""
+    source = tmp_path / "in"
+    photo(source / "0_1.png", 0)
+    photo(source / "1_1.png", 1)
+    out = tmp_path / "out"
+    result = translate(tiny, *imagenet(tiny, source, out, "--cycle", "--solver", "dpmpp2m"))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (out / "cycle").glob("*.png")) == ["0_1.png", "1_1.png"]
+    record = json.loads((out / "result.json").read_text())
+    assert record["cycle_images"] == 2
+    assert 0 < record["cycle_mean_rmse"] <= record["cycle_max_rmse"] < 2
+    assert "cycle error (RMS per image)" in result.stderr
 
 
 @pytest.mark.parametrize(

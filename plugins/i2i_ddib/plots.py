@@ -18,6 +18,8 @@ from i2i_cli.data import write_atomic_bytes
 EXTENT = 3.0
 PANEL = 320
 TITLE = 22
+DOT = 4
+"""Pixels per point: a 2 x 2 square."""
 
 
 def point_colours(reference: np.ndarray) -> np.ndarray:
@@ -46,19 +48,19 @@ def point_colours(reference: np.ndarray) -> np.ndarray:
 
 
 def scatter_panel(points: np.ndarray, colours: np.ndarray, title: str) -> Image.Image:
-    """One square panel of ``points`` on [-3, 3]^2: overlapping points blend their colours."""
-    scale = (PANEL - 1) / (2 * EXTENT)
-    columns = np.round((points[:, 0] + EXTENT) * scale).astype(np.int64)
-    rows = np.round((EXTENT - points[:, 1]) * scale).astype(np.int64)
-    inside = (columns >= 0) & (columns < PANEL) & (rows >= 0) & (rows < PANEL)
-    flat = rows[inside] * PANEL + columns[inside]
+    """One square panel of ``points`` on [-3, 3]^2, each a 2x2 dot; overlaps blend colours."""
+    scale = (PANEL - 2) / (2 * EXTENT)
+    columns = np.floor((points[:, 0] + EXTENT) * scale).astype(np.int64)
+    rows = np.floor((EXTENT - points[:, 1]) * scale).astype(np.int64)
+    inside = (columns >= 0) & (columns < PANEL - 1) & (rows >= 0) & (rows < PANEL - 1)
+    corner = rows[inside] * PANEL + columns[inside]
+    flat = np.concatenate([corner, corner + 1, corner + PANEL, corner + PANEL + 1])
+    weights = np.tile(colours[inside], (DOT, 1))
     counts = np.bincount(flat, minlength=PANEL * PANEL).astype(np.float64)
     canvas = np.ones((PANEL * PANEL, 3))
-    sums = np.stack(
-        [np.bincount(flat, colours[inside, c], PANEL * PANEL) for c in range(3)], axis=1
-    )
+    sums = np.stack([np.bincount(flat, weights[:, c], PANEL * PANEL) for c in range(3)], axis=1)
     hit = counts > 0
-    opacity = 1.0 - np.exp(-counts[hit] / 2.0)
+    opacity = 1.0 - np.exp(-counts[hit])
     mean = sums[hit] / counts[hit, None]
     canvas[hit] = (1 - opacity[:, None]) + opacity[:, None] * mean
     pixels = (canvas.reshape(PANEL, PANEL, 3) * 255).round().astype(np.uint8)

@@ -45,8 +45,7 @@ def translate_ddib(settings: DDIBSettings, ctx: RunContext) -> dict[str, Any] | 
         return translate_points(settings, ctx)
     from i2i_ddib.images import translate_ddib_images
 
-    translate_ddib_images(settings, ctx)
-    return None
+    return translate_ddib_images(settings, ctx)
 
 
 def sample_ddib(settings: DDIBSettings, ctx: RunContext) -> dict[str, Any]:

@@ -116,6 +116,7 @@ QUICK_RECIPE: dict[str, Any] = {
     "lr": 1e-3,
     "ema_decay": 0.999,
     "warmup_steps": 100,
+    "lr_schedule": "cosine",
     "num_points": 60_000,
 }
 """``--quick``: a smaller model at a higher rate that learns a data set in minutes on a CPU."""
@@ -141,7 +142,10 @@ class DDIB2DTrainSettings(Settings):
     )
     steps: int = Field(50_000, ge=1, le=100_000_000, description="Optimiser steps.")
     batch_size: int = Field(20_000, ge=1, le=1_000_000, description="Points per step.")
-    lr: float = Field(1e-4, gt=0.0, le=1.0, description="AdamW learning rate (constant).")
+    lr: float = Field(1e-4, gt=0.0, le=1.0, description="AdamW learning rate.")
+    lr_schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="Rate over the run: constant (the reference) or cosine to 0."
+    )
     weight_decay: float = Field(0.0, ge=0.0, le=1.0, description="AdamW weight decay.")
     warmup_steps: int = Field(0, ge=0, le=1_000_000, description="Linear warmup steps.")
     ema_decay: float | None = Field(

@@ -7,6 +7,8 @@ shuffled every epoch (the reference cycles through generator-ordered slices, pit
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -45,6 +47,13 @@ def training_points(settings: DDIB2DTrainSettings, seed: int) -> torch.Tensor:
     task = synthetic_task(settings.data)
     count = settings.num_points - settings.num_points % task.multiple_of
     return synthetic_points(task, count, seeded_rng(seed))
+
+
+def rate_schedule(settings: DDIB2DTrainSettings) -> Callable[[int], float] | None:
+    """The learning-rate multiplier of step k: none (constant) or 0.5 (1 + cos(pi k / K))."""
+    if settings.lr_schedule == "constant":
+        return None
+    return lambda step: 0.5 * (1.0 + math.cos(math.pi * step / settings.steps))
 
 
 def diffusion_loss(tables: Any, num_steps: int) -> Any:
@@ -95,6 +104,7 @@ def train_ddib_2d(settings: DDIB2DTrainSettings, ctx: RunContext) -> dict[str, A
         batches=lambda step, _generator: points[sampler.indices(step).to(device)],
         steps=settings.steps,
         settings=recorded,
+        lr_multiplier=rate_schedule(settings),
         warmup_steps=settings.warmup_steps,
         ema_decay=settings.ema_decay,
         grad_clip=settings.grad_clip,
