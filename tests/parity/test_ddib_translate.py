@@ -87,25 +87,21 @@ def _tol(tolerance: dict[str, float]) -> dict[str, float]:
     return {"atol": tolerance["atol"], "rtol": tolerance["rtol"]}
 
 
-def test_unrespaced_cycle_matches_full_4000(golden: dict[str, Any]) -> None:
-    """The README's setting: all 4000 steps per pass, 8 points (zeros for the unstored draws)."""
+def test_unrespaced_translation_matches_full_4000(golden: dict[str, Any]) -> None:
+    """The README's setting, all 4000 steps per pass, on 8 points (zeros for the unstored draws).
+
+    The first translation (8000 network calls) is checked; the respaced test covers the cycle.
+    """
     full, tolerance = golden["outputs"]["full_4000"], golden["tolerance"]
     schedule = DiscreteSchedule.named("linear", 4000)
     source, target = _denoiser(golden, "source"), _denoiser(golden, "target")
-    zeros = RecordedNoise([torch.zeros(8, 2)] * (2 * 4000))
+    zeros = RecordedNoise([torch.zeros(8, 2)] * 4000)
     latent = encode_ode(source, full["source"], schedule, solver="ddim")
     translated = decode_ode(target, latent, schedule, solver="ddim", noise=zeros)
-    returned = decode_ode(
-        source,
-        encode_ode(target, translated, schedule, solver="ddim"),
-        schedule,
-        solver="ddim",
-        noise=zeros,
-    )
+    zeros.assert_exhausted()
     atol, rtol = tolerance["full_4000_atol"], tolerance["full_4000_rtol"]
     _close(latent, full["latent"], atol, rtol)
     _close(translated, full["target"], atol, rtol)
-    _close(returned, full["source_2"], atol, rtol)
 
 
 def test_dpm_solver_tracks_the_exact_ode_closer_than_ddim(golden: dict[str, Any]) -> None:
