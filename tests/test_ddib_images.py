@@ -18,17 +18,9 @@ import pytest
 from PIL import Image
 
 from tests.conftest import run_i2i
-from tests.tiny_models import manifest_entry, random_weights
+from tests.tiny_models import TINY_ADM_UNET, manifest_entry, random_weights
 
-TINY_UNET: dict[str, Any] = {
-    "image_size": 32,
-    "num_channels": 32,
-    "num_res_blocks": 1,
-    "channel_mult": "1,1",
-    "attention_resolutions": "16",
-    "num_head_channels": 16,
-    "num_classes": 8,
-}
+TINY_UNET: dict[str, Any] = {**TINY_ADM_UNET, "num_classes": 8}
 """imagenet256_cond shrunk to 32 px and 8 classes (the golden DDIB run's UNet)."""
 
 TINY_CLASSIFIER: dict[str, Any] = {

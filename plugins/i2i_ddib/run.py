@@ -59,7 +59,7 @@ def sample_ddib(settings: DDIBSettings, ctx: RunContext) -> dict[str, Any]:
     schedule = ode_schedule(settings, model)
     count = ctx.run.num_samples
     noise = GeneratorNoise(ctx.runtime.seed, ctx.runtime.device)
-    latent = noise.randn((count, *model.prediction.input_shape), device=ctx.runtime.device)
+    latent = noise.randn((count, *model.prediction.input_shape)).cpu()
     log_plan(ctx, f"sampling {count} points of {task.name}", schedule, settings)
     points = run_pass(ctx, "decode", model, latent, schedule, settings, noise)
     save_points(ctx.output, {"latent": latent, "points": points})
