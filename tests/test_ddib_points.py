@@ -17,6 +17,7 @@ import torch
 from i2i_cli.errors import I2IError
 from i2i_ddib.bundled import BundledModel, verified_path
 from i2i_ddib.settings import QUICK_RECIPE, DDIB2DTrainSettings
+from i2i_ddib.settings2d import architecture_of
 from i2i_ddib.train2d import resolve_quick
 from tests.conftest import run_i2i
 from tests.tiny_models import random_weights, sha256
@@ -218,7 +219,7 @@ def test_too_many_steps_is_one_line(tiny_pair: tuple[Path, Path], tmp_path: Path
 def test_checkpoint_of_another_architecture_is_one_line(
     tiny_pair: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    """A 2-D checkpoint loaded with the wrong width says what does not fit."""
+    """A 2-D checkpoint forced to another width (--set wins over its shapes) says what differs."""
     result = run_i2i(
         [
             "translate",
@@ -227,6 +228,8 @@ def test_checkpoint_of_another_architecture_is_one_line(
             str(tiny_pair[0]),
             "--target-checkpoint",
             str(tiny_pair[1]),
+            "--set",
+            "model.num_channels=64",
             "--output",
             str(tmp_path),
         ]
@@ -244,7 +247,10 @@ def test_quick_fills_only_what_was_not_given() -> None:
 
 
 def test_trained_model_translates_and_training_resumes(tmp_path: Path) -> None:
-    """i2i train ddib-2d writes a model.pt ddib loads; --resume continues to more steps."""
+    """i2i train ddib-2d writes a model.pt ddib loads as it is; --resume continues to more steps.
+
+    The translation names no architecture: width and depth come from the checkpoint's shapes.
+    """
     out = tmp_path / "train"
     flags = ["train", "ddib-2d", "--task", "moons", "--quick", "--batch-size", "32"]
     flags += ["--num-points", "240", *TINY, "--output", str(out)]
@@ -262,9 +268,6 @@ def test_trained_model_translates_and_training_resumes(tmp_path: Path) -> None:
             str(out / "model.pt"),
             "--target-checkpoint",
             str(out / "model.pt"),
-            *TINY,
-            "--set",
-            "model.dropout=0",
             "--steps",
             "2",
             "--num-points",
@@ -296,6 +299,13 @@ def test_batch_larger_than_the_data_is_one_line(tmp_path: Path) -> None:
         ]
     )
     _fails_cleanly(result, "--batch-size 200")
+
+
+def test_architecture_is_read_from_the_shapes(tiny_pair: tuple[Path, Path]) -> None:
+    """C, R and the point dimension of a 2-D state dict; other state dicts give nothing."""
+    state = torch.load(tiny_pair[0], weights_only=True)
+    assert architecture_of(state) == {"num_channels": 32, "in_channels": 2, "num_res_blocks": 1}
+    assert architecture_of({"conv.weight": torch.zeros(3, 3)}) == {}
 
 
 def test_damaged_bundled_model_is_refused(tmp_path: Path) -> None:

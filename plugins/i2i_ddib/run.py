@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from i2i_cli.backbones import LoadedBackbone, backbone_settings, checkpoint_path, load_backbone
+from i2i_cli.backbones import (
+    LoadedBackbone,
+    backbone_settings,
+    checkpoint_path,
+    load_backbone,
+    state_dict_from,
+)
+from i2i_cli.checkpoints import load_checkpoint
 from i2i_cli.data import write_atomic_bytes
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser
 from i2i_cli.diffusion.ode import decode_ode, encode_ode, solver_schedule
@@ -26,6 +33,7 @@ from i2i_cli.noise import GeneratorNoise
 from i2i_ddib.bundled import bundled_model, verified_path
 from i2i_ddib.plots import scatter_figure
 from i2i_ddib.point_metrics import sliced_wasserstein
+from i2i_ddib.settings2d import architecture_of
 from i2i_ddib.synthetic_data import SyntheticTask, seeded_rng, synthetic_array, synthetic_task
 
 if TYPE_CHECKING:
@@ -90,16 +98,22 @@ def official_artifact(task: SyntheticTask) -> str:
 def point_model(
     settings: DDIBSettings, ctx: RunContext, task: SyntheticTask, reference: str | None
 ) -> LoadedBackbone:
-    """The 2-D model of one domain: the given checkpoint, the official one, or the bundled one."""
-    overrides = dict(settings.model)
+    """The 2-D model of one domain: the given checkpoint, the official one, or the bundled one.
+
+    A checkpoint file's width and depth are read from its shapes (``--set model.*`` wins), so
+    the model.pt of any ``i2i train ddib-2d`` run loads as it is.
+    """
     if reference is not None:
         path = checkpoint_path(ctx, reference)
+        shapes = architecture_of(state_dict_from(load_checkpoint(path), f"checkpoint {path}"))
+        overrides = {**shapes, **settings.model}
     elif settings.official:
         path = ctx.checkpoint(official_artifact(task))
+        overrides = dict(settings.model)
     else:
         bundled = bundled_model(task.name)
         path = verified_path(bundled)
-        overrides = {**bundled.model, **overrides}
+        overrides = {**bundled.model, **settings.model}
     return load_backbone(
         settings.backbone,
         preset=settings.preset,

@@ -109,3 +109,19 @@ def synthetic_prediction(settings: Synthetic2DSettings) -> Any:
         time_scale=1.0,
         input_shape=(settings.in_channels,),
     )
+
+
+def architecture_of(state_dict: Mapping[str, Any]) -> dict[str, int]:
+    """The width C, depth R and point dimension a 2-D state dict was built with (its shapes).
+
+    Empty when the keys are not a SyntheticModel's (loading then reports the mismatch).
+    """
+    first = state_dict.get("input_blocks.0.0.weight")
+    if first is None or len(getattr(first, "shape", ())) != 2:
+        return {}
+    depth = {key.split(".")[2] for key in state_dict if key.startswith("input_blocks.1.")}
+    return {
+        "num_channels": int(first.shape[0]),
+        "in_channels": int(first.shape[1]),
+        "num_res_blocks": len(depth),
+    }

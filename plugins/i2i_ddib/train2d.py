@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from i2i_cli.diffusion.gaussian import q_sample
-from i2i_cli.diffusion.schedule import DiscreteSchedule
+from i2i_cli.diffusion.schedule import DiscreteSchedule, ScheduleTables
 from i2i_cli.errors import UsageError
 from i2i_cli.settings import validate
-from i2i_cli.training import EpochSampler, TrainingRecipe, run_training
+from i2i_cli.training import EpochSampler, Loss, TrainingRecipe, run_training
 from i2i_ddib.settings import QUICK_RECIPE, DDIB2DTrainSettings
 from i2i_ddib.settings2d import Synthetic2DSettings, build_synthetic_model
 from i2i_ddib.synthetic_data import seeded_rng, synthetic_points, synthetic_task
@@ -56,8 +56,9 @@ def rate_schedule(settings: DDIB2DTrainSettings) -> Callable[[int], float] | Non
     return lambda step: 0.5 * (1.0 + math.cos(math.pi * step / settings.steps))
 
 
-def diffusion_loss(tables: Any, num_steps: int) -> Any:
+def diffusion_loss(tables: ScheduleTables) -> Loss:
     """The eps-MSE loss of a batch of points, t uniform in 0..T-1 (DDPM eq. 14)."""
+    num_steps = tables.num_steps
 
     def loss(net: torch.nn.Module, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         t = torch.randint(0, num_steps, (len(x0),), generator=generator, device=x0.device)
@@ -100,7 +101,7 @@ def train_ddib_2d(settings: DDIB2DTrainSettings, ctx: RunContext) -> dict[str, A
         optimizer=lambda net: torch.optim.AdamW(
             net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
         ),
-        loss=diffusion_loss(tables, schedule.num_steps),
+        loss=diffusion_loss(tables),
         batches=lambda step, _generator: points[sampler.indices(step).to(device)],
         steps=settings.steps,
         settings=recorded,
