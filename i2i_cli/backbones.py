@@ -72,6 +72,20 @@ def backbone_settings(
     return backbone, validate(backbone.settings, data, prefix="model.")
 
 
+def backbone_prediction(
+    name: str, preset: str | None = None, overrides: Mapping[str, Any] | None = None
+) -> Prediction:
+    """What backbone ``name`` predicts with these settings, without building the network."""
+    return prediction_of(*backbone_settings(name, preset, overrides))
+
+
+def prediction_of(backbone: Backbone, settings: Settings) -> Prediction:
+    """The backbone's declared ``Prediction`` for ``settings`` (default: eps, 3 channels)."""
+    from i2i_cli.diffusion.denoiser import Prediction
+
+    return backbone.prediction(settings) if backbone.prediction else Prediction()
+
+
 def state_dict_from(checkpoint: Any, origin: str) -> dict[str, torch.Tensor]:
     """The state dict inside a loaded checkpoint: a plain dict, or the first entry of a list.
 
@@ -144,7 +158,6 @@ def load_backbone(
 ) -> LoadedBackbone:
     """Build backbone ``name`` and load ``checkpoint`` strictly (None: keep the initial weights)."""
     from i2i_cli.checkpoints import load_checkpoint
-    from i2i_cli.diffusion.denoiser import Prediction
 
     backbone, settings = backbone_settings(name, preset, overrides, registry)
     module = backbone.build(settings)
@@ -153,7 +166,7 @@ def load_backbone(
         state_dict = state_dict_from(load_checkpoint(checkpoint), origin)
         load_state_dict_strictly(module, state_dict, origin)
     module = module.to(device).eval().requires_grad_(False)
-    prediction = backbone.prediction(settings) if backbone.prediction else Prediction()
+    prediction = prediction_of(backbone, settings)
     return LoadedBackbone(name, module, settings, prediction)
 
 

@@ -23,6 +23,7 @@ import torch
 
 from i2i_cli.backbones import (
     LoadedBackbone,
+    backbone_prediction,
     backbone_settings,
     checkpoint_path,
     load_backbone,
@@ -97,12 +98,6 @@ def guidance_checkpoint(settings: DDIBSettings) -> str | None:
 def guided(settings: DDIBSettings) -> bool:
     """Whether the decoder is guided by a classifier (a checkpoint and a positive scale)."""
     return guidance_checkpoint(settings) is not None
-
-
-def declared_prediction(name: str, preset: str | None, overrides: Mapping[str, Any]) -> Prediction:
-    """What backbone ``name`` predicts with these settings, without building it."""
-    backbone, model_settings = backbone_settings(name, preset, overrides)
-    return backbone.prediction(model_settings) if backbone.prediction else Prediction()
 
 
 def check_plan(settings: DDIBSettings, plan: ImagePlan, prediction: Prediction) -> None:
@@ -320,7 +315,7 @@ def translate_ddib_images(settings: DDIBSettings, ctx: RunContext) -> dict[str, 
     the round trip is summarised (images translated in this run).
     """
     plan = image_plan(settings)
-    prediction = declared_prediction(settings.backbone, settings.preset, settings.model)
+    prediction = backbone_prediction(settings.backbone, settings.preset, settings.model)
     check_plan(settings, plan, prediction)
     schedule = pass_schedule(settings)
     require_checkpoints(ctx, checkpoint_references(settings, plan))

@@ -18,7 +18,7 @@ import torch
 
 from i2i_cli.backbones import (
     LoadedBackbone,
-    backbone_settings,
+    backbone_prediction,
     checkpoint_path,
     load_backbone,
     state_dict_from,
@@ -84,10 +84,8 @@ def sample_ddib(settings: DDIBSettings, ctx: RunContext) -> dict[str, Any]:
 
 def is_point_backbone(settings: DDIBSettings) -> bool:
     """Whether the backbone takes 2-D points (one input dimension) rather than images."""
-    descriptor, model_settings = backbone_settings(settings.backbone, settings.preset, {})
-    if descriptor.prediction is None:
-        return False
-    return len(descriptor.prediction(model_settings).input_shape) == 1
+    prediction = backbone_prediction(settings.backbone, settings.preset, settings.model)
+    return len(prediction.input_shape) == 1
 
 
 def official_artifact(task: SyntheticTask) -> str:
