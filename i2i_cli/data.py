@@ -1,4 +1,4 @@
-"""Image folders, paired folders, reading and writing images, atomic files and resume.
+"""Image folders, paired folders, reading and writing images, and resume.
 
 Reading follows the reference data pipelines: PIL ``convert('RGB')`` (alpha dropped, not
 composited), an optional resize + crop, then ``[0, 1] -> [-1, 1]``. Writing quantises like
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from i2i_cli.atomic import write_atomic_bytes
 from i2i_cli.errors import I2IError, UsageError
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
@@ -406,41 +406,6 @@ def _encode(picture: Image.Image, path: Path) -> bytes:
     except (OSError, KeyError, ValueError) as error:
         raise I2IError(f"cannot write {path} as {file_format}: {error}") from error
     return buffer.getvalue()
-
-
-def write_atomic_bytes(data: bytes, path: Path) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file beside it, then ``os.replace``.
-
-    Readers see the old file or the new one, never a mix; the temporary file (hidden, so image
-    searches skip it) is removed on failure. An OSError becomes an I2IError naming ``path``.
-    """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _replace_with_temporary(data, path)
-    except OSError as error:
-        raise I2IError(f"cannot write {path}: {error.strerror or error}") from error
-
-
-def write_atomic_text(text: str, path: Path, encoding: str = "utf-8") -> None:
-    """Write ``text`` to ``path`` atomically (see write_atomic_bytes)."""
-    write_atomic_bytes(text.encode(encoding), path)
-
-
-def _replace_with_temporary(data: bytes, path: Path) -> None:
-    """Write ``data`` to a new temporary file in ``path``'s folder, flush it to disk, rename it."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    descriptor = os.open(temporary, flags, 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from i2i_cli import data
+from i2i_cli import atomic
+from i2i_cli.atomic import write_atomic_text
 from i2i_cli.data import (
     ImageItem,
     UnreadableImageError,
@@ -22,7 +23,6 @@ from i2i_cli.data import (
     pending,
     read_image,
     to_uint8,
-    write_atomic_text,
     write_image,
 )
 from i2i_cli.errors import I2IError, UsageError
@@ -330,7 +330,7 @@ def fail_after_partial_write(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken_fsync(descriptor: int) -> None:
         raise DiskFull(28, "No space left on device")
 
-    monkeypatch.setattr(data.os, "fsync", broken_fsync)
+    monkeypatch.setattr(atomic.os, "fsync", broken_fsync)
 
 
 def interrupt_after_partial_write(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -339,7 +339,7 @@ def interrupt_after_partial_write(monkeypatch: pytest.MonkeyPatch) -> None:
     def interrupted(descriptor: int) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(data.os, "fsync", interrupted)
+    monkeypatch.setattr(atomic.os, "fsync", interrupted)
 
 
 @pytest.mark.parametrize(

@@ -151,8 +151,8 @@ def execute(capability: Capability, name: str, plugin: Any, resolved: Resolved) 
 
     A command that returns a dict (a metric) has it written as ``result.json`` and shown.
     """
+    from i2i_cli.atomic import write_atomic_text
     from i2i_cli.context import open_context
-    from i2i_cli.data import write_atomic_text
 
     output = resolved.run.output
     assert output is not None

@@ -79,7 +79,7 @@ def read_stats(path: Path) -> ReferenceStats:
 
 def write_stats(path: Path, stats: ReferenceStats) -> None:
     """Write ``stats`` as an uncompressed ``.npz`` (EDM's layout), atomically."""
-    from i2i_cli.data import write_atomic_bytes
+    from i2i_cli.atomic import write_atomic_bytes
 
     arrays: dict[str, np.ndarray] = {"mu": stats.mu, "sigma": stats.sigma}
     if stats.features is not None:

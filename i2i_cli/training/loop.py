@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from i2i_cli.data import write_atomic_text
+from i2i_cli.atomic import write_atomic_text
 from i2i_cli.errors import I2IError, UsageError
 from i2i_cli.training.ema import make_ema, update_ema
 from i2i_cli.training.randomness import step_generator, step_global_rng

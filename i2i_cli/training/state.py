@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from i2i_cli.data import write_atomic_bytes
+from i2i_cli.atomic import write_atomic_bytes
 from i2i_cli.errors import I2IError, UsageError
 
 FORMAT = "i2i-training-checkpoint/1"

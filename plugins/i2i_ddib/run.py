@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from i2i_cli.atomic import write_atomic_bytes
 from i2i_cli.backbones import (
     LoadedBackbone,
     backbone_prediction,
@@ -24,7 +25,6 @@ from i2i_cli.backbones import (
     state_dict_from,
 )
 from i2i_cli.checkpoints import load_checkpoint
-from i2i_cli.data import write_atomic_bytes
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser
 from i2i_cli.diffusion.ode import decode_ode, encode_ode, solver_schedule
 from i2i_cli.diffusion.schedule import DiscreteSchedule
