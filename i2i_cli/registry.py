@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from i2i_cli.errors import PluginError
+from i2i_cli.plugin import Descriptor, one_line
 
 KINDS: tuple[str, ...] = ("methods", "backbones", "energies", "metrics", "trainers", "checkpoints")
 """Plugin kinds; kind ``k`` is the entry-point group ``i2i.k``."""
@@ -50,12 +51,6 @@ def _entry_from(kind: str, entry_point: metadata.EntryPoint) -> PluginEntry:
         version=dist.version if dist is not None else "?",
         entry_point=entry_point,
     )
-
-
-def _one_line(error: BaseException) -> str:
-    """The exception as a single line: its type and the first line of its message."""
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
 @dataclass(frozen=True)
@@ -99,15 +94,22 @@ class Registry:
         return same[0]
 
     def load(self, kind: str, name: str) -> Any:
-        """Import and return the object a plugin registered; any failure -> one-line PluginError."""
+        """Import and return the object a plugin registered; any failure -> one-line PluginError.
+
+        A descriptor comes back named for its registration (``method 'egsde'``), so a function
+        reference of it that does not import says which plugin names it.
+        """
         entry = self.entry(kind, name)
         try:
-            return entry.entry_point.load()
+            loaded = entry.entry_point.load()
         except Exception as error:
             raise PluginError(
                 f"{kind[:-1]} plugin '{name}' ({entry.origin}, {entry.target}) failed to load: "
-                f"{_one_line(error)}"
+                f"{one_line(error)}"
             ) from error
+        if isinstance(loaded, Descriptor):
+            return loaded.registered_as(f"{kind[:-1]} '{name}'")
+        return loaded
 
     def health(self, entry: PluginEntry) -> str | None:
         """None when the plugin imports and is registered once, else a one-line reason."""

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from tests.conftest import run_i2i
+from tests.fixture_dists import use_dists
 
 HELP_PROBE = """
 import runpy, sys
@@ -20,6 +21,12 @@ sys.stderr.write("TORCH-IMPORTED" if "torch" in sys.modules else "TORCH-NOT-IMPO
 """
 
 
+@pytest.fixture(autouse=True)
+def smoke_method(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The smoke method is a test fixture distribution, not a shipped plugin."""
+    use_dists(monkeypatch, "smoke")
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -27,8 +34,12 @@ sys.stderr.write("TORCH-IMPORTED" if "torch" in sys.modules else "TORCH-NOT-IMPO
         ["translate", "--help"],
         ["translate", "smoke", "--help"],
         ["sample", "smoke", "--help"],
+        ["translate", "egsde", "--help"],
+        ["sample", "diffusion", "--help"],
         ["train", "--help"],
+        ["train", "dse", "--help"],
         ["evaluate", "--help"],
+        ["evaluate", "fid", "--help"],
         ["download", "--help"],
         ["plugins"],
     ],

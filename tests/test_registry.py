@@ -8,10 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from typer.testing import CliRunner
 
+from i2i_cli.app import app
 from i2i_cli.errors import PluginError
+from i2i_cli.plugin import FunctionRef, Method
 from i2i_cli.registry import Registry
+from i2i_cli.settings import Settings
 from tests.conftest import DISTS, run_i2i
+from tests.fixture_dists import use_dists
 
 
 def write_image(path: Path, value: int) -> None:
@@ -82,13 +87,13 @@ def test_broken_plugin_is_listed_and_only_its_command_fails(tmp_path: Path) -> N
     assert "Traceback" not in failing.stderr
     working = run_i2i(
         ["translate", "smoke", "--output", str(tmp_path / "o"), "--device", "cpu"],
-        dists=["broken"],
+        dists=["broken", "smoke"],
     )
     assert working.returncode == 0, working.stderr
 
 
 def test_same_name_from_two_distributions_is_an_error_naming_both() -> None:
-    result = run_i2i(["translate", "smoke", "--dry-run"], dists=["dupe"])
+    result = run_i2i(["translate", "sdedit", "--dry-run"], dists=["dupe"])
     assert result.returncode == 2
     assert "i2i-dupe 1.0" in result.stderr
     assert "i2i 0.1.0" in result.stderr
@@ -109,6 +114,63 @@ def test_discovery_imports_no_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_first_party_plugins_register_like_third_party_ones() -> None:
-    entry = Registry.discover().entry("methods", "smoke")
+    entry = Registry.discover().entry("methods", "egsde")
     assert entry.distribution == "i2i"
-    assert entry.target == "i2i_smoke.plugin:smoke"
+    assert entry.target == "i2i_egsde.plugin:egsde"
+
+
+def test_smoke_is_a_test_fixture_not_a_shipped_method() -> None:
+    assert "smoke" not in Registry.discover().names("methods")
+
+
+def test_a_function_reference_is_imported_on_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_dists(monkeypatch, "hello")
+    sys.modules.pop("i2i_hello.plugin", None)
+    method = Method(summary="s", settings=Settings, translate="i2i_hello.plugin:translate")
+    assert isinstance(method.translate, FunctionRef)
+    assert "i2i_hello.plugin" not in sys.modules
+    function = method.function("translate")
+    assert function is sys.modules["i2i_hello.plugin"].translate
+    assert method.function("sample") is None
+
+
+def test_descriptors_hold_functions_themselves_too() -> None:
+    method = Method(summary="s", settings=Settings, sample=len)
+    assert method.function("sample") is len
+    assert method.sample("abc") == 3
+
+
+@pytest.mark.parametrize(
+    ("reference", "reason"),
+    [
+        ("i2i_nowhere.plugin:translate", "ModuleNotFoundError: No module named 'i2i_nowhere'"),
+        ("i2i_cli.plugin:nothing", "AttributeError"),
+        ("i2i_cli.plugin", "is not a 'module:function' reference"),
+        ("i2i_cli.plugin:FUNCTION", "is a mappingproxy, not a function"),
+    ],
+)
+def test_a_bad_reference_is_one_line_naming_the_plugin_and_the_reference(
+    reference: str, reason: str
+) -> None:
+    method = Method(summary="s", settings=Settings, translate=reference)
+    named = method.registered_as("method 'bad'")
+    with pytest.raises(PluginError) as raised:
+        named.translate(None, None)
+    message = str(raised.value)
+    assert message.startswith("method 'bad': ")
+    assert repr(reference) in message
+    assert reason in message
+    assert "\n" not in message
+
+
+def test_a_reference_that_does_not_import_stops_the_command_before_it_writes(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    use_dists(monkeypatch, "badref")
+    result = cli.invoke(app, ["translate", "badref", "--output", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "error: method 'badref': function 'i2i_badref.missing:translate' cannot be loaded: "
+        "ModuleNotFoundError: No module named 'i2i_badref.missing'"
+    )
+    assert not (tmp_path / "out").exists()

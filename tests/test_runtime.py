@@ -15,6 +15,7 @@ from PIL import Image
 
 from i2i_cli.errors import UsageError
 from i2i_cli.runtime import DistInfo, Runtime, create_runtime, pick_device
+from tests.fixture_dists import use_dists
 
 
 def test_auto_device_falls_back_to_cpu_and_cpu_is_always_available() -> None:
@@ -110,7 +111,10 @@ def test_two_process_gloo_job_reduces_gathers_and_draws_the_same_noise(tmp_path:
         assert torch.equal(merged[key], single[index])
 
 
-def test_torchrun_translate_equals_one_process(tmp_path: Path) -> None:
+def test_torchrun_translate_equals_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_dists(monkeypatch, "smoke")
     rng = np.random.default_rng(1)
     for index in range(5):
         pixels = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)

@@ -12,11 +12,18 @@ from typer.testing import CliRunner
 from i2i_cli.app import app
 from i2i_cli.errors import UsageError
 from i2i_cli.settings import Settings, parse_assignment, to_toml, validate
+from tests.fixture_dists import use_dists
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:
     import tomli as tomllib
+
+
+@pytest.fixture(autouse=True)
+def smoke_method(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The smoke method is a test fixture distribution, not a shipped plugin."""
+    use_dists(monkeypatch, "smoke")
 
 
 def dry_run(cli: CliRunner, *args: str) -> dict:

@@ -12,11 +12,18 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from i2i_cli.app import app
+from tests.fixture_dists import use_dists
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:
     import tomli as tomllib
+
+
+@pytest.fixture(autouse=True)
+def smoke_method(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The smoke method is a test fixture distribution, not a shipped plugin."""
+    use_dists(monkeypatch, "smoke")
 
 
 def make_images(folder: Path, count: int, size: int = 40) -> list[Path]:

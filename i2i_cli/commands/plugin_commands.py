@@ -24,7 +24,7 @@ from typer.core import TyperGroup
 from i2i_cli import __version__
 from i2i_cli.errors import PluginError, UsageError
 from i2i_cli.options import Flag, flags_for
-from i2i_cli.plugin import DESCRIPTOR_OF_KIND
+from i2i_cli.plugin import DESCRIPTOR_OF_KIND, Descriptor
 from i2i_cli.registry import Registry
 from i2i_cli.run_settings import EvaluateRun, RunSettings, SampleRun, TrainRun, TranslateRun
 from i2i_cli.settings import (
@@ -146,7 +146,7 @@ def resolve(
     return Resolved(settings=settings, run=run, task=task)
 
 
-def execute(capability: Capability, name: str, plugin: Any, resolved: Resolved) -> None:
+def execute(capability: Capability, name: str, plugin: Descriptor, resolved: Resolved) -> None:
     """Run the plugin's command in a fresh context; rank 0 writes ``run.toml`` first.
 
     A command that returns a dict (a metric) has it written as ``result.json`` and shown.
@@ -156,11 +156,12 @@ def execute(capability: Capability, name: str, plugin: Any, resolved: Resolved) 
 
     output = resolved.run.output
     assert output is not None
+    run = plugin.function(capability.function)  # a reference that does not import fails here
     with open_context(capability.command, name, resolved.task, resolved.run, output) as ctx:
         if ctx.runtime.is_main:
             output.mkdir(parents=True, exist_ok=True)
             write_atomic_text(to_toml(resolved.record(capability, name)), output / RUN_RECORD)
-        result = getattr(plugin, capability.function)(resolved.settings, ctx)
+        result = run(resolved.settings, ctx)
         if isinstance(result, Mapping) and ctx.runtime.is_main:
             write_atomic_text(json.dumps(result, indent=2, default=str) + "\n", output / RESULT)
             print_result(name, result)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from i2i_cli.errors import PluginError
 from i2i_cli.metrics.frechet import frechet_distance
 from i2i_cli.metrics.images import images_in
 from i2i_cli.metrics.record import file_sha256, package_versions, result_header
 from i2i_cli.metrics.settings import (
+    PAIRED_METRIC_NAMES,
     AllSettings,
     FidSettings,
     KidSettings,
@@ -133,13 +135,22 @@ def evaluate_stats(settings: StatsSettings, ctx: RunContext) -> dict[str, Any]:
     return {**result_header("stats"), **fields, **_closing(ctx, warnings)}
 
 
-def evaluate_paired(metrics: tuple[str, ...], settings: PairedSettings, ctx: RunContext) -> dict:
-    """``i2i evaluate ssim|psnr|l2|mse|ms-ssim``: means over pairs matched by file name."""
+def evaluate_paired(settings: PairedSettings, ctx: RunContext) -> dict[str, Any]:
+    """``i2i evaluate ssim|psnr|l2|mse|ms-ssim``: means over pairs matched by file name.
+
+    The metric is the one the command names (``ctx.plugin``).
+    """
     from i2i_cli.metrics.paired_run import paired_fields
 
+    metric = ctx.plugin
+    if metric not in PAIRED_METRIC_NAMES:
+        known = ", ".join(PAIRED_METRIC_NAMES)
+        raise PluginError(
+            f"metric '{metric}' is paired, so it must be registered as one of {known}"
+        )
     warnings = Warnings(ctx.log)
-    fields = paired_fields(list(metrics), settings, ctx, warnings, metrics[0])
-    return {**result_header(metrics[0]), **fields, **_closing(ctx, warnings)}
+    fields = paired_fields([metric], settings, ctx, warnings, metric)
+    return {**result_header(metric), **fields, **_closing(ctx, warnings)}
 
 
 def evaluate_all(settings: AllSettings, ctx: RunContext) -> dict[str, Any]:

@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from i2i_cli.backbones import checkpoint_path, load_backbone
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser
 from i2i_cli.diffusion.samplers import sample_ddim, sample_ddpm
-from i2i_cli.diffusion.schedule import DiscreteSchedule, space_timesteps
+from i2i_cli.diffusion.schedule import space_timesteps
 from i2i_cli.errors import UsageError
+from i2i_cli.model_choice import load_for_run, schedule_for
 from i2i_cli.noise import PerItemNoise
-from i2i_cli.pipeline import BatchSampler
+from i2i_cli.pipeline import BatchSampler, sample_images
 from i2i_cli.progress import StepCallback
 
 if TYPE_CHECKING:
@@ -20,17 +20,18 @@ if TYPE_CHECKING:
     from i2i_diffusion.plugin import DiffusionSettings
 
 
-def respacing_of(settings: DiffusionSettings) -> str:
-    """The respacing string: ``--respacing``, else ``ddimN`` (DDIM, when possible) or ``N``."""
+def respacing_of(settings: DiffusionSettings, total: int) -> str:
+    """The respacing string: ``--respacing``, else ``ddimN`` (DDIM, when possible) or ``N``.
+
+    ``total`` is T of the backbone's process.
+    """
     if settings.respacing is not None:
         return settings.respacing
-    if settings.steps > settings.diffusion_steps:
-        raise UsageError(
-            f"--steps {settings.steps} exceeds the {settings.diffusion_steps} diffusion steps"
-        )
+    if settings.steps > total:
+        raise UsageError(f"--steps {settings.steps} exceeds the {total} diffusion steps")
     if settings.sampler == "ddim":
         try:
-            space_timesteps(settings.diffusion_steps, f"ddim{settings.steps}")
+            space_timesteps(total, f"ddim{settings.steps}")
             return f"ddim{settings.steps}"
         except ValueError:
             pass
@@ -46,37 +47,26 @@ def draw_labels(noise: PerItemNoise, batch_size: int, num_classes: int) -> torch
 def diffusion_sampler(settings: DiffusionSettings, ctx: RunContext) -> BatchSampler:
     """A ``sample_batch(B, noise, callback)`` for the configured backbone and sampler."""
     device = ctx.runtime.device
-    weights = checkpoint_path(ctx, settings.checkpoint)
-    backbone = load_backbone(
-        settings.backbone,
-        preset=settings.preset,
-        overrides=settings.model,
-        checkpoint=weights,
-        device=device,
-    )
-    prediction = backbone.prediction
-    if settings.class_label is not None and settings.class_label >= max(prediction.num_classes, 1):
+    backbone = load_for_run(settings, ctx)
+    spec = backbone.spec
+    if settings.class_label is not None and settings.class_label >= max(spec.num_classes, 1):
         raise UsageError(
             f"--class-label {settings.class_label} is not a class of this backbone "
-            f"({prediction.num_classes} classes)"
+            f"({spec.num_classes} classes)"
         )
-    try:
-        schedule = DiscreteSchedule.named(
-            settings.noise_schedule, settings.diffusion_steps, respacing_of(settings)
-        )
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    total = schedule_for(spec).num_steps
+    schedule = schedule_for(spec, respacing=respacing_of(settings, total))
     ctx.log(
-        f"{settings.backbone} ({settings.preset or 'custom'}) from {weights}; "
+        f"{settings.backbone} ({settings.preset or 'custom'}) from {settings.checkpoint}; "
         f"{settings.sampler} with {schedule.num_steps} steps"
     )
 
     def sample_batch(batch_size: int, noise: PerItemNoise, callback: StepCallback) -> torch.Tensor:
-        x = noise.randn((batch_size, *prediction.input_shape), device=device)
-        denoiser = DiscreteDenoiser(backbone.module, prediction)
-        if prediction.num_classes:
+        x = noise.randn((batch_size, *spec.input_shape), device=device)
+        denoiser = DiscreteDenoiser(backbone.module, spec)
+        if spec.num_classes:
             if settings.class_label is None:
-                labels = draw_labels(noise, batch_size, prediction.num_classes)
+                labels = draw_labels(noise, batch_size, spec.num_classes)
             else:
                 labels = torch.full((batch_size,), settings.class_label)
             denoiser = denoiser.with_labels(labels.to(device))
@@ -102,3 +92,8 @@ def diffusion_sampler(settings: DiffusionSettings, ctx: RunContext) -> BatchSamp
             )
 
     return sample_batch
+
+
+def sample_diffusion(settings: DiffusionSettings, ctx: RunContext) -> None:
+    """``i2i sample diffusion``: draw images from the backbone into the output, resumably."""
+    sample_images(ctx, diffusion_sampler(settings, ctx))

@@ -8,7 +8,7 @@ import torch
 
 from i2i_cli.backbones import load_state_dict_strictly
 from i2i_cli.checkpoints import strip_state_dict_prefix
-from i2i_ddpm.plugin import build
+from i2i_ddpm.build import build_unet as build
 from i2i_ddpm.settings import settings_from_yml
 
 

@@ -11,12 +11,12 @@ import torch
 from i2i_adm.build import build_classifier, build_unet
 from i2i_adm.settings import AdmClassifierSettings, AdmUNetSettings
 from i2i_cli.backbones import load_state_dict_strictly
-from i2i_cli.diffusion.denoiser import DiscreteDenoiser, Prediction
+from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
 from i2i_cli.diffusion.schedule import DiscreteSchedule
 from i2i_cli.guidance import GuidanceState, WeightedEnergy, energy_gradient
 from i2i_cli.noise import RecordedNoise
 from i2i_cli.resizer import LowPassFilter
-from i2i_ddpm.plugin import build as build_ddpm
+from i2i_ddpm.build import build_unet as build_ddpm
 from i2i_ddpm.settings import DdpmUNetSettings
 from i2i_egsde.energies import positionwise_cosine, squared_distance
 from i2i_egsde.sampler import sample_egsde
@@ -83,11 +83,11 @@ def score_model(golden: dict[str, Any]) -> DiscreteDenoiser:
             attn_resolutions=yml["attn_resolutions"],
         )
         model = build_ddpm(settings)
-        prediction = Prediction(learned_variance=False)
+        prediction = ModelSpec(learned_variance=False)
     else:
         flags = {k: v for k, v in config["create_model_kwargs"].items() if k != "num_class"}
         model = build_unet(AdmUNetSettings(**flags))
-        prediction = Prediction(learned_variance=flags["learn_sigma"])
+        prediction = ModelSpec(learned_variance=flags["learn_sigma"])
     load_state_dict_strictly(model.eval(), golden["state_dict"]["model"], "golden score model")
     return DiscreteDenoiser(model, prediction)
 

@@ -1,1 +1,0 @@
-"""The ``smoke`` method: a placeholder that exercises the whole translate/sample path."""
