@@ -7,6 +7,7 @@ import typer
 from i2i_cli.commands.download import download
 from i2i_cli.commands.plugin_commands import (
     EvaluateGroup,
+    PluginGroup,
     SampleGroup,
     TrainGroup,
     TranslateGroup,
@@ -30,26 +31,27 @@ app.command("download", help="Fetch, list and verify checkpoints (sha256-checked
 app.command("plugins", help="Every registered plugin, its distribution and whether it loads.")(
     lambda: report_errors(plugins)
 )
-app.add_typer(
-    typer.Typer(cls=TranslateGroup, no_args_is_help=True),
-    name="translate",
-    help="Translate images with a method: i2i translate <method> --task NAME --input DIR.",
+
+PLUGIN_GROUPS: tuple[tuple[type[PluginGroup], str], ...] = (
+    (
+        TranslateGroup,
+        "Translate images with a method: i2i translate <method> --task NAME --input DIR.",
+    ),
+    (SampleGroup, "Draw samples with a method: i2i sample <method> --num-samples N."),
+    (TrainGroup, "Train a model with a trainer plugin: i2i train <trainer> --task NAME."),
+    (EvaluateGroup, "Evaluate images with a metric: i2i evaluate <metric> --images DIR."),
 )
-app.add_typer(
-    typer.Typer(cls=SampleGroup, no_args_is_help=True),
-    name="sample",
-    help="Draw samples with a method: i2i sample <method> --num-samples N.",
-)
-app.add_typer(
-    typer.Typer(cls=TrainGroup, no_args_is_help=True),
-    name="train",
-    help="Train a model with a trainer plugin: i2i train <trainer> --task NAME.",
-)
-app.add_typer(
-    typer.Typer(cls=EvaluateGroup, no_args_is_help=True),
-    name="evaluate",
-    help="Evaluate images with a metric: i2i evaluate <metric> --images DIR.",
-)
+"""The commands whose subcommands are the registered plugins, with their help."""
+
+
+def _add_plugin_groups(root: typer.Typer) -> None:
+    """``i2i translate|sample|train|evaluate``, each with one subcommand per registered plugin."""
+    for group, help_text in PLUGIN_GROUPS:
+        command = group.capability.command
+        root.add_typer(typer.Typer(cls=group, no_args_is_help=True), name=command, help=help_text)
+
+
+_add_plugin_groups(app)
 
 
 def main() -> None:

@@ -27,6 +27,16 @@ from i2i_cli.progress import StepCallback
 
 if TYPE_CHECKING:
     import torch
+    from typing_extensions import NotRequired, TypedDict, Unpack
+
+    class TranslateOptions(TypedDict):
+        """The keyword options of ``translate_image_items``; ``translate_images`` passes them on."""
+
+        image_size: int | None
+        default_input: NotRequired[Path | None]
+        fit: NotRequired[Fit]
+        accept: NotRequired[ItemFilter | None]
+
 
 BatchTranslator = Callable[["torch.Tensor", NoiseSource, StepCallback], "torch.Tensor"]
 """``translate(x, noise, callback) -> y``: (B,3,H,W) sources in [-1,1] to results in [-1,1]."""
@@ -57,13 +67,7 @@ def _write_batch(ctx: RunContext, items: Sequence[ImageItem], images: torch.Tens
 
 
 def translate_images(
-    ctx: RunContext,
-    translate_batch: BatchTranslator,
-    *,
-    image_size: int | None,
-    default_input: Path | None = None,
-    fit: Fit = "crop",
-    accept: ItemFilter | None = None,
+    ctx: RunContext, translate_batch: BatchTranslator, **options: Unpack[TranslateOptions]
 ) -> list[ImageItem]:
     """Translate every source image not yet translated; returns the items this rank wrote.
 
@@ -80,14 +84,7 @@ def translate_images(
     ) -> torch.Tensor:
         return translate_batch(x, noise, callback)
 
-    return translate_image_items(
-        ctx,
-        ignore_items,
-        image_size=image_size,
-        default_input=default_input,
-        fit=fit,
-        accept=accept,
-    )
+    return translate_image_items(ctx, ignore_items, **options)
 
 
 def translate_image_items(

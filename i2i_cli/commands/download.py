@@ -26,7 +26,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from i2i_cli.checkpoints import Artifact, CheckpointStore, UnreleasedError
+from i2i_cli.checkpoints.manifest import Artifact
+from i2i_cli.checkpoints.store import CheckpointStore, UnreleasedError
 from i2i_cli.errors import I2IError, UsageError
 
 USAGE_HINT = (
@@ -42,7 +43,7 @@ VERIFIED_TEXT = {
     "mismatch": "MISMATCH",
     None: "-",
 }
-"""How ``--list`` shows each verification state (see ``i2i_cli.checkpoints.Verified``)."""
+"""How ``--list`` shows each verification state (see ``i2i_cli.checkpoints.cache.Verified``)."""
 
 
 @dataclass(frozen=True)
@@ -73,43 +74,33 @@ class DownloadRequest:
             )
 
 
+NAMES = typer.Argument(metavar="NAME", help="Artifact names (see --list).", show_default=False)
+EXPERIMENTS = typer.Option(
+    "--exp",
+    "-e",
+    metavar="EXPERIMENT",
+    help="Every artifact an experiment needs, e.g. egsde, imagenet, synthetic, dg, edm, "
+    "fid, ilvr, sddm, bbdm. Repeatable.",
+    show_default=False,
+)
+SHOW_LIST = typer.Option("--list", help="Show the artifacts: size, status, cached, verified.")
+VERIFY = typer.Option("--verify", help="Rehash cached files (the selected ones, else all).")
+FROM_FILE = typer.Option(
+    "--from",
+    metavar="FILE",
+    help="Put a hand-downloaded FILE into the cache as NAME, after checking its hash.",
+    show_default=False,
+)
+FORCE = typer.Option("--force", help="Download (or adopt) again even if already cached.")
+
+
 def download(
-    names: Annotated[
-        Optional[list[str]],  # noqa: UP045 - Typer reads Optional
-        typer.Argument(metavar="NAME", help="Artifact names (see --list).", show_default=False),
-    ] = None,
-    experiments: Annotated[
-        Optional[list[str]],  # noqa: UP045 - Typer reads Optional
-        typer.Option(
-            "--exp",
-            "-e",
-            metavar="EXPERIMENT",
-            help="Every artifact an experiment needs, e.g. egsde, imagenet, synthetic, dg, edm, "
-            "fid, ilvr, sddm, bbdm. Repeatable.",
-            show_default=False,
-        ),
-    ] = None,
-    show_list: Annotated[
-        bool,
-        typer.Option("--list", help="Show the artifacts: size, status, cached, verified."),
-    ] = False,
-    verify: Annotated[
-        bool,
-        typer.Option("--verify", help="Rehash cached files (the selected ones, else all)."),
-    ] = False,
-    from_file: Annotated[
-        Optional[Path],  # noqa: UP045 - Typer reads Optional
-        typer.Option(
-            "--from",
-            metavar="FILE",
-            help="Put a hand-downloaded FILE into the cache as NAME, after checking its hash.",
-            show_default=False,
-        ),
-    ] = None,
-    force: Annotated[
-        bool,
-        typer.Option("--force", help="Download (or adopt) again even if already cached."),
-    ] = False,
+    names: Annotated[Optional[list[str]], NAMES] = None,  # noqa: UP045 - Typer reads Optional
+    experiments: Annotated[Optional[list[str]], EXPERIMENTS] = None,  # noqa: UP045
+    show_list: Annotated[bool, SHOW_LIST] = False,
+    verify: Annotated[bool, VERIFY] = False,
+    from_file: Annotated[Optional[Path], FROM_FILE] = None,  # noqa: UP045
+    force: Annotated[bool, FORCE] = False,
 ) -> None:
     """Fetch checkpoints by name or experiment (sha256-checked, resumable), list or verify them."""
     request = DownloadRequest(
