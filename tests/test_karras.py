@@ -58,8 +58,7 @@ def relative_error(steps: int, sampler: str = "heun", seed: int = 0) -> float:
     return ((out - exact).abs() / (exact - MU).abs()).max().item()
 
 
-# ------------------------------------------------------------------------------------------
-# The grid
+# ---- The grid
 
 
 def test_karras_grid_is_eq5_in_float64_with_a_zero_appended() -> None:
@@ -78,15 +77,15 @@ def test_karras_grid_is_eq5_in_float64_with_a_zero_appended() -> None:
     assert (sigmas[1:] < sigmas[:-1]).all()
 
 
+def round_to_tenths(sigma: torch.Tensor) -> torch.Tensor:
+    """A stand-in network's ``round_sigma``."""
+    return (sigma * 10).round() / 10
+
+
 def test_grid_applies_round_sigma_before_the_zero_and_takes_one_step() -> None:
     """``round_sigma`` sees the N levels (not the appended 0); one step is [sigma_max, 0]."""
     seen: list[torch.Tensor] = []
-
-    def round_to_tenths(sigma: torch.Tensor) -> torch.Tensor:
-        seen.append(sigma)
-        return (sigma * 10).round() / 10
-
-    sigmas = karras_sigmas(5, 0.5, 10.0, round_sigma=round_to_tenths)
+    sigmas = karras_sigmas(5, 0.5, 10.0, round_sigma=lambda s: seen.append(s) or round_to_tenths(s))
     assert len(seen) == 1 and seen[0].shape == (5,)
     assert torch.equal(sigmas[:-1], (seen[0] * 10).round() / 10) and float(sigmas[-1]) == 0
     assert karras_sigmas(1, 0.5, 10.0).tolist() == pytest.approx([10.0, 0.0], rel=1e-14)
@@ -119,8 +118,7 @@ def test_to_d_is_the_ode_derivative_per_item() -> None:
     assert to_d(x, 2.0, denoised).eq(0.5).all()
 
 
-# ------------------------------------------------------------------------------------------
-# EDM's golden run
+# ---- EDM's golden run
 
 
 def edm_golden(golden_dir: Path) -> dict[str, Any]:
@@ -132,16 +130,13 @@ class RecordedNet:
     """Returns the reference network's recorded D for each call, checking what it receives."""
 
     def __init__(self, outputs: dict[str, Any], tolerance: dict[str, float]) -> None:
-        self.outputs = outputs
-        self.tolerance = tolerance
-        self.calls = 0
+        self.outputs, self.tolerance, self.calls = outputs, tolerance, 0
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        k = self.calls
+        k, self.calls = self.calls, self.calls + 1
         assert x.dtype == torch.float64 and sigma.dtype == torch.float64
         torch.testing.assert_close(x, self.outputs["net_calls_x"][k], **self.tolerance)
         torch.testing.assert_close(sigma, self.outputs["net_calls_sigma"][k], rtol=1e-12, atol=0)
-        self.calls += 1
         return self.outputs["net_calls_D"][k]
 
 
@@ -156,30 +151,16 @@ def test_heun_replays_edm_sampler_golden(golden_dir: Path, case: str) -> None:
     only changes D (the labels live in the network), so it replays the same way.
     """
     golden = edm_golden(golden_dir)
-    outputs = golden["outputs"][case]
-    kwargs = outputs["sampler_kwargs"]
+    outputs, kw = golden["outputs"][case], golden["outputs"][case]["sampler_kwargs"]
     tolerance = {"rtol": golden["tolerance"]["rtol"], "atol": golden["tolerance"]["atol"]}
-    sigmas = karras_sigmas(
-        kwargs["num_steps"],
-        outputs["effective_sigma_min"],
-        outputs["effective_sigma_max"],
-        kwargs["rho"],
-    )
-    net = RecordedNet(outputs, tolerance)
-    noise = RecordedNoise(golden["noise"][case])
+    span = (outputs["effective_sigma_min"], outputs["effective_sigma_max"])
+    sigmas = karras_sigmas(kw["num_steps"], *span, kw["rho"])
+    churn = {"s_churn": kw["S_churn"], "s_tmin": kw["S_min"], "s_tmax": kw["S_max"]}
+    net, noise = RecordedNet(outputs, tolerance), RecordedNoise(golden["noise"][case])
     x = golden["inputs"]["latents"].to(torch.float64) * sigmas[0]
-    out = sample_heun(
-        net,
-        x,
-        sigmas,
-        noise=noise,
-        s_churn=kwargs["S_churn"],
-        s_tmin=kwargs["S_min"],
-        s_tmax=kwargs["S_max"],
-        s_noise=kwargs["S_noise"],
-    )
+    out = sample_heun(net, x, sigmas, noise=noise, s_noise=kw["S_noise"], **churn)
     noise.assert_exhausted()
-    assert net.calls == 2 * kwargs["num_steps"] - 1 == len(outputs["net_calls_D"])
+    assert net.calls == 2 * kw["num_steps"] - 1 == len(outputs["net_calls_D"])
     assert out.dtype == torch.float64
     torch.testing.assert_close(out, outputs["output"], **tolerance)
 
@@ -192,8 +173,7 @@ def test_grid_matches_the_levels_edm_called_its_net_at(golden_dir: Path) -> None
     torch.testing.assert_close(sigmas[:-1], called[0::2], rtol=1e-15, atol=0)
 
 
-# ------------------------------------------------------------------------------------------
-# Accuracy on the analytic Gaussian
+# ---- Accuracy on the analytic Gaussian
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -232,8 +212,7 @@ def test_relative_error_is_the_same_for_every_draw() -> None:
     assert max(errors) - min(errors) < 1e-9 * max(errors)
 
 
-# ------------------------------------------------------------------------------------------
-# Network evaluations, draws, dtypes, callback
+# ---- Network evaluations, draws, dtypes, callback
 
 
 @pytest.mark.parametrize(("name", "nfe"), [("heun", lambda n: 2 * n - 1), ("euler", lambda n: n)])
@@ -309,20 +288,10 @@ def test_churn_raises_sigma_hat_only_inside_the_window() -> None:
 
 def test_round_sigma_is_applied_to_every_churned_level() -> None:
     """EDM's ``t_hat = net.round_sigma(t_cur + gamma t_cur)``: the network sees rounded levels."""
-
-    def round_to_tenths(sigma: torch.Tensor) -> torch.Tensor:
-        return (sigma * 10).round() / 10
-
     sigmas = karras_sigmas(4, 0.5, 10.0, round_sigma=round_to_tenths)
     net = GaussianSigmaDenoiser()
-    sample_heun(
-        net,
-        10 * latents(0, (2, 1)),
-        sigmas,
-        noise=GeneratorNoise(0),
-        s_churn=1.0,
-        round_sigma=round_to_tenths,
-    )
+    x, noise = 10 * latents(0, (2, 1)), GeneratorNoise(0)
+    sample_heun(net, x, sigmas, noise=noise, s_churn=1.0, round_sigma=round_to_tenths)
     for sigma in net.sigmas:
         assert torch.allclose(sigma, round_to_tenths(sigma), rtol=0, atol=1e-12)
 
@@ -351,13 +320,8 @@ def test_callback_gets_every_step_with_its_levels() -> None:
     steps = 5
     sigmas = karras_sigmas(steps, SIGMA_MIN, SIGMA_MAX)
     infos: list[dict[str, Any]] = []
-    out = sample_heun(
-        GaussianSigmaDenoiser(),
-        SIGMA_MAX * latents(0, (2, 1)),
-        sigmas,
-        noise=GeneratorNoise(0),
-        callback=lambda info: infos.append(dict(info)),
-    )
+    x, record = SIGMA_MAX * latents(0, (2, 1)), lambda info: infos.append(dict(info))
+    out = sample_heun(GaussianSigmaDenoiser(), x, sigmas, noise=GeneratorNoise(0), callback=record)
     assert [info["i"] for info in infos] == list(range(steps))
     assert {frozenset(info) for info in infos} == {
         frozenset({"x", "i", "total", "sigma", "sigma_hat", "denoised"})
@@ -376,8 +340,7 @@ def test_bad_sampler_grids_are_value_errors(sigmas: torch.Tensor) -> None:
         sample_heun(GaussianSigmaDenoiser(), torch.zeros(1, 1), sigmas, noise=GeneratorNoise(0))
 
 
-# ------------------------------------------------------------------------------------------
-# Energies
+# ---- Energies
 
 
 def pull_toward(center: float, k: float, weight: float = 1.0) -> WeightedEnergy:
