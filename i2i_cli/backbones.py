@@ -157,7 +157,7 @@ def load_backbone(
     registry: Registry | None = None,
 ) -> LoadedBackbone:
     """Build backbone ``name`` and load ``checkpoint`` strictly (None: keep the initial weights)."""
-    from i2i_cli.checkpoints import load_checkpoint
+    from i2i_cli.checkpoints.loading import load_checkpoint
 
     backbone, settings = backbone_settings(name, preset, overrides, registry)
     module = backbone.build(settings)

@@ -15,7 +15,7 @@ from rich.console import Console
 from i2i_cli.progress import RunProgress
 
 if TYPE_CHECKING:
-    from i2i_cli.checkpoints import CheckpointStore
+    from i2i_cli.checkpoints.store import CheckpointStore
     from i2i_cli.run_settings import RunSettings
     from i2i_cli.runtime import Runtime
 
@@ -36,7 +36,7 @@ class RunContext:
     @cached_property
     def store(self) -> CheckpointStore:
         """The checkpoint store (``$I2I_HOME`` or the user cache), opened on first use."""
-        from i2i_cli.checkpoints import CheckpointStore
+        from i2i_cli.checkpoints.store import CheckpointStore
 
         return CheckpointStore.open()
 

@@ -1,4 +1,4 @@
-"""The checkpoint manifest: the shipped one lists every spec artifact; bad ones fail clearly."""
+"""The checkpoint manifests: the shipped ones list every spec artifact; bad ones fail clearly."""
 
 from __future__ import annotations
 
@@ -10,17 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from i2i_cli.checkpoints import (
-    Artifact,
-    CheckpointStore,
-    ManifestSource,
-    MissingCheckpointError,
-    cache_root,
-    core_manifest,
-    load_manifests,
-    plugin_manifests,
-    read_manifest,
-)
+from i2i_cli.checkpoints.cache import cache_root
+from i2i_cli.checkpoints.discovery import load_manifests, plugin_manifests
+from i2i_cli.checkpoints.index import render_index, shipped_manifests
+from i2i_cli.checkpoints.manifest import Artifact, ManifestSource, core_manifest, read_manifest
+from i2i_cli.checkpoints.store import CheckpointStore, MissingCheckpointError
 from i2i_cli.errors import UsageError
 from i2i_cli.registry import PluginEntry, Registry
 
@@ -123,9 +117,18 @@ ONEDRIVE = "https://1drv.ms/u/s!AkQjJhxDm0Fyhqp_4gkYjwVRBe8V_w?e=Et3ITH"
 
 
 @pytest.fixture(scope="module")
-def shipped() -> dict[str, Artifact]:
-    """The artifacts of the manifest shipped with i2i."""
-    return read_manifest(ManifestSource("shipped", core_manifest()))
+def shipped_sources() -> list[ManifestSource]:
+    """The manifests shipped with i2i: the core's and each first-party plugin's."""
+    return shipped_manifests(Registry.discover())
+
+
+@pytest.fixture(scope="module")
+def shipped(shipped_sources: list[ManifestSource]) -> dict[str, Artifact]:
+    """The artifacts of every manifest shipped with i2i."""
+    warnings: list[str] = []
+    artifacts, _ = load_manifests(shipped_sources, warnings.append)
+    assert warnings == []
+    return artifacts
 
 
 def write_manifest(path: Path, text: str) -> Path:
@@ -147,14 +150,44 @@ sources = [{ url = "https://example.invalid/private.pt" }]
 # The shipped manifest.
 
 
-def test_shipped_manifest_is_the_top_level_checkpoints_toml() -> None:
-    top = REPO / "checkpoints.toml"
-    assert core_manifest().read_text(encoding="utf-8") == top.read_text(encoding="utf-8")
+def test_top_level_checkpoints_toml_is_the_index_of_the_shipped_manifests(
+    shipped_sources: list[ManifestSource], shipped: dict[str, Artifact]
+) -> None:
+    top = (REPO / "checkpoints.toml").read_text(encoding="utf-8")
+    assert top == render_index(shipped_sources), "run: python -m i2i_cli.checkpoints.index"
+    index = read_manifest(ManifestSource("index", REPO / "checkpoints.toml"))
+    assert list(index.items()) == list(shipped.items())
 
 
 def test_core_manifest_is_registered_as_an_entry_point() -> None:
     points = metadata.entry_points(group="i2i.checkpoints")
-    assert any(point.value == "i2i_cli.checkpoints:core_manifest" for point in points)
+    assert any(point.value == "i2i_cli.checkpoints.manifest:core_manifest" for point in points)
+
+
+# What each first-party package's own manifest holds: the artifacts its code reads. The core
+# keeps the FID detectors and statistics, and those of methods whose plugin has not landed.
+OWN_ARTIFACTS = {
+    "i2i": {"fid_pt_inception", "fid_nvidia_inception", "sddm_vgg_normalised", "sde_bbdm_unet"},
+    "i2i_adm": {"afhq_dog_4m", "adm_256x256_diffusion", "adm_256x256_classifier", "ilvr_ffhq_10m"},
+    "i2i_ddpm": {"celebahq_female_ddpm"},
+    "i2i_egsde": {"egsde_cat2dog_dse", "egsde_afhq_dse", "egsde_fid_celebahq_female"},
+    "i2i_ddib": {f"ddib_2d_{task}" for task in ("moons", "checkerboard", "olympic_squares")},
+}
+
+
+@pytest.mark.parametrize("entry_point", sorted(OWN_ARTIFACTS))
+def test_each_first_party_package_ships_its_own_manifest(
+    shipped_sources: list[ManifestSource], entry_point: str
+) -> None:
+    (source,) = [s for s in shipped_sources if s.label.startswith(f"entry point '{entry_point}'")]
+    assert OWN_ARTIFACTS[entry_point] <= set(read_manifest(source))
+
+
+def test_the_core_manifest_is_package_data_and_holds_only_core_and_unlanded_artifacts() -> None:
+    core = read_manifest(ManifestSource("core", core_manifest()))
+    assert {"fid_pt_inception", "fid_nvidia_inception"} <= set(core)
+    assert not any(name.startswith(("adm_", "egsde_", "ddib_")) for name in core)
+    assert {"afhq_dog_4m", "celebahq_female_ddpm", "ilvr_ffhq_10m"}.isdisjoint(core)
 
 
 def test_shipped_manifest_parses(shipped: dict[str, Artifact]) -> None:
@@ -323,7 +356,7 @@ def _registry_with(**targets: str) -> Registry:
 
 def test_a_broken_manifest_plugin_is_one_warning_and_skipped() -> None:
     registry = _registry_with(
-        i2i="i2i_cli.checkpoints:core_manifest", broken="no_such_module_xyz:manifest"
+        i2i="i2i_cli.checkpoints.manifest:core_manifest", broken="no_such_module_xyz:manifest"
     )
     warnings: list[str] = []
     sources = plugin_manifests(registry, warnings.append)
@@ -339,7 +372,7 @@ def test_a_plugin_manifest_with_bad_content_is_a_warning(tmp_path: Path) -> None
         ManifestSource(str(bad), bad, strict=False),
     ]
     artifacts, _ = load_manifests(sources, warnings.append)
-    assert "afhq_dog_4m" in artifacts and "x" not in artifacts
+    assert "fid_pt_inception" in artifacts and "x" not in artifacts
     assert len(warnings) == 1 and "plugin.toml" in warnings[0] and "'x'" in warnings[0]
 
 
@@ -348,11 +381,9 @@ def test_a_plugin_manifest_with_bad_content_is_a_warning(tmp_path: Path) -> None
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> CheckpointStore:
-    """A store over the shipped manifest, cached in a temporary folder."""
-    return CheckpointStore.open(
-        tmp_path / "cache", manifests=[ManifestSource("core", core_manifest())]
-    )
+def store(tmp_path: Path, shipped_sources: list[ManifestSource]) -> CheckpointStore:
+    """A store over the shipped manifests, cached in a temporary folder."""
+    return CheckpointStore.open(tmp_path / "cache", manifests=shipped_sources)
 
 
 def test_unknown_name_suggests_close_matches(store: CheckpointStore) -> None:
@@ -416,7 +447,8 @@ def test_cache_root_follows_the_platform(
 
 
 def test_importing_the_store_imports_neither_torch_nor_gdown() -> None:
-    probe = "import sys, i2i_cli.checkpoints; print(sorted({'torch', 'gdown'} & set(sys.modules)))"
+    modules = "i2i_cli.checkpoints, i2i_cli.checkpoints.safe_pickle, i2i_cli.checkpoints.index"
+    probe = f"import sys, {modules}; print(sorted({{'torch', 'gdown'}} & set(sys.modules)))"
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from i2i_cli.backbones import backbone_settings, load_state_dict_strictly
-from i2i_cli.checkpoints import strip_state_dict_prefix
 from i2i_cli.errors import I2IError
 from i2i_cli.settings import SettingsError
 from i2i_ddpm.settings import settings_from_yml
@@ -69,12 +68,26 @@ def test_unknown_model_type_is_a_settings_error() -> None:
         backbone_settings("ddpm-unet", None, {"model_type": "fancy"})
 
 
-def test_strip_state_dict_prefix_removes_only_the_leading_prefix() -> None:
-    state = {"module.a.weight": 1, "b.module.bias": 2, "module.module.c": 3}
-    stripped = strip_state_dict_prefix(state)
-    assert stripped == {"a.weight": 1, "b.module.bias": 2, "module.c": 3}
-    assert "module.a.weight" in state
-    assert strip_state_dict_prefix({"net.x": 1}, prefix="net.") == {"x": 1}
+def test_loading_strips_only_the_leading_dataparallel_prefix() -> None:
+    model = torch.nn.Module()
+    model.a = torch.nn.Linear(1, 1, bias=False)
+    model.b = torch.nn.Module()
+    model.b.module = torch.nn.Module()
+    model.b.module.bias = torch.nn.Parameter(torch.zeros(1))
+    model.module = torch.nn.Module()
+    model.module.c = torch.nn.Parameter(torch.zeros(1))
+    state = {
+        "module.a.weight": torch.full((1, 1), 1.0),
+        "module.b.module.bias": torch.full((1,), 2.0),
+        "module.module.c": torch.full((1,), 3.0),
+    }
+    load_state_dict_strictly(model, state, "test")
+    assert {k: v.item() for k, v in model.state_dict().items()} == {
+        "a.weight": 1.0,
+        "b.module.bias": 2.0,
+        "module.c": 3.0,
+    }
+    assert list(state) == ["module.a.weight", "module.b.module.bias", "module.module.c"]
 
 
 @pytest.mark.parametrize("prefix", ["", "module."])

@@ -18,7 +18,9 @@ import requests.adapters
 import typer
 from typer.testing import CliRunner, Result
 
-from i2i_cli.checkpoints import CheckpointStore, DownloadError, load_checkpoint
+from i2i_cli.checkpoints.downloads import DownloadError
+from i2i_cli.checkpoints.loading import load_checkpoint
+from i2i_cli.checkpoints.store import CheckpointStore
 from i2i_cli.commands.download import download
 from i2i_cli.errors import I2IError
 

@@ -24,7 +24,7 @@ def package_versions() -> dict[str, str]:
 
 def file_sha256(path: Path) -> str:
     """The sha256 of a file, read in chunks."""
-    from i2i_cli.checkpoints import sha256_file
+    from i2i_cli.checkpoints.cache import sha256_file
 
     digest, _ = sha256_file(Path(path))
     return digest

@@ -61,7 +61,7 @@ def fid_helper_weights() -> Path | None:
 
 def detector_file(settings: DetectorSettings, ctx: RunContext) -> tuple[Path, str]:
     """The weights file to load and where it came from (artifact, file or fid-helper)."""
-    from i2i_cli.checkpoints import MissingCheckpointError
+    from i2i_cli.checkpoints.store import MissingCheckpointError
 
     if settings.detector is not None:
         candidate = Path(settings.detector).expanduser()

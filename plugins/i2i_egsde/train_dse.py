@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from i2i_cli.backbones import backbone_settings, checkpoint_path, is_file_reference
-from i2i_cli.checkpoints import MissingCheckpointError, load_checkpoint
+from i2i_cli.checkpoints.loading import load_checkpoint
+from i2i_cli.checkpoints.store import MissingCheckpointError
 from i2i_cli.data import ImageItem, UnreadableImageError, find_images, read_image
 from i2i_cli.diffusion.gaussian import q_sample
 from i2i_cli.diffusion.schedule import DiscreteSchedule

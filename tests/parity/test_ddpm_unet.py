@@ -7,7 +7,6 @@ from pathlib import Path
 import torch
 
 from i2i_cli.backbones import load_state_dict_strictly
-from i2i_cli.checkpoints import strip_state_dict_prefix
 from i2i_ddpm.build import build_unet as build
 from i2i_ddpm.settings import settings_from_yml
 
@@ -25,10 +24,11 @@ def test_ddpm_unet_matches_with_dataparallel_keys(golden_dir: Path) -> None:
     torch.testing.assert_close(out_int_t, out)
 
 
-def test_ddpm_unet_loads_strictly_once_the_prefix_is_stripped(golden_dir: Path) -> None:
+def test_ddpm_unet_loads_strictly_without_the_prefix_too(golden_dir: Path) -> None:
     golden = torch.load(golden_dir / "egsde_ddpm_unet.pt", weights_only=True)
     model = build(settings_from_yml(golden["config"]["yml"])).eval()
-    model.load_state_dict(strip_state_dict_prefix(golden["state_dict"]), strict=True)
+    bare = {key.removeprefix("module."): value for key, value in golden["state_dict"].items()}
+    load_state_dict_strictly(model, bare, "golden egsde_ddpm_unet.pt without 'module.'")
     tol = golden["tolerance"]
     with torch.no_grad():
         out = model(golden["inputs"]["x"], golden["inputs"]["t"])

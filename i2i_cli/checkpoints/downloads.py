@@ -16,10 +16,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from i2i_cli import __version__
 from i2i_cli.errors import I2IError
+
+if TYPE_CHECKING:
+    from i2i_cli.checkpoints.manifest import Source
 
 CHUNK_BYTES = 1 << 20
 HTTP_TIMEOUT_S = 60.0
@@ -243,3 +246,20 @@ def pick_folder_file(listing: Mapping[str, str], pattern: str) -> str:
         held = ", ".join(sorted(listing)[:20]) or "nothing"
         raise DownloadError(f"no file '{pattern}' in the folder (it holds: {held})")
     return max(matches, key=_step_number)
+
+
+def fetch_source(source: Source, partial: Path, progress: Progress | None = None) -> None:
+    """Bring the file of one source into ``partial`` (complete, not yet checked)."""
+    if source.url:
+        http_download(source.url, partial, progress)
+        return
+    if source.drive_file:
+        drive_download(source.drive_file, partial, progress)
+        return
+    assert source.drive_folder is not None and source.path is not None
+    try:
+        listing = drive_folder_listing(source.drive_folder)
+        file_id = listing[pick_folder_file(listing, source.path)]
+    except DownloadError as error:
+        raise DownloadError(f"{source.describe()}: {error}") from None
+    drive_download(file_id, partial, progress)
