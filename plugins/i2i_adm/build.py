@@ -15,9 +15,7 @@ from i2i_adm.unet import EncoderConfig, UNetModel
 from i2i_cli.diffusion.denoiser import DiscreteProcess, ModelSpec
 
 
-def encoder_config(
-    settings: AdmUNetSettings | AdmClassifierSettings, **own: Any
-) -> EncoderConfig:
+def encoder_config(settings: AdmUNetSettings | AdmClassifierSettings, **own: Any) -> EncoderConfig:
     """The arguments both networks read alike from their flags, plus each one's ``own``."""
     s = settings
     return EncoderConfig(
