@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import nn
 
-from i2i_adm.layers import AttentionPool2d, GroupNorm32, timestep_embedding
-from i2i_adm.unet import encoder_blocks, time_embed_mlp
+from i2i_adm.layers import AttentionPool2d
+from i2i_adm.unet import EncoderConfig, encoder_blocks, time_embed_mlp
+from i2i_cli.nn import GroupNorm32, timestep_embedding
 
 
 class EncoderUNetModel(nn.Module):
     """The UNet's down path and middle block, then a pooled head giving logits.
 
+    ``config`` holds the arguments it shares with ``UNetModel`` (guided-diffusion's names).
     ``features(x, t)`` returns the middle-block map (EGSDE's DSE and DG's discriminator read it).
     ``head_name`` is the head's state-dict name: ``out`` for guided-diffusion classifiers,
     ``I2Iout`` for EGSDE's domain-specific extractors. DG's variant (dg.md §5.3: timesteps x999,
@@ -23,48 +23,24 @@ class EncoderUNetModel(nn.Module):
 
     def __init__(
         self,
-        image_size: int,
-        in_channels: int,
-        model_channels: int,
-        out_channels: int,
-        num_res_blocks: int,
-        attention_resolutions: Sequence[int],  # downsample rates with attention
-        dropout: float = 0.0,
-        channel_mult: Sequence[float] = (1, 2, 4, 8),
-        conv_resample: bool = True,
-        use_fp16: bool = False,
-        num_heads: int = 1,
-        num_head_channels: int = -1,
-        use_scale_shift_norm: bool = False,
-        resblock_updown: bool = False,
-        use_new_attention_order: bool = False,
-        pool: str = "adaptive",
-        head_name: str = "out",
+        config: EncoderConfig,
+        pool: str = "adaptive",  # head: "attention" pooling or global "adaptive" average
+        head_name: str = "out",  # the head's state-dict name
     ) -> None:
         super().__init__()
-        self.model_channels = model_channels
-        self.use_fp16 = use_fp16
+        self.model_channels = config.model_channels
+        self.use_fp16 = config.use_fp16
         self.head_name = head_name
-        self.time_embed = time_embed_mlp(model_channels)
-        self.input_blocks, self.middle_block, _, ch, ds = encoder_blocks(
-            in_channels=in_channels,
-            model_channels=model_channels,
-            channel_mult=channel_mult,
-            num_res_blocks=num_res_blocks,
-            attention_resolutions=attention_resolutions,
-            dropout=dropout,
-            num_heads=num_heads,
-            num_head_channels=num_head_channels,
-            use_scale_shift_norm=use_scale_shift_norm,
-            resblock_updown=resblock_updown,
-            use_new_attention_order=use_new_attention_order,
-            conv_resample=conv_resample,
-        )
+        self.time_embed = time_embed_mlp(config.model_channels)
+        self.input_blocks, self.middle_block, _, ch, ds = encoder_blocks(config)
+        out_channels = config.out_channels
         if pool == "attention":
             head = nn.Sequential(
                 GroupNorm32(ch),
                 nn.SiLU(),
-                AttentionPool2d(image_size // ds, ch, num_head_channels, out_channels),
+                AttentionPool2d(
+                    config.image_size // ds, ch, config.num_head_channels, out_channels
+                ),
             )
         elif pool == "adaptive":
             head = nn.Sequential(

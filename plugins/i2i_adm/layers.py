@@ -1,43 +1,17 @@
 """guided-diffusion's building blocks (Dhariwal & Nichol 2021, App. A; spec adm.md §1.2).
 
 Module and parameter names follow guided-diffusion's ``unet.py`` so official state dicts load
-with ``strict=True``. Attention runs through ``scaled_dot_product_attention``.
+with ``strict=True``. Attention runs through ``scaled_dot_product_attention``. ``GroupNorm32``
+and ``timestep_embedding`` are the core's (``i2i_cli.nn``).
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-class GroupNorm32(nn.GroupNorm):
-    """GroupNorm with 32 groups, computed in float32 and cast back (fp16-trained weights)."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__(32, channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalise ``x`` in float32, returning its own dtype."""
-        return super().forward(x.float()).type(x.dtype)
-
-
-def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """Sinusoidal embedding ``[cos(t f_i) | sin(t f_i)]``, ``f_i = max_period^(-i/half)``.
-
-    ``t`` may be fractional; an odd ``dim`` gets a zero column (adm.md §1.2, pitfall 1).
-    """
-    half = dim // 2
-    freqs = torch.exp(
-        -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half
-    )
-    args = t[:, None].float() * freqs[None]
-    embedding = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
-    if dim % 2:
-        embedding = torch.cat([embedding, torch.zeros_like(embedding[:, :1])], dim=-1)
-    return embedding
+from i2i_cli.nn import GroupNorm32
 
 
 def silu(x: torch.Tensor) -> torch.Tensor:

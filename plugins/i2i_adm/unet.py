@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -10,13 +11,39 @@ from torch import nn
 from i2i_adm.layers import (
     AttentionBlock,
     Downsample,
-    GroupNorm32,
     ResBlock,
     TimestepEmbedSequential,
     Upsample,
     silu,
-    timestep_embedding,
 )
+from i2i_cli.nn import GroupNorm32, timestep_embedding
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """The constructor arguments ``UNetModel`` and ``EncoderUNetModel`` share (adm.md §1.3, §2).
+
+    Names and defaults are guided-diffusion's. Both networks build their time MLP, down path and
+    middle block from these alone (``encoder_blocks``); ``attention_resolutions`` holds
+    downsample rates (``image_size // r`` of the flag). ``use_fp16`` is recorded for fidelity
+    with the official flags: weights stay float32 and mixed precision comes from autocast.
+    """
+
+    image_size: int  # image side the model was trained at
+    in_channels: int  # input image channels
+    model_channels: int  # base width C
+    out_channels: int  # UNet: 6 with learned sigma, else 3; classifier: logits
+    num_res_blocks: int  # residual blocks per level
+    attention_resolutions: Sequence[int]  # downsample rates with attention
+    dropout: float = 0.0  # dropout inside every residual block
+    channel_mult: Sequence[float] = (1, 2, 4, 8)  # width multiplier per level
+    conv_resample: bool = True  # learned (conv) up/down-sampling
+    use_fp16: bool = False  # trained in fp16 (recorded only)
+    num_heads: int = 1  # attention heads when num_head_channels is -1
+    num_head_channels: int = -1  # channels per head (-1: use num_heads)
+    use_scale_shift_norm: bool = False  # FiLM-style timestep conditioning
+    resblock_updown: bool = False  # resample with residual blocks
+    use_new_attention_order: bool = False  # split q/k/v before heads
 
 
 def time_embed_mlp(model_channels: int) -> nn.Sequential:
@@ -26,145 +53,113 @@ def time_embed_mlp(model_channels: int) -> nn.Sequential:
 
 
 def encoder_blocks(
-    *,
-    in_channels: int,
-    model_channels: int,
-    channel_mult: Sequence[float],
-    num_res_blocks: int,
-    attention_resolutions: Sequence[int],
-    dropout: float,
-    num_heads: int,
-    num_head_channels: int,
-    use_scale_shift_norm: bool,
-    resblock_updown: bool,
-    use_new_attention_order: bool,
-    conv_resample: bool = True,
+    config: EncoderConfig,
 ) -> tuple[nn.ModuleList, TimestepEmbedSequential, list[int], int, int]:
     """The shared down path and middle block of the UNet and the encoder classifier.
 
     Returns ``(input_blocks, middle_block, skip_channels, channels, final_downsample_rate)``.
     """
-    emb = 4 * model_channels
-    ch = int(channel_mult[0] * model_channels)
-    blocks = nn.ModuleList([TimestepEmbedSequential(nn.Conv2d(in_channels, ch, 3, padding=1))])
+    c = config
+    emb = 4 * c.model_channels
+    ch = int(c.channel_mult[0] * c.model_channels)
+    blocks = nn.ModuleList([TimestepEmbedSequential(nn.Conv2d(c.in_channels, ch, 3, padding=1))])
     skip_channels = [ch]
     ds = 1
-    for level, mult in enumerate(channel_mult):
-        for _ in range(num_res_blocks):
-            out = int(mult * model_channels)
+    for level, mult in enumerate(c.channel_mult):
+        for _ in range(c.num_res_blocks):
+            out = int(mult * c.model_channels)
             layers: list[nn.Module] = [
-                ResBlock(ch, emb, dropout, out, use_scale_shift_norm=use_scale_shift_norm)
+                ResBlock(ch, emb, c.dropout, out, use_scale_shift_norm=c.use_scale_shift_norm)
             ]
             ch = out
-            if ds in attention_resolutions:
-                layers.append(
-                    AttentionBlock(ch, num_heads, num_head_channels, use_new_attention_order)
-                )
+            if ds in c.attention_resolutions:
+                layers.append(attention_block(c, ch, c.num_heads))
             blocks.append(TimestepEmbedSequential(*layers))
             skip_channels.append(ch)
-        if level != len(channel_mult) - 1:
-            down: nn.Module = (
-                ResBlock(ch, emb, dropout, ch, use_scale_shift_norm=use_scale_shift_norm, down=True)
-                if resblock_updown
-                else Downsample(ch, conv_resample)
-            )
-            blocks.append(TimestepEmbedSequential(down))
+        if level != len(c.channel_mult) - 1:
+            blocks.append(TimestepEmbedSequential(resample(c, ch, emb, down=True)))
             skip_channels.append(ch)
             ds *= 2
     middle = TimestepEmbedSequential(
-        ResBlock(ch, emb, dropout, use_scale_shift_norm=use_scale_shift_norm),
-        AttentionBlock(ch, num_heads, num_head_channels, use_new_attention_order),
-        ResBlock(ch, emb, dropout, use_scale_shift_norm=use_scale_shift_norm),
+        ResBlock(ch, emb, c.dropout, use_scale_shift_norm=c.use_scale_shift_norm),
+        attention_block(c, ch, c.num_heads),
+        ResBlock(ch, emb, c.dropout, use_scale_shift_norm=c.use_scale_shift_norm),
     )
     return blocks, middle, skip_channels, ch, ds
+
+
+def attention_block(config: EncoderConfig, channels: int, num_heads: int) -> AttentionBlock:
+    """Self-attention over ``channels`` with the config's head layout and q/k/v order."""
+    return AttentionBlock(
+        channels, num_heads, config.num_head_channels, config.use_new_attention_order
+    )
+
+
+def resample(config: EncoderConfig, channels: int, emb: int, *, down: bool) -> nn.Module:
+    """Halve (``down``) or double the map: a residual block when ``resblock_updown``."""
+    c = config
+    if c.resblock_updown:
+        return ResBlock(
+            channels,
+            emb,
+            c.dropout,
+            channels,
+            use_scale_shift_norm=c.use_scale_shift_norm,
+            up=not down,
+            down=down,
+        )
+    return Downsample(channels, c.conv_resample) if down else Upsample(channels, c.conv_resample)
 
 
 class UNetModel(nn.Module):
     """The ADM UNet: eps (and variance values when learn_sigma) from x, t and optional labels.
 
-    Arguments mirror guided-diffusion's ``UNetModel``; ``attention_resolutions`` holds
-    downsample rates (``image_size // r`` of the flag). ``use_fp16`` is accepted for fidelity
-    with the official flags: weights stay float32 and mixed precision comes from autocast.
+    Arguments are guided-diffusion's ``UNetModel``'s: the ones the encoder classifier shares in
+    ``config``, the UNet's own beside it.
     """
 
     def __init__(
         self,
-        image_size: int,
-        in_channels: int,
-        model_channels: int,  # base width C
-        out_channels: int,  # 6 with learned sigma, else 3
-        num_res_blocks: int,
-        attention_resolutions: Sequence[int],  # downsample rates with attention
-        dropout: float = 0.0,
-        channel_mult: Sequence[float] = (1, 2, 4, 8),
-        conv_resample: bool = True,
-        num_classes: int | None = None,
-        use_fp16: bool = False,
-        num_heads: int = 1,
-        num_head_channels: int = -1,
-        num_heads_upsample: int = -1,
-        use_scale_shift_norm: bool = False,
-        resblock_updown: bool = False,
-        use_new_attention_order: bool = False,
+        config: EncoderConfig,
+        num_classes: int | None = None,  # labels of a class-conditional model
+        num_heads_upsample: int = -1,  # heads on the up path (-1: config.num_heads)
     ) -> None:
         super().__init__()
+        c = config
         if num_heads_upsample == -1:
-            num_heads_upsample = num_heads
-        self.image_size = image_size
-        self.model_channels = model_channels
+            num_heads_upsample = c.num_heads
+        self.image_size = c.image_size
+        self.model_channels = c.model_channels
         self.num_classes = num_classes
-        self.use_fp16 = use_fp16
-        emb = 4 * model_channels
-        self.time_embed = time_embed_mlp(model_channels)
+        self.use_fp16 = c.use_fp16
+        emb = 4 * c.model_channels
+        self.time_embed = time_embed_mlp(c.model_channels)
         if num_classes is not None:
             self.label_emb = nn.Embedding(num_classes, emb)
-        self.input_blocks, self.middle_block, skips, ch, ds = encoder_blocks(
-            in_channels=in_channels,
-            model_channels=model_channels,
-            channel_mult=channel_mult,
-            num_res_blocks=num_res_blocks,
-            attention_resolutions=attention_resolutions,
-            dropout=dropout,
-            num_heads=num_heads,
-            num_head_channels=num_head_channels,
-            use_scale_shift_norm=use_scale_shift_norm,
-            resblock_updown=resblock_updown,
-            use_new_attention_order=use_new_attention_order,
-            conv_resample=conv_resample,
-        )
+        self.input_blocks, self.middle_block, skips, ch, ds = encoder_blocks(c)
         self.output_blocks = nn.ModuleList()
-        for level, mult in list(enumerate(channel_mult))[::-1]:
-            for i in range(num_res_blocks + 1):
-                out = int(model_channels * mult)
+        for level, mult in list(enumerate(c.channel_mult))[::-1]:
+            for i in range(c.num_res_blocks + 1):
+                out = int(c.model_channels * mult)
                 layers: list[nn.Module] = [
                     ResBlock(
                         ch + skips.pop(),
                         emb,
-                        dropout,
+                        c.dropout,
                         out,
-                        use_scale_shift_norm=use_scale_shift_norm,
+                        use_scale_shift_norm=c.use_scale_shift_norm,
                     )
                 ]
                 ch = out
-                if ds in attention_resolutions:
-                    layers.append(
-                        AttentionBlock(
-                            ch, num_heads_upsample, num_head_channels, use_new_attention_order
-                        )
-                    )
-                if level and i == num_res_blocks:
-                    layers.append(
-                        ResBlock(
-                            ch, emb, dropout, ch, use_scale_shift_norm=use_scale_shift_norm, up=True
-                        )
-                        if resblock_updown
-                        else Upsample(ch, conv_resample)
-                    )
+                if ds in c.attention_resolutions:
+                    layers.append(attention_block(c, ch, num_heads_upsample))
+                if level and i == c.num_res_blocks:
+                    layers.append(resample(c, ch, emb, down=False))
                     ds //= 2
                 self.output_blocks.append(TimestepEmbedSequential(*layers))
-        first = int(channel_mult[0] * model_channels)
+        first = int(c.channel_mult[0] * c.model_channels)
         self.out = nn.Sequential(
-            GroupNorm32(ch), nn.SiLU(), nn.Conv2d(first, out_channels, 3, padding=1)
+            GroupNorm32(ch), nn.SiLU(), nn.Conv2d(first, c.out_channels, 3, padding=1)
         )
 
     def embed(self, timesteps: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

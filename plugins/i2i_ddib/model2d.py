@@ -3,44 +3,16 @@
 An MLP counterpart of the ADM UNet: residual blocks on (N, C) features with a timestep
 embedding, one skip from the input side to the output side. Module and parameter names follow
 the reference's ``guided_diffusion/synthetic.py``, so the official synthetic checkpoints
-(``models/synthetic/log2D{i}/model*.pt``) load with ``strict=True``.
+(``models/synthetic/log2D{i}/model*.pt``) load with ``strict=True``. ``GroupNorm32`` (here on
+(N, C) rows) and ``timestep_embedding`` (of the original integer timesteps) are the core's.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-
-class GroupNorm32(nn.GroupNorm):
-    """GroupNorm with 32 groups over the C features of each sample, computed in float32."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__(32, channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalise ``x`` (N, C) in float32, returning its own dtype."""
-        return super().forward(x.float()).type(x.dtype)
-
-
-def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """Sinusoidal embedding ``[cos(t f_i) | sin(t f_i)]``, ``f_i = max_period^(-i/(dim/2))``.
-
-    ``t`` holds the original integer timesteps (ddib.md §2.2 step 1); an odd ``dim`` gets a
-    zero column. Computed in float32 from correctly rounded float32 frequencies.
-    """
-    half = dim // 2
-    steps = torch.arange(half, dtype=torch.float32, device=t.device)
-    exponent = -math.log(max_period) * steps / half  # float32, in the reference's order
-    # exp in float64, then rounded: the same float32 frequencies on every CPU and GPU
-    freqs = torch.exp(exponent.double()).float()
-    args = t[:, None].float() * freqs[None]
-    embedding = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
-    if dim % 2:
-        embedding = torch.cat([embedding, torch.zeros_like(embedding[:, :1])], dim=-1)
-    return embedding
+from i2i_cli.nn import GroupNorm32, timestep_embedding
 
 
 class ResBlock2d(nn.Module):
