@@ -33,7 +33,7 @@ def denoiser(data: str, device: str) -> tuple[DiscreteDenoiser, int]:
     loaded = load_backbone(
         "ddib-2d", overrides=bundled.model, checkpoint=verified_path(bundled), device=device
     )
-    return DiscreteDenoiser(loaded.module, loaded.prediction), loaded.settings.diffusion_steps
+    return DiscreteDenoiser(loaded.module, loaded.spec), loaded.settings.diffusion_steps
 
 
 def cycle(

@@ -126,7 +126,7 @@ def our_loop(
             target = low_pass(state.perturbed_source)
         return squared_distance(target, low_pass(y))
 
-    from i2i_cli.diffusion.denoiser import Prediction
+    from i2i_cli.diffusion.denoiser import ModelSpec
 
     autocast = (
         torch.autocast(x0.device.type, dtype=torch.bfloat16)
@@ -135,7 +135,7 @@ def our_loop(
     )
     with autocast:
         return sample_egsde(
-            DiscreteDenoiser(unet, Prediction(learned_variance=True)),
+            DiscreteDenoiser(unet, ModelSpec(learned_variance=True)),
             x0,
             DiscreteSchedule.named("linear", 1000),
             start_step=args.start_step,

@@ -1,8 +1,10 @@
 """Build a registered backbone from a preset and overrides, and load official weights into it.
 
 Methods reach networks only through here: ``load_backbone("adm-unet", preset="afhq_dog_4m",
-checkpoint=path)`` returns the module with its weights loaded strictly and the ``Prediction``
-that tells a sampler how to read its output.
+checkpoint=path)`` returns the module with its weights loaded strictly and the ``ModelSpec``
+that tells a sampler how to read its output and which process it was trained on. A backbone
+reads its weights with its own ``read_weights(path)`` when it declares one (e.g. EDM's pickles
+through the core's restricted unpickler), else as a ``weights_only`` state dict.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from i2i_cli.context import RunContext
-    from i2i_cli.diffusion.denoiser import Prediction
+    from i2i_cli.diffusion.denoiser import ModelSpec
 
 DATA_PARALLEL_PREFIX = "module."
 
@@ -72,18 +74,18 @@ def backbone_settings(
     return backbone, validate(backbone.settings, data, prefix="model.")
 
 
-def backbone_prediction(
+def backbone_spec(
     name: str, preset: str | None = None, overrides: Mapping[str, Any] | None = None
-) -> Prediction:
+) -> ModelSpec:
     """What backbone ``name`` predicts with these settings, without building the network."""
-    return prediction_of(*backbone_settings(name, preset, overrides))
+    return spec_of(*backbone_settings(name, preset, overrides))
 
 
-def prediction_of(backbone: Backbone, settings: Settings) -> Prediction:
-    """The backbone's declared ``Prediction`` for ``settings`` (default: eps, 3 channels)."""
-    from i2i_cli.diffusion.denoiser import Prediction
+def spec_of(backbone: Backbone, settings: Settings) -> ModelSpec:
+    """The backbone's declared ``ModelSpec`` for ``settings`` (default: eps, 3 channels)."""
+    from i2i_cli.diffusion.denoiser import ModelSpec
 
-    return backbone.prediction(settings) if backbone.prediction else Prediction()
+    return backbone.spec(settings) if backbone.spec else ModelSpec()
 
 
 def state_dict_from(checkpoint: Any, origin: str) -> dict[str, torch.Tensor]:
@@ -144,7 +146,7 @@ class LoadedBackbone:
     name: str
     module: nn.Module
     settings: Settings
-    prediction: Prediction
+    spec: ModelSpec
 
 
 def load_backbone(
@@ -157,17 +159,22 @@ def load_backbone(
     registry: Registry | None = None,
 ) -> LoadedBackbone:
     """Build backbone ``name`` and load ``checkpoint`` strictly (None: keep the initial weights)."""
-    from i2i_cli.checkpoints.loading import load_checkpoint
-
     backbone, settings = backbone_settings(name, preset, overrides, registry)
     module = backbone.build(settings)
     if checkpoint is not None:
         origin = f"checkpoint {checkpoint}"
-        state_dict = state_dict_from(load_checkpoint(checkpoint), origin)
-        load_state_dict_strictly(module, state_dict, origin)
+        load_state_dict_strictly(module, read_state_dict(backbone, checkpoint, origin), origin)
     module = module.to(device).eval().requires_grad_(False)
-    prediction = prediction_of(backbone, settings)
-    return LoadedBackbone(name, module, settings, prediction)
+    return LoadedBackbone(name, module, settings, spec_of(backbone, settings))
+
+
+def read_state_dict(backbone: Backbone, path: Path, origin: str) -> dict[str, torch.Tensor]:
+    """The state dict in ``path``: the backbone's own ``read_weights``, else a safe load."""
+    from i2i_cli.checkpoints.loading import load_checkpoint
+
+    if backbone.read_weights is not None:
+        return state_dict_from(backbone.read_weights(path), origin)
+    return state_dict_from(load_checkpoint(path), origin)
 
 
 def is_file_reference(reference: str) -> bool:

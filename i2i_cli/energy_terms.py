@@ -69,8 +69,11 @@ def energy_descriptor(name: str, registry: Registry) -> Energy:
     return energy
 
 
-def validate_energy_settings(terms: Sequence[EnergyTerm], registry: Registry) -> list[Settings]:
+def validate_energy_settings(
+    terms: Sequence[EnergyTerm], registry: Registry | None = None
+) -> list[Settings]:
     """Each term's settings validated by its plugin's model, before any work starts."""
+    registry = registry or Registry.discover()
     return [
         validate(energy_descriptor(t.name, registry).settings, t.settings, f"energy.{t.name}.")
         for t in terms

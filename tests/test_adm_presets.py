@@ -72,7 +72,7 @@ def test_unet_declares_eps_with_learned_variance_and_its_labels(
     preset: str, learned_variance: bool, num_classes: int
 ) -> None:
     descriptor, settings = backbone_settings("adm-unet", preset)
-    prediction = descriptor.prediction(settings)
+    prediction = descriptor.spec(settings)
     assert prediction.target == "eps"
     assert prediction.learned_variance is learned_variance
     assert prediction.num_classes == num_classes

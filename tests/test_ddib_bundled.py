@@ -37,7 +37,7 @@ def _denoiser(name: str) -> DiscreteDenoiser:
     """The bundled model of data set ``name``, checked against its sha256."""
     bundled = bundled_models()[name]
     loaded = load_backbone("ddib-2d", overrides=bundled.model, checkpoint=verified_path(bundled))
-    return DiscreteDenoiser(loaded.module, loaded.prediction)
+    return DiscreteDenoiser(loaded.module, loaded.spec)
 
 
 def _grid(solver: str = "dpmpp2m", steps: int | None = None) -> DiscreteSchedule:

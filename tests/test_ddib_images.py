@@ -73,11 +73,11 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyImageNet:
         assert adopted.returncode == 0, adopted.stderr
     conditional = folder / "conditional.toml"
     conditional.write_text(
-        'checkpoint = "tiny_imagenet_cond"\nclassifier_checkpoint = "tiny_imagenet_classifier"\n'
-        f"classifier_scale = 10.0\nsteps = {STEPS}\n\n"
+        f'checkpoint = "tiny_imagenet_cond"\nsteps = {STEPS}\n\n'
         + toml_table("model", TINY_UNET)
-        + "\n"
-        + toml_table("classifier_model", TINY_CLASSIFIER)
+        + '\n[[energy]]\nname = "classifier"\nweight = 10.0\n'
+        + 'checkpoint = "tiny_imagenet_classifier"\npreset = "classifier256"\n\n'
+        + toml_table("energy.model", TINY_CLASSIFIER)
     )
     uncond = {**TINY_UNET, "num_classes": 1000}
     first, second = (
@@ -88,8 +88,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyImageNet:
     unconditional.write_text(
         f'backbone = "adm-unet"\npreset = "imagenet256_uncond"\nsource = "dogs"\n'
         f'target = "cats"\nsource_checkpoint = "{first}"\ntarget_checkpoint = "{second}"\n'
-        f'solver = "ddim"\ndiffusion_steps = 1000\nsteps = {STEPS}\n\n'
-        + toml_table("model", uncond)
+        f'solver = "ddim"\nsteps = {STEPS}\n\n' + toml_table("model", uncond)
     )
     return TinyImageNet(env, conditional, unconditional)
 
@@ -204,7 +203,9 @@ def test_guidance_changes_the_translation(
 ) -> None:
     assert first_run.result.returncode == 0, first_run.result.stderr
     out = tmp_path / "unguided"
-    result = translate(tiny, *imagenet(tiny, first_run.source, out, "--classifier-scale", "0"))
+    result = translate(
+        tiny, *imagenet(tiny, first_run.source, out, "--energy", "classifier:weight=0")
+    )
     assert result.returncode == 0, result.stderr
     assert "guidance: none" in result.stderr
     difference = np.abs(pixels(out / "0_1.png") - pixels(first_run.out / "0_1.png"))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelOutput, Prediction
+from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelOutput, ModelSpec
 from i2i_cli.diffusion.gaussian import eps_from_x0, p_mean_variance, q_sample, x0_from_eps
 from i2i_cli.diffusion.samplers import encode_ddim, sample_ddim, sample_ddpm
 from i2i_cli.diffusion.schedule import DiscreteSchedule, cosine_betas
@@ -63,7 +63,7 @@ def test_x0_prediction_gives_the_same_step_as_the_equivalent_eps() -> None:
 def test_ddim_encoding_then_decoding_recovers_the_image() -> None:
     """Up to the last encoding step, whose abar_next = 0 makes the latent the bare eps (DDIB)."""
     schedule = DiscreteSchedule.named("linear", 1000)
-    denoiser = DiscreteDenoiser(toy_eps, Prediction())
+    denoiser = DiscreteDenoiser(toy_eps, ModelSpec())
     x0 = torch.rand(2, 3, 8, 8) * 1.6 - 0.8
     latent = encode_ddim(denoiser, x0, schedule, steps=range(999))
     noise = PerItemNoise(0, ["a", "b"])
@@ -73,7 +73,7 @@ def test_ddim_encoding_then_decoding_recovers_the_image() -> None:
 
 def test_samplers_start_at_an_intermediate_step() -> None:
     schedule = DiscreteSchedule.named("linear", 1000, "20")
-    denoiser = DiscreteDenoiser(toy_eps, Prediction())
+    denoiser = DiscreteDenoiser(toy_eps, ModelSpec())
     tables = schedule.tables()
     x0 = torch.zeros(1, 3, 4, 4)
     x_t = q_sample(tables, x0, torch.tensor([9]), torch.randn(1, 3, 4, 4))
@@ -91,7 +91,7 @@ def test_samplers_start_at_an_intermediate_step() -> None:
 
 def test_a_sample_does_not_depend_on_its_batch() -> None:
     schedule = DiscreteSchedule.named("linear", 1000, "10")
-    denoiser = DiscreteDenoiser(toy_eps, Prediction())
+    denoiser = DiscreteDenoiser(toy_eps, ModelSpec())
 
     def draw(keys: list[str]) -> torch.Tensor:
         noise = PerItemNoise(7, keys)
@@ -104,7 +104,7 @@ def test_a_sample_does_not_depend_on_its_batch() -> None:
 
 def test_steps_outside_the_schedule_are_refused() -> None:
     schedule = DiscreteSchedule.named("linear", 1000, "10")
-    denoiser = DiscreteDenoiser(toy_eps, Prediction())
+    denoiser = DiscreteDenoiser(toy_eps, ModelSpec())
     with pytest.raises(ValueError, match=r"\[0, 9\]"):
         sample_ddpm(
             denoiser, torch.zeros(1, 3, 2, 2), schedule, noise=PerItemNoise(0, ["a"]), steps=[10]
@@ -112,6 +112,6 @@ def test_steps_outside_the_schedule_are_refused() -> None:
 
 
 def test_denoiser_checks_the_declared_channels() -> None:
-    denoiser = DiscreteDenoiser(toy_eps, Prediction(learned_variance=True))
+    denoiser = DiscreteDenoiser(toy_eps, ModelSpec(learned_variance=True))
     with pytest.raises(ValueError, match="declares 6"):
         denoiser(torch.zeros(1, 3, 2, 2), torch.zeros(1))

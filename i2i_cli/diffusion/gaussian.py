@@ -11,7 +11,7 @@ from typing import Literal, NamedTuple
 import torch
 
 from i2i_cli.diffusion.denoiser import Denoiser, ModelOutput
-from i2i_cli.diffusion.schedule import ScheduleTables
+from i2i_cli.diffusion.schedule import ScheduleTables, at
 
 FixedVariance = Literal["small", "large"]
 
@@ -31,8 +31,8 @@ def q_sample(
 ) -> torch.Tensor:
     """x_t ~ q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I) for given noise (DDPM eq. 4)."""
     return (
-        tables.at("sqrt_alphas_cumprod", t, x0) * x0
-        + tables.at("sqrt_one_minus_alphas_cumprod", t, x0) * noise
+        at(tables.sqrt_alphas_cumprod, t, x0) * x0
+        + at(tables.sqrt_one_minus_alphas_cumprod, t, x0) * noise
     )
 
 
@@ -41,11 +41,10 @@ def q_posterior_mean_variance(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Mean, variance and clipped log variance of q(x_{t-1} | x_t, x_0) (DDPM eqs. 6-7)."""
     mean = (
-        tables.at("posterior_mean_coef1", t, x_t) * x0
-        + tables.at("posterior_mean_coef2", t, x_t) * x_t
+        at(tables.posterior_mean_coef1, t, x_t) * x0 + at(tables.posterior_mean_coef2, t, x_t) * x_t
     )
-    variance = tables.at("posterior_variance", t, x_t)
-    log_variance = tables.at("posterior_log_variance_clipped", t, x_t)
+    variance = at(tables.posterior_variance, t, x_t)
+    log_variance = at(tables.posterior_log_variance_clipped, t, x_t)
     return mean, variance.expand_as(x_t), log_variance.expand_as(x_t)
 
 
@@ -54,8 +53,8 @@ def x0_from_eps(
 ) -> torch.Tensor:
     """x_0 = sqrt(1/abar_t) x_t - sqrt(1/abar_t - 1) eps (inverse of DDPM eq. 4)."""
     return (
-        tables.at("sqrt_recip_alphas_cumprod", t, x_t) * x_t
-        - tables.at("sqrt_recipm1_alphas_cumprod", t, x_t) * eps
+        at(tables.sqrt_recip_alphas_cumprod, t, x_t) * x_t
+        - at(tables.sqrt_recipm1_alphas_cumprod, t, x_t) * eps
     )
 
 
@@ -63,9 +62,30 @@ def eps_from_x0(
     tables: ScheduleTables, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor
 ) -> torch.Tensor:
     """eps = (sqrt(1/abar_t) x_t - x_0) / sqrt(1/abar_t - 1)."""
-    return (tables.at("sqrt_recip_alphas_cumprod", t, x_t) * x_t - x0) / tables.at(
-        "sqrt_recipm1_alphas_cumprod", t, x_t
-    )
+    scaled = at(tables.sqrt_recip_alphas_cumprod, t, x_t) * x_t
+    return (scaled - x0) / at(tables.sqrt_recipm1_alphas_cumprod, t, x_t)
+
+
+def x0_of(
+    tables: ScheduleTables, output: ModelOutput, x_t: torch.Tensor, t: torch.Tensor
+) -> torch.Tensor:
+    """The x_0 estimate of an output of any discrete target: x0 as is, eps through eq. 4."""
+    if output.target == "eps":
+        return x0_from_eps(tables, x_t, t, output.prediction)
+    if output.target == "x0":
+        return output.prediction
+    raise ValueError(f"a backbone predicting {output.target!r} has no x_0 reading here")
+
+
+def eps_of(
+    tables: ScheduleTables, output: ModelOutput, x_t: torch.Tensor, t: torch.Tensor
+) -> torch.Tensor:
+    """The eps estimate of an output of any discrete target: eps as is, x0 through eq. 4."""
+    if output.target == "eps":
+        return output.prediction
+    if output.target == "x0":
+        return eps_from_x0(tables, x_t, t, output.prediction)
+    raise ValueError(f"a backbone predicting {output.target!r} has no eps reading here")
 
 
 def model_log_variance(
@@ -81,17 +101,17 @@ def model_log_variance(
     Fixed small: beta~_t (clipped log). Fixed large: ``[beta~_1, beta_1, ..., beta_T-1]``.
     """
     if output.variance_values is not None:
-        min_log = tables.at("posterior_log_variance_clipped", t, x_t)
-        max_log = tables.at("log_betas", t, x_t)
+        min_log = at(tables.posterior_log_variance_clipped, t, x_t)
+        max_log = at(tables.log_betas, t, x_t)
         fraction = (output.variance_values + 1) / 2
         log_variance = fraction * max_log + (1 - fraction) * min_log
         return torch.exp(log_variance), log_variance
     if fixed_variance == "small":
-        variance = tables.at("posterior_variance", t, x_t)
-        log_variance = tables.at("posterior_log_variance_clipped", t, x_t)
+        variance = at(tables.posterior_variance, t, x_t)
+        log_variance = at(tables.posterior_log_variance_clipped, t, x_t)
     else:
-        variance = tables.at("fixed_large_variance", t, x_t)
-        log_variance = tables.at("fixed_large_log_variance", t, x_t)
+        variance = at(tables.fixed_large_variance, t, x_t)
+        log_variance = at(tables.fixed_large_log_variance, t, x_t)
     return variance.expand_as(x_t), log_variance.expand_as(x_t)
 
 
@@ -107,10 +127,7 @@ def p_mean_variance(
     """p(x_{t-1} | x_t) from one network evaluation at the original timestep (adm.md §3.3)."""
     output = denoiser(x_t, tables.timestep_map[t])
     variance, log_variance = model_log_variance(tables, output, x_t, t, fixed_variance)
-    if output.target == "eps":
-        pred_x0 = x0_from_eps(tables, x_t, t, output.prediction)
-    else:
-        pred_x0 = output.prediction
+    pred_x0 = x0_of(tables, output, x_t, t)
     if clip_denoised:
         pred_x0 = pred_x0.clamp(-1, 1)
     mean, _, _ = q_posterior_mean_variance(tables, pred_x0, x_t, t)

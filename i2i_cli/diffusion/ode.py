@@ -10,8 +10,8 @@ Two solvers share one grid, the (respaced) schedule's steps, and one model evalu
   first order, so the end points are DDIM's: a decode returns the last x0 estimate and an
   encode returns the last eps estimate.
 
-Both are pure functions; the decoder's classifier guidance and x0 clipping act on the x0
-estimate exactly as in DDIM (clip, then guide; ddib.md pitfall 5).
+Both are pure functions; the decoder's energies (classifier guidance) and x0 clipping act on
+the x0 estimate exactly as in DDIM (clip, then guide; ddib.md pitfall 5).
 """
 
 from __future__ import annotations
@@ -24,8 +24,15 @@ import torch
 
 from i2i_cli.diffusion.denoiser import Denoiser
 from i2i_cli.diffusion.gaussian import p_mean_variance
-from i2i_cli.diffusion.samplers import CondFn, encode_ddim, guided_x0, sample_ddim
+from i2i_cli.diffusion.samplers import (
+    NO_STATE,
+    encode_ddim,
+    guided_x0,
+    sample_ddim,
+    step_state,
+)
 from i2i_cli.diffusion.schedule import DiscreteSchedule, ScheduleTables
+from i2i_cli.guidance import GuidanceState, WeightedEnergy
 from i2i_cli.noise import NoiseSource
 from i2i_cli.progress import StepCallback, no_step
 
@@ -52,7 +59,7 @@ def solver_schedule(
     if steps is None or steps == base.num_steps:
         return base
     if not 2 <= steps <= base.num_steps:
-        raise ValueError(f"--steps {steps}: a pass takes 2 to {base.num_steps} steps")
+        raise ValueError(f"{steps} steps per pass: a pass takes 2 to {base.num_steps} steps")
     if spacing == "auto":
         spacing = "time" if solver == "ddim" else "logsnr"
     if spacing == "logsnr":
@@ -73,12 +80,15 @@ def data_prediction(
     step: int,
     *,
     clip_denoised: bool,
-    cond_fn: CondFn | None,
+    energies: Sequence[WeightedEnergy],
+    condition: GuidanceState,
 ) -> torch.Tensor:
     """The x0 estimate at respaced step ``step``: clipped, then shifted by guidance (Alg. 2)."""
     t = torch.full((x.shape[0],), step, device=x.device, dtype=torch.long)
     out = p_mean_variance(denoiser, tables, x, t, clip_denoised=clip_denoised)
-    return out.pred_x0 if cond_fn is None else guided_x0(tables, out, cond_fn, x, t)
+    if not energies:
+        return out.pred_x0
+    return guided_x0(tables, out, energies, x, t, step_state(condition, tables, t))
 
 
 def exponential_step(
@@ -111,26 +121,33 @@ def multistep_data(
     return data + (data - previous) / (2.0 * ratio)
 
 
-def solve_ode(
+def dpm_solver_2m(
     denoiser: Denoiser,
     x: torch.Tensor,
     tables: ScheduleTables,
     grid: Sequence[int],
     alpha_bars: Sequence[float],
     *,
+    energies: Sequence[WeightedEnergy] = (),
+    condition: GuidanceState = NO_STATE,
     clip_denoised: bool,
-    cond_fn: CondFn | None,
     callback: StepCallback,
 ) -> torch.Tensor:
-    """DPM-Solver++(2M) along ``grid`` (respaced steps), ending at ``alpha_bars[-1]``.
+    """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2) along ``grid``, ending at ``alpha_bars[-1]``.
 
-    ``alpha_bars`` holds abar at every grid step plus the end point (0 or 1), so
-    ``len(alpha_bars) == len(grid) + 1``; the model is evaluated once at every grid step.
+    ``grid`` holds respaced steps and ``alpha_bars`` abar at every grid step plus the end point
+    (0 or 1), so ``len(alpha_bars) == len(grid) + 1``; the model is evaluated once per step.
     """
     previous: torch.Tensor | None = None
     for i, step in enumerate(grid):
         pred_x0 = data_prediction(
-            denoiser, tables, x, step, clip_denoised=clip_denoised, cond_fn=cond_fn
+            denoiser,
+            tables,
+            x,
+            step,
+            clip_denoised=clip_denoised,
+            energies=energies,
+            condition=condition,
         )
         first_order = previous is None or i == len(grid) - 1
         data = pred_x0
@@ -143,7 +160,7 @@ def solve_ode(
             data = multistep_data(pred_x0, previous, lambdas)  # type: ignore[arg-type]
         x = exponential_step(x, data, alpha_bars[i], alpha_bars[i + 1])
         previous = pred_x0
-        callback({"i": i, "total": len(grid), "t": step, "x": x, "pred_x0": pred_x0})
+        callback({"x": x, "i": i, "total": len(grid), "t": step, "denoised": pred_x0})
     return x
 
 
@@ -165,21 +182,20 @@ def encode_ode(
     """Integrate the ODE from the data (at step 0) up to abar = 0: the latent (ddib.md §1.4).
 
     One model evaluation per step of ``schedule``; ``ddim`` is the reference encoder exactly.
+    Encoding is never guided (ddib.md pitfall 1).
     """
     _check_solver(solver)
     if solver == "ddim":
         return encode_ddim(denoiser, x, schedule, clip_denoised=clip_denoised, callback=callback)
-    tables = schedule.tables(x.device)
     grid = list(range(schedule.num_steps))
     alpha_bars = [*_alpha_bars(schedule), 0.0]
-    return solve_ode(
+    return dpm_solver_2m(
         denoiser,
         x,
-        tables,
+        schedule.tables(x.device),
         grid,
         alpha_bars,
         clip_denoised=clip_denoised,
-        cond_fn=None,
         callback=callback,
     )
 
@@ -190,10 +206,11 @@ def decode_ode(
     x: torch.Tensor,
     schedule: DiscreteSchedule,
     *,
+    energies: Sequence[WeightedEnergy] = (),
+    condition: GuidanceState = NO_STATE,
     solver: OdeSolver = "ddim",
     noise: NoiseSource,
     clip_denoised: bool = False,
-    cond_fn: CondFn | None = None,
     callback: StepCallback = no_step,
 ) -> torch.Tensor:
     """Integrate the ODE from a latent at the last step down to abar = 1 (ddib.md §1.5).
@@ -202,27 +219,13 @@ def decode_ode(
     Gaussian per step from ``noise``); ``dpmpp2m`` draws nothing.
     """
     _check_solver(solver)
+    guidance = {"energies": energies, "condition": condition, "clip_denoised": clip_denoised}
     if solver == "ddim":
         return sample_ddim(
-            denoiser,
-            x,
-            schedule,
-            noise=noise,
-            eta=0.0,
-            clip_denoised=clip_denoised,
-            cond_fn=cond_fn,
-            callback=callback,
+            denoiser, x, schedule, noise=noise, eta=0.0, callback=callback, **guidance
         )
-    tables = schedule.tables(x.device)
     grid = list(reversed(range(schedule.num_steps)))
     alpha_bars = [*reversed(_alpha_bars(schedule)), 1.0]
-    return solve_ode(
-        denoiser,
-        x,
-        tables,
-        grid,
-        alpha_bars,
-        clip_denoised=clip_denoised,
-        cond_fn=cond_fn,
-        callback=callback,
+    return dpm_solver_2m(
+        denoiser, x, schedule.tables(x.device), grid, alpha_bars, callback=callback, **guidance
     )

@@ -1,13 +1,17 @@
 """DDPM ancestral and DDIM steps, both directions, and their loops: pure functions.
 
 Every random draw goes through the injected ``NoiseSource``; nothing here owns an RNG. A step
-takes the respaced step index ``t`` of each item; networks and guidance functions receive the
-original timestep ``tables.timestep_map[t]`` (guided-diffusion's SpacedDiffusion, adm.md §3.4).
+takes the respaced step index ``t`` of each item; networks and energies receive the original
+timestep ``tables.timestep_map[t]`` (guided-diffusion's SpacedDiffusion, adm.md §3.4). Guidance
+is a list of energies (``i2i_cli.guidance``): the ancestral step shifts its mean by
+``-Sigma grad E`` (guided-diffusion's ``condition_mean``), the DDIM step its eps by
+``+sqrt(1 - abar) grad E`` (``condition_score``). Each loop's callback receives ``x``, ``i``,
+``total``, ``t`` (the respaced step) and ``denoised`` (the x_0 estimate).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -20,14 +24,13 @@ from i2i_cli.diffusion.gaussian import (
     p_mean_variance,
     x0_from_eps,
 )
-from i2i_cli.diffusion.schedule import DiscreteSchedule, ScheduleTables
+from i2i_cli.diffusion.schedule import DiscreteSchedule, ScheduleTables, at
+from i2i_cli.guidance import GuidanceState, WeightedEnergy, energy_gradient
 from i2i_cli.noise import NoiseSource
 from i2i_cli.progress import StepCallback, no_step
 
-CondFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-"""``cond_fn(x_t, original_t) -> grad_x log p(y | x_t)`` (already multiplied by its scale).
-
-Called inside the sampler's ``torch.no_grad``; a guidance function enables grad itself."""
+NO_STATE = GuidanceState()
+"""The guidance state of a run that gives energies nothing but the sampler's time."""
 
 
 class StepResult(NamedTuple):
@@ -43,26 +46,36 @@ def _nonzero_mask(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def guided_mean(
-    out: MeanVariance, cond_fn: CondFn, x: torch.Tensor, original_t: torch.Tensor
+    out: MeanVariance,
+    energies: Sequence[WeightedEnergy],
+    x: torch.Tensor,
+    state: GuidanceState,
 ) -> torch.Tensor:
-    """Guided mean mu + Sigma grad log p(y | x_t) (Dhariwal & Nichol 2021, Algorithm 1)."""
-    return out.mean.float() + out.variance * cond_fn(x, original_t).float()
+    """Guided mean mu - Sigma grad E(x_t) (Dhariwal & Nichol 2021, Algorithm 1, E = -log p)."""
+    return out.mean.float() - out.variance * energy_gradient(energies, x, state).float()
 
 
 def guided_x0(
     tables: ScheduleTables,
     out: MeanVariance,
-    cond_fn: CondFn,
+    energies: Sequence[WeightedEnergy],
     x: torch.Tensor,
     t: torch.Tensor,
+    state: GuidanceState,
 ) -> torch.Tensor:
-    """Classifier guidance on the score: eps' = eps - sqrt(1 - abar_t) grad log p(y|x_t) (Alg. 2).
+    """Guidance on the score: eps' = eps + sqrt(1 - abar_t) grad E(x_t) (Algorithm 2).
 
     Returns the x_0 estimate recomputed from eps' (not clipped again, as the reference does).
     """
     eps = eps_from_x0(tables, x, t, out.pred_x0)
-    eps = eps - (1 - tables.at("alphas_cumprod", t, x)).sqrt() * cond_fn(x, tables.timestep_map[t])
+    gradient = energy_gradient(energies, x, state)
+    eps = eps + (1 - at(tables.alphas_cumprod, t, x)).sqrt() * gradient
     return x0_from_eps(tables, x, t, eps)
+
+
+def step_state(condition: GuidanceState, tables: ScheduleTables, t: torch.Tensor) -> GuidanceState:
+    """The run's guidance state at respaced steps ``t``: energies see the original timestep."""
+    return condition.at(t=tables.timestep_map[t])
 
 
 def ddpm_step(
@@ -72,8 +85,9 @@ def ddpm_step(
     t: torch.Tensor,
     *,
     noise: NoiseSource,
+    energies: Sequence[WeightedEnergy] = (),
+    condition: GuidanceState = NO_STATE,
     clip_denoised: bool = True,
-    cond_fn: CondFn | None = None,
     fixed_variance: FixedVariance = "large",
 ) -> StepResult:
     """One ancestral step x_{t-1} = mu + [t > 0] sigma z (DDPM Algorithm 2; adm.md §3.4).
@@ -84,7 +98,9 @@ def ddpm_step(
         denoiser, tables, x, t, clip_denoised=clip_denoised, fixed_variance=fixed_variance
     )
     z = noise.randn_like(x)
-    mean = out.mean if cond_fn is None else guided_mean(out, cond_fn, x, tables.timestep_map[t])
+    mean = out.mean
+    if energies:
+        mean = guided_mean(out, energies, x, step_state(condition, tables, t))
     sample = mean + _nonzero_mask(t, x) * torch.exp(0.5 * out.log_variance) * z
     return StepResult(sample, out.pred_x0)
 
@@ -96,9 +112,10 @@ def ddim_step(
     t: torch.Tensor,
     *,
     noise: NoiseSource,
+    energies: Sequence[WeightedEnergy] = (),
+    condition: GuidanceState = NO_STATE,
     eta: float = 0.0,
     clip_denoised: bool = True,
-    cond_fn: CondFn | None = None,
 ) -> StepResult:
     """One DDIM step with stochasticity ``eta`` (Song et al. 2021, eq. 12; adm.md §3.4).
 
@@ -107,10 +124,12 @@ def ddim_step(
     per call even for eta = 0, so its noise stream matches guided-diffusion's.
     """
     out = p_mean_variance(denoiser, tables, x, t, clip_denoised=clip_denoised)
-    pred_x0 = out.pred_x0 if cond_fn is None else guided_x0(tables, out, cond_fn, x, t)
+    pred_x0 = out.pred_x0
+    if energies:
+        pred_x0 = guided_x0(tables, out, energies, x, t, step_state(condition, tables, t))
     eps = eps_from_x0(tables, x, t, pred_x0)
-    alpha_bar = tables.at("alphas_cumprod", t, x)
-    alpha_bar_prev = tables.at("alphas_cumprod_prev", t, x)
+    alpha_bar = at(tables.alphas_cumprod, t, x)
+    alpha_bar_prev = at(tables.alphas_cumprod_prev, t, x)
     sigma = (
         eta
         * torch.sqrt((1 - alpha_bar_prev) / (1 - alpha_bar))
@@ -135,7 +154,7 @@ def ddim_reverse_step(
     """
     out = p_mean_variance(denoiser, tables, x, t, clip_denoised=clip_denoised)
     eps = eps_from_x0(tables, x, t, out.pred_x0)
-    alpha_bar_next = tables.at("alphas_cumprod_next", t, x)
+    alpha_bar_next = at(tables.alphas_cumprod_next, t, x)
     sample = out.pred_x0 * torch.sqrt(alpha_bar_next) + torch.sqrt(1 - alpha_bar_next) * eps
     return StepResult(sample, out.pred_x0)
 
@@ -156,16 +175,24 @@ def _step_tensor(step: int, x: torch.Tensor) -> torch.Tensor:
     return torch.full((x.shape[0],), step, device=x.device, dtype=torch.long)
 
 
+def _callback_info(
+    i: int, total: int, step: int, result: StepResult
+) -> dict[str, int | torch.Tensor]:
+    """The keys every index-time loop's callback receives."""
+    return {"x": result.sample, "i": i, "total": total, "t": step, "denoised": result.pred_x0}
+
+
 @torch.no_grad()
 def sample_ddpm(
     denoiser: Denoiser,
     x: torch.Tensor,
     schedule: DiscreteSchedule,
     *,
+    energies: Sequence[WeightedEnergy] = (),
+    condition: GuidanceState = NO_STATE,
     noise: NoiseSource,
     steps: Sequence[int] | None = None,
     clip_denoised: bool = True,
-    cond_fn: CondFn | None = None,
     fixed_variance: FixedVariance = "large",
     callback: StepCallback = no_step,
 ) -> torch.Tensor:
@@ -173,18 +200,19 @@ def sample_ddpm(
     tables = schedule.tables(x.device)
     visit = _steps(tables, steps, descending=True)
     for i, step in enumerate(visit):
-        t = _step_tensor(step, x)
-        x, pred_x0 = ddpm_step(
+        result = ddpm_step(
             denoiser,
             tables,
             x,
-            t,
+            _step_tensor(step, x),
             noise=noise,
+            energies=energies,
+            condition=condition,
             clip_denoised=clip_denoised,
-            cond_fn=cond_fn,
             fixed_variance=fixed_variance,
         )
-        callback({"i": i, "total": len(visit), "t": step, "x": x, "pred_x0": pred_x0})
+        x = result.sample
+        callback(_callback_info(i, len(visit), step, result))
     return x
 
 
@@ -194,29 +222,31 @@ def sample_ddim(
     x: torch.Tensor,
     schedule: DiscreteSchedule,
     *,
+    energies: Sequence[WeightedEnergy] = (),
+    condition: GuidanceState = NO_STATE,
     noise: NoiseSource,
     eta: float = 0.0,
     steps: Sequence[int] | None = None,
     clip_denoised: bool = True,
-    cond_fn: CondFn | None = None,
     callback: StepCallback = no_step,
 ) -> torch.Tensor:
     """DDIM sampling (decoding) from ``x`` at the first of ``steps`` (default: T-1 ... 0)."""
     tables = schedule.tables(x.device)
     visit = _steps(tables, steps, descending=True)
     for i, step in enumerate(visit):
-        t = _step_tensor(step, x)
-        x, pred_x0 = ddim_step(
+        result = ddim_step(
             denoiser,
             tables,
             x,
-            t,
+            _step_tensor(step, x),
             noise=noise,
+            energies=energies,
+            condition=condition,
             eta=eta,
             clip_denoised=clip_denoised,
-            cond_fn=cond_fn,
         )
-        callback({"i": i, "total": len(visit), "t": step, "x": x, "pred_x0": pred_x0})
+        x = result.sample
+        callback(_callback_info(i, len(visit), step, result))
     return x
 
 
@@ -234,7 +264,9 @@ def encode_ddim(
     tables = schedule.tables(x.device)
     visit = _steps(tables, steps, descending=False)
     for i, step in enumerate(visit):
-        t = _step_tensor(step, x)
-        x, pred_x0 = ddim_reverse_step(denoiser, tables, x, t, clip_denoised=clip_denoised)
-        callback({"i": i, "total": len(visit), "t": step, "x": x, "pred_x0": pred_x0})
+        result = ddim_reverse_step(
+            denoiser, tables, x, _step_tensor(step, x), clip_denoised=clip_denoised
+        )
+        x = result.sample
+        callback(_callback_info(i, len(visit), step, result))
     return x

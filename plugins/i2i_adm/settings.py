@@ -10,7 +10,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from i2i_cli.settings import Settings
+from i2i_cli.diffusion.process_settings import DiscreteProcessSettings
+from i2i_cli.model_choice import BackboneChoice
 
 CHANNEL_MULT_BY_SIZE: dict[int, tuple[float, ...]] = {
     512: (0.5, 1, 1, 2, 2, 4, 4),
@@ -37,7 +38,7 @@ def attention_rates(flag: str, image_size: int) -> tuple[int, ...]:
     return tuple(image_size // int(part) for part in flag.split(",") if part.strip())
 
 
-class AdmUNetSettings(Settings):
+class AdmUNetSettings(DiscreteProcessSettings):
     """guided-diffusion ``create_model`` flags (spec adm.md §1.1)."""
 
     image_size: int = Field(256, ge=8, le=1024, description="Image side the model was trained at.")
@@ -73,7 +74,7 @@ class AdmUNetSettings(Settings):
     )
 
 
-class AdmClassifierSettings(Settings):
+class AdmClassifierSettings(DiscreteProcessSettings):
     """guided-diffusion ``create_classifier`` flags, plus the fields forks and tests vary."""
 
     image_size: int = Field(256, ge=8, le=1024, description="Image side (fixes the pool size).")
@@ -98,4 +99,14 @@ class AdmClassifierSettings(Settings):
     )
     head_name: Literal["out", "I2Iout"] = Field(
         "out", description="State-dict name of the head (EGSDE's extractors use I2Iout)."
+    )
+
+
+class ClassifierEnergySettings(BackboneChoice):
+    """Classifier guidance toward each item's class (guided-diffusion's ``cond_fn``)."""
+
+    backbone: str = Field("adm-classifier", description="Registered backbone of the classifier.")
+    preset: str | None = Field("classifier256", description="Backbone preset of the classifier.")
+    checkpoint: str | None = Field(
+        "adm_256x256_classifier", description="Classifier weights: an artifact name or a path."
     )

@@ -9,44 +9,37 @@ Two ways to name the models:
   translated, ``--source``/``--target`` only name the domains.
 
 Inputs are read like guided-diffusion's ``center_crop_arr`` and written through the shared
-pipeline (resumable, rank-sharded, ``<output>/<key>.png``).
+pipeline (resumable, rank-sharded, ``<output>/<key>.png``). The decoder's guidance is the
+run's energies (``--energy classifier:weight=1`` on ImageNet), given each item's target class.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import torch
 
-from i2i_cli.backbones import (
-    LoadedBackbone,
-    backbone_prediction,
-    backbone_settings,
-    checkpoint_path,
-    load_backbone,
-    require_checkpoints,
-)
+from i2i_cli.backbones import LoadedBackbone, require_checkpoints
 from i2i_cli.data import ImageItem, output_path, write_image
-from i2i_cli.diffusion.denoiser import DiscreteDenoiser, Prediction
-from i2i_cli.diffusion.ode import OdeSolver, decode_ode, encode_ode, solver_schedule
-from i2i_cli.diffusion.samplers import CondFn
+from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
 from i2i_cli.diffusion.schedule import DiscreteSchedule
+from i2i_cli.energy_terms import build_energies, validate_energy_settings
 from i2i_cli.errors import UsageError
+from i2i_cli.guidance import GuidanceState, WeightedEnergy
+from i2i_cli.model_choice import load_for_run, schedule_for, spec_for
 from i2i_cli.noise import NoiseSource
 from i2i_cli.pipeline import translate_image_items
-from i2i_cli.progress import StepCallback, no_step
+from i2i_cli.progress import StepCallback
 from i2i_ddib.image_labels import check_label_range, class_pairs, mapped_labels, skip_reason
+from i2i_ddib.translation import ddib_translate
 
 if TYPE_CHECKING:
-    from torch import nn
-
     from i2i_cli.context import RunContext
     from i2i_ddib.settings import DDIBSettings
 
-CLASSIFIER_BACKBONE = "adm-classifier"
 MODES_HINT = (
     "give --checkpoint (one class-conditional model; --source/--target are class labels such "
     "as 260,261) or both --source-checkpoint and --target-checkpoint (two unconditional models)"
@@ -88,145 +81,32 @@ def _bad_mode(settings: DDIBSettings) -> NoReturn:
     raise UsageError(f"ddib on images: got {listed}; {MODES_HINT}")
 
 
-def guidance_checkpoint(settings: DDIBSettings) -> str | None:
-    """The classifier guiding the decoder: its checkpoint when given with a positive scale."""
-    if settings.classifier_scale > 0:
-        return settings.classifier_checkpoint
-    return None
-
-
-def guided(settings: DDIBSettings) -> bool:
-    """Whether the decoder is guided by a classifier (a checkpoint and a positive scale)."""
-    return guidance_checkpoint(settings) is not None
-
-
-def check_plan(settings: DDIBSettings, plan: ImagePlan, prediction: Prediction) -> None:
-    """The class labels fit the model (and the classifier), or the mode fits the model."""
+def check_plan(settings: DDIBSettings, plan: ImagePlan, spec: ModelSpec) -> None:
+    """The class labels fit the model, or the mode fits the model."""
     if plan.pairs is None:
-        if prediction.num_classes:
+        if spec.num_classes:
             raise UsageError(
-                f"{settings.backbone} is class-conditional ({prediction.num_classes} classes): "
+                f"{settings.backbone} is class-conditional ({spec.num_classes} classes): "
                 "give it as --checkpoint with class labels in --source/--target"
             )
-        if guided(settings):
-            raise UsageError(
-                "classifier guidance needs class labels: use one class-conditional --checkpoint "
-                "with --source/--target labels, or set --classifier-scale 0"
-            )
         return
-    if not prediction.num_classes:
+    if not spec.num_classes:
         raise UsageError(
             f"--checkpoint with class labels needs a class-conditional {settings.backbone} "
             f"(model.class_cond = true); {MODES_HINT}"
         )
-    check_label_range(list(plan.pairs), prediction.num_classes, "--source", "model")
-    check_label_range(list(plan.pairs.values()), prediction.num_classes, "--target", "model")
-    if guided(settings):
-        _, classifier = backbone_settings(
-            CLASSIFIER_BACKBONE, settings.classifier_preset, settings.classifier_model
-        )
-        classes = int(getattr(classifier, "out_channels", 0))
-        check_label_range(list(plan.pairs.values()), classes, "--target", "classifier")
+    check_label_range(list(plan.pairs), spec.num_classes, "--source", "model")
+    check_label_range(list(plan.pairs.values()), spec.num_classes, "--target", "model")
 
 
 def checkpoint_references(settings: DDIBSettings, plan: ImagePlan) -> list[str]:
     """Every weights file the run reads, each once, in the order they are loaded."""
     references = [plan.source_checkpoint, plan.target_checkpoint]
-    classifier = guidance_checkpoint(settings)
-    if classifier is not None:
-        references.append(classifier)
+    energy_settings = validate_energy_settings([t for t in settings.energy if t.weight])
+    references += [
+        s.checkpoint for s in energy_settings if isinstance(getattr(s, "checkpoint", None), str)
+    ]
     return list(dict.fromkeys(references))
-
-
-IMAGE_DIFFUSION_STEPS = 1000
-"""T of image backbones when --diffusion-steps is not given (ADM's 1000-step process)."""
-
-
-def pass_schedule(settings: DDIBSettings) -> DiscreteSchedule:
-    """The shared grid of both passes: ``--steps`` of the process, ``--spacing`` (ddib.md §1.2)."""
-    total = settings.diffusion_steps or IMAGE_DIFFUSION_STEPS
-    base = DiscreteSchedule.named(settings.noise_schedule, total)
-    try:
-        return solver_schedule(base, settings.solver, settings.steps, settings.spacing)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-
-
-# ---------------------------------------------------------------------------------------------
-# The translation of one batch
-
-
-def class_log_prob_gradient(
-    classifier: nn.Module, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor
-) -> torch.Tensor:
-    """grad_x sum_b log softmax(classifier(x, t))[b, y_b], in float32 with autocast off.
-
-    Per item, since the batch sum decouples; the same precision rule as
-    ``i2i_cli.guidance.energy_gradient``, so mixed precision never degrades guidance.
-    """
-    with torch.enable_grad(), torch.autocast(x.device.type, enabled=False):
-        point = x.detach().float().requires_grad_(True)
-        log_probs = torch.log_softmax(classifier(point, t).float(), dim=-1)
-        chosen = log_probs[torch.arange(len(point), device=point.device), labels].sum()
-        (gradient,) = torch.autograd.grad(chosen, point)
-    return gradient
-
-
-def classifier_guidance(classifier: nn.Module, labels: torch.Tensor, scale: float) -> CondFn:
-    """DDIB's cond_fn: ``scale * grad_x log p(y_target | x_t, t)`` at the original t (§1.6)."""
-
-    def cond_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return scale * class_log_prob_gradient(classifier, x, t, labels)
-
-    return cond_fn
-
-
-def pass_callback(callback: StepCallback, offset: int, total: int) -> StepCallback:
-    """``callback`` counting one pass's steps as steps ``offset ...`` of ``total``."""
-
-    def on_step(info: Mapping[str, Any]) -> None:
-        callback({**info, "i": offset + int(info["i"]), "total": total})
-
-    return on_step
-
-
-def ddib_translate(
-    source: DiscreteDenoiser,
-    target: DiscreteDenoiser,
-    x: torch.Tensor,
-    schedule: DiscreteSchedule,
-    *,
-    solver: OdeSolver,
-    noise: NoiseSource,
-    clip_denoised: bool,
-    cond_fn: CondFn | None = None,
-    callback: StepCallback = no_step,
-) -> torch.Tensor:
-    """x_B = decode(target, encode(source, x_A)) (ddib.md §1.7).
-
-    The encoder never clips and is never guided (pitfall 1); the decoder clips x0 iff
-    ``clip_denoised`` and then applies ``cond_fn`` (pitfall 5). ``callback`` sees the encoder's
-    steps as 0 ... K-1 and the decoder's as K ... 2K-1.
-    """
-    total = 2 * schedule.num_steps
-    latent = encode_ode(
-        source,
-        x,
-        schedule,
-        solver=solver,
-        clip_denoised=False,
-        callback=pass_callback(callback, 0, total),
-    )
-    return decode_ode(
-        target,
-        latent,
-        schedule,
-        solver=solver,
-        noise=noise,
-        clip_denoised=clip_denoised,
-        cond_fn=cond_fn,
-        callback=pass_callback(callback, schedule.num_steps, total),
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,41 +115,27 @@ def ddib_translate(
 
 @dataclass(frozen=True)
 class ImageNetworks:
-    """The loaded networks of a run: encoder, decoder (may be the same) and guidance."""
+    """The loaded networks of a run: encoder, decoder (may be the same) and the energies."""
 
     source: DiscreteDenoiser
     target: DiscreteDenoiser
-    classifier: nn.Module | None
+    energies: list[WeightedEnergy]
 
 
 def load_networks(settings: DDIBSettings, plan: ImagePlan, ctx: RunContext) -> ImageNetworks:
     """Every network of the run on its device, each file loaded once."""
     loaded: dict[str, LoadedBackbone] = {}
     for reference in dict.fromkeys([plan.source_checkpoint, plan.target_checkpoint]):
-        loaded[reference] = load_backbone(
-            settings.backbone,
-            preset=settings.preset,
-            overrides=settings.model,
-            checkpoint=checkpoint_path(ctx, reference),
-            device=ctx.runtime.device,
-        )
-    classifier = None
-    classifier_reference = guidance_checkpoint(settings)
-    if classifier_reference is not None:
-        classifier = load_backbone(
-            CLASSIFIER_BACKBONE,
-            preset=settings.classifier_preset,
-            overrides=settings.classifier_model,
-            checkpoint=checkpoint_path(ctx, classifier_reference),
-            device=ctx.runtime.device,
-        ).module
+        loaded[reference] = load_for_run(settings, ctx, checkpoint=reference)
 
     def denoiser(reference: str) -> DiscreteDenoiser:
         network = loaded[reference]
-        return DiscreteDenoiser(network.module, network.prediction)
+        return DiscreteDenoiser(network.module, network.spec)
 
     return ImageNetworks(
-        denoiser(plan.source_checkpoint), denoiser(plan.target_checkpoint), classifier
+        denoiser(plan.source_checkpoint),
+        denoiser(plan.target_checkpoint),
+        build_energies(settings.energy, ctx),
     )
 
 
@@ -279,7 +145,8 @@ def describe(settings: DDIBSettings, plan: ImagePlan, schedule: DiscreteSchedule
         domains = f"{settings.source} -> {settings.target} (two models)"
     else:
         domains = "classes " + ", ".join(f"{a}->{b}" for a, b in plan.pairs.items())
-    guidance = f"classifier x {settings.classifier_scale:g}" if guided(settings) else "none"
+    guidance = ", ".join(f"{t.name} x {t.weight:g}" for t in settings.energy if t.weight)
+    guidance = guidance or "none"
     return (
         f"ddib: {settings.backbone} ({settings.preset or 'custom'}), {domains}, "
         f"{settings.solver} x {schedule.num_steps} steps per pass, guidance: {guidance}"
@@ -315,9 +182,11 @@ def translate_ddib_images(settings: DDIBSettings, ctx: RunContext) -> dict[str, 
     the round trip is summarised (images translated in this run).
     """
     plan = image_plan(settings)
-    prediction = backbone_prediction(settings.backbone, settings.preset, settings.model)
-    check_plan(settings, plan, prediction)
-    schedule = pass_schedule(settings)
+    spec = spec_for(settings)
+    check_plan(settings, plan, spec)
+    schedule = schedule_for(
+        spec, solver=settings.solver, steps=settings.steps, spacing=settings.spacing
+    )
     require_checkpoints(ctx, checkpoint_references(settings, plan))
     networks = load_networks(settings, plan, ctx)
     ctx.log(describe(settings, plan, schedule))
@@ -326,28 +195,26 @@ def translate_ddib_images(settings: DDIBSettings, ctx: RunContext) -> dict[str, 
         items: Sequence[ImageItem], x: torch.Tensor, noise: NoiseSource, callback: StepCallback
     ) -> torch.Tensor:
         source, target = networks.source, networks.target
-        to_target = to_source = None
+        to_target = to_source = GuidanceState()
         if plan.pairs is not None:
             y_source, y_target = (_labels(y, x.device) for y in mapped_labels(items, plan.pairs))
             source, target = source.with_labels(y_source), target.with_labels(y_target)
-            if networks.classifier is not None:
-                scale = settings.classifier_scale
-                to_target = classifier_guidance(networks.classifier, y_target, scale)
-                to_source = classifier_guidance(networks.classifier, y_source, scale)
+            to_target, to_source = GuidanceState(labels=y_target), GuidanceState(labels=y_source)
         passes = {
             "solver": settings.solver,
             "noise": noise,
             "clip_denoised": settings.clip_denoised,
+            "energies": networks.energies,
         }
         with ctx.runtime.autocast():
             y = ddib_translate(
-                source, target, x, schedule, cond_fn=to_target, callback=callback, **passes
-            )
+                source, target, x, schedule, condition=to_target, callback=callback, **passes
+            ).result
             if settings.cycle:
-                back = ddib_translate(target, source, y, schedule, cond_fn=to_source, **passes)
-                for item, image in zip(items, back, strict=True):
+                back = ddib_translate(target, source, y, schedule, condition=to_source, **passes)
+                for item, image in zip(items, back.result, strict=True):
                     write_image(image.float().cpu(), output_path(ctx.output / "cycle", item))
-                errors.extend(image_cycle_errors(x, back))
+                errors.extend(image_cycle_errors(x, back.result))
         return y
 
     errors: list[float] = []
@@ -355,7 +222,7 @@ def translate_ddib_images(settings: DDIBSettings, ctx: RunContext) -> dict[str, 
     translate_image_items(
         ctx,
         translate_batch,
-        image_size=prediction.input_shape[-1],
+        image_size=spec.input_shape[-1],
         fit="adm-crop",
         accept=accept,
     )

@@ -6,24 +6,27 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from i2i_cli.energy_terms import EnergyTerm
+from i2i_cli.model_choice import BackboneChoice
 from i2i_cli.settings import Settings
 
 Solver = Literal["ddim", "dpmpp2m"]
 
 
-class DDIBSettings(Settings):
+class DDIBSettings(BackboneChoice):
     """DDIB translation: encode with the source model's ODE, decode with the target model's.
 
     On the 2-D backbone (``ddib-2d``) ``--source``/``--target`` name data sets and the models
     are the bundled ones (or the official ones with ``--official``). On an image backbone they
     are class labels of one class-conditional model (``--checkpoint``, ImageNet) or the two
-    models are given by ``--source-checkpoint``/``--target-checkpoint``.
+    models are given by ``--source-checkpoint``/``--target-checkpoint``. Both models' process
+    comes from the backbone (``model.noise_schedule``, ``model.diffusion_steps``).
     """
 
     backbone: str = Field("ddib-2d", description="Registered backbone plugin (i2i plugins).")
     preset: str | None = Field(None, description="Backbone preset (image backbones).")
-    model: dict[str, Any] = Field(
-        default_factory=dict, description="Backbone settings overriding the preset."
+    checkpoint: str | None = Field(
+        None, description="One class-conditional model for both domains (artifact or file)."
     )
     source: str = Field(
         "moons",
@@ -33,9 +36,6 @@ class DDIBSettings(Settings):
     target: str = Field(
         "concentric_squares",
         description="Target domain: a 2-D data set or class labels paired with --source.",
-    )
-    checkpoint: str | None = Field(
-        None, description="One class-conditional model for both domains (artifact or file)."
     )
     source_checkpoint: str | None = Field(
         None, description="Source-domain model (default: the bundled 2-D model of --source)."
@@ -47,15 +47,6 @@ class DDIBSettings(Settings):
         False,
         description="2-D: use the official checkpoints (i2i download --exp synthetic) "
         "instead of the bundled ones.",
-    )
-    noise_schedule: Literal["linear", "cosine"] = Field(
-        "linear", description="Beta schedule both models were trained with."
-    )
-    diffusion_steps: int | None = Field(
-        None,
-        ge=2,
-        le=100_000,
-        description="Steps T of the training process (default: the 2-D models' own, else 1000).",
     )
     solver: Solver = Field(
         "dpmpp2m",
@@ -79,17 +70,11 @@ class DDIBSettings(Settings):
     clip_denoised: bool = Field(
         False, description="Clamp the decoder's x0 estimates to [-1, 1] (ImageNet: on)."
     )
-    classifier_checkpoint: str | None = Field(
-        None, description="Noisy classifier guiding the decoder to the target class."
-    )
-    classifier_preset: str | None = Field(
-        None, description="adm-classifier preset of the guidance classifier."
-    )
-    classifier_model: dict[str, Any] = Field(
-        default_factory=dict, description="Classifier settings overriding its preset."
-    )
-    classifier_scale: float = Field(
-        1.0, ge=0.0, le=1000.0, description="Classifier guidance scale (0: no guidance)."
+    energy: list[EnergyTerm] = Field(
+        default_factory=list,
+        description="Energies guiding the decoder toward the target, e.g. "
+        "--energy classifier:weight=1 (ImageNet: the noisy classifier of the target class).",
+        json_schema_extra={"cli_flag": "--energy"},
     )
     num_points: int = Field(
         3000,

@@ -2,23 +2,23 @@
 
 Defaults are the official synthetic checkpoints' (README flags ``--num_res_blocks 3
 --diffusion_steps 4000`` over ``model_and_diffusion_defaults_2d``; spec ddib.md §2.2).
-``build_synthetic_model`` and ``synthetic_prediction`` import torch inside their bodies.
+``build_synthetic_model`` and ``synthetic_spec`` import torch inside their bodies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, field_validator
 
-from i2i_cli.settings import Settings
+from i2i_cli.diffusion.process_settings import DiscreteProcessSettings
 
 GROUPS = 32
 """GroupNorm32's group count: every block width must be a multiple of it."""
 
 
-class Synthetic2DSettings(Settings):
+class Synthetic2DSettings(DiscreteProcessSettings):
     """The 2-D ``SyntheticModel`` and the schedule its integer timesteps index (ddib.md §2.2)."""
 
     in_channels: int = Field(
@@ -36,9 +36,6 @@ class Synthetic2DSettings(Settings):
     dropout: float = Field(0.2, ge=0.0, le=1.0, description="Dropout in residual blocks.")
     diffusion_steps: int = Field(
         4000, ge=1, le=100_000, description="Steps T of the schedule the timesteps 0..T-1 index."
-    )
-    noise_schedule: Literal["linear", "cosine"] = Field(
-        "linear", description="Beta schedule the model was trained with."
     )
 
     @field_validator("num_channels")
@@ -95,18 +92,17 @@ def build_synthetic_model(settings: Synthetic2DSettings) -> Any:
     )
 
 
-def synthetic_prediction(settings: Synthetic2DSettings) -> Any:
+def synthetic_spec(settings: Synthetic2DSettings) -> Any:
     """eps with a fixed variance; called with the integer timestep 0..T-1, unscaled.
 
     ``input_shape`` is the point shape ``(in_channels,)``: a sampler draws ``(batch, 2)``.
     """
-    from i2i_cli.diffusion.denoiser import Prediction
+    from i2i_cli.diffusion.denoiser import DiscreteProcess, ModelSpec
 
-    return Prediction(
+    return ModelSpec(
         target="eps",
-        learned_variance=False,
+        process=DiscreteProcess(settings.noise_schedule, settings.diffusion_steps),
         channels=settings.in_channels,
-        time_scale=1.0,
         input_shape=(settings.in_channels,),
     )
 

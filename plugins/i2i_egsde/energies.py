@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from i2i_cli.backbones import checkpoint_path, load_backbone
 from i2i_cli.guidance import EnergyFunction, GuidanceState
+from i2i_cli.model_choice import load_for_run
 from i2i_cli.resizer import LowPassFilter
 
 if TYPE_CHECKING:
@@ -33,15 +33,10 @@ def squared_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def build_dse_energy(settings: DSEEnergySettings, ctx: RunContext) -> EnergyFunction:
     """E_s(y) = cos(DSE(y, t), DSE(x_t, t)) (or minus the squared feature distance)."""
-    extractor = load_backbone(
-        settings.backbone,
-        preset=settings.preset,
-        overrides=settings.model,
-        checkpoint=checkpoint_path(ctx, settings.checkpoint),
-        device=ctx.runtime.device,
-    ).module
+    extractor = load_for_run(settings, ctx).module
 
     def energy(y: torch.Tensor, state: GuidanceState) -> torch.Tensor:
+        state.needs("perturbed_source", "t", energy="dse")
         with torch.no_grad():
             source_features = extractor.features(state.perturbed_source, state.t)
         features = extractor.features(y, state.t)
@@ -57,6 +52,7 @@ def build_lowpass_energy(settings: LowPassEnergySettings, ctx: RunContext) -> En
     filters: dict[tuple[int, int], LowPassFilter] = {}
 
     def energy(y: torch.Tensor, state: GuidanceState) -> torch.Tensor:
+        state.needs("perturbed_source", energy="lowpass")
         size = (y.shape[-2], y.shape[-1])
         if size not in filters:
             filters[size] = LowPassFilter(*size, settings.factor, settings.kernel)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -10,6 +10,7 @@ from i2i_cli.diffusion.denoiser import Denoiser
 from i2i_cli.diffusion.gaussian import FixedVariance, q_sample
 from i2i_cli.diffusion.samplers import ddpm_step
 from i2i_cli.diffusion.schedule import DiscreteSchedule
+from i2i_cli.guidance import GuidanceState, WeightedEnergy
 from i2i_cli.noise import NoiseSource
 from i2i_cli.progress import StepCallback, no_step
 
@@ -22,6 +23,7 @@ def sample_ilvr(
     *,
     low_pass: Callable[[torch.Tensor], torch.Tensor],
     range_t: int,
+    energies: Sequence[WeightedEnergy] = (),
     noise: NoiseSource,
     clip_denoised: bool = True,
     fixed_variance: FixedVariance = "large",
@@ -31,11 +33,13 @@ def sample_ilvr(
 
     After the ancestral step at respaced index i > ``range_t``:
     ``x <- x - phi(x) + phi(q(reference, i))``, the reference noised to level i (not i-1, as
-    the reference code does), its noise drawn after the step's own.
+    the reference code does), its noise drawn after the step's own. ``energies`` guide each
+    ancestral step's mean (they see the reference as ``source``).
     """
     tables = schedule.tables(reference.device)
     x = noise.randn(reference.shape, device=reference.device)
     steps = range(tables.num_steps - 1, -1, -1)
+    condition = GuidanceState(source=reference)
     for k, i in enumerate(steps):
         t = torch.full((x.shape[0],), i, device=x.device, dtype=torch.long)
         x, pred_x0 = ddpm_step(
@@ -44,11 +48,13 @@ def sample_ilvr(
             x,
             t,
             noise=noise,
+            energies=energies,
+            condition=condition,
             clip_denoised=clip_denoised,
             fixed_variance=fixed_variance,
         )
         if i > range_t:
             z = noise.randn(reference.shape, device=reference.device)
             x = x - low_pass(x) + low_pass(q_sample(tables, reference, t, z))
-        callback({"i": k, "total": tables.num_steps, "t": i, "x": x, "pred_x0": pred_x0})
+        callback({"i": k, "total": tables.num_steps, "t": i, "x": x, "denoised": pred_x0})
     return x

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import torch
 
 from i2i_cli.diffusion.denoiser import Denoiser
-from i2i_cli.diffusion.gaussian import q_sample
-from i2i_cli.diffusion.schedule import DiscreteSchedule
+from i2i_cli.diffusion.gaussian import eps_of, q_sample
+from i2i_cli.diffusion.schedule import DiscreteSchedule, at
 from i2i_cli.guidance import GuidanceState, WeightedEnergy, energy_gradient
 from i2i_cli.noise import NoiseSource
 from i2i_cli.progress import StepCallback, no_step
@@ -43,15 +43,15 @@ def sample_egsde(
     for k, i in enumerate(range(start_step - 1, -1, -1)):
         t = torch.full_like(first, i)
         original_t = tables.timestep_map[t]
-        beta = tables.at("betas", t, y)
+        beta = at(tables.betas, t, y)
         sqrt_alpha = torch.sqrt(1.0 - beta)
-        eps = denoiser(y, original_t).prediction
-        mean = (y - beta / tables.at("sqrt_one_minus_alphas_cumprod", t, y) * eps) / sqrt_alpha
+        eps = eps_of(tables, denoiser(y, original_t), y, t)
+        mean = (y - beta / at(tables.sqrt_one_minus_alphas_cumprod, t, y) * eps) / sqrt_alpha
         if active:
-            state = GuidanceState(x0, q_sample(tables, x0, t, e), original_t)
+            state = GuidanceState(x0, q_sample(tables, x0, t, e), t=original_t)
             mean = mean - beta / sqrt_alpha * energy_gradient(active, y, state).to(mean.dtype)
         z = noise.randn_like(y)
-        sigma = torch.exp(0.5 * tables.at("posterior_log_variance_clipped", t, y))
+        sigma = torch.exp(0.5 * at(tables.posterior_log_variance_clipped, t, y))
         y = mean + (i > 0) * sigma * z
         callback({"i": k, "total": start_step, "t": i, "x": y})
     return y

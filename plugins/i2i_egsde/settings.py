@@ -7,31 +7,11 @@ from typing import Any, Literal
 from pydantic import Field
 
 from i2i_cli.energy_terms import EnergyTerm
+from i2i_cli.model_choice import BackboneChoice
 from i2i_cli.settings import Settings
 
 
-class ScoreModelSettings(Settings):
-    """The diffusion backbone a translation runs with, and its training process."""
-
-    backbone: str = Field("adm-unet", description="Registered backbone plugin (i2i plugins).")
-    preset: str | None = Field(
-        "afhq_dog_4m", description="Backbone preset: the exact flags of an official checkpoint."
-    )
-    model: dict[str, Any] = Field(
-        default_factory=dict, description="Backbone settings overriding the preset."
-    )
-    checkpoint: str = Field(
-        "afhq_dog_4m", description="Score model weights: an artifact name or a file path."
-    )
-    noise_schedule: Literal["linear", "cosine"] = Field(
-        "linear", description="Beta schedule the backbone was trained with."
-    )
-    diffusion_steps: int = Field(
-        1000, ge=1, le=100_000, description="Steps of the training process (T)."
-    )
-
-
-class SDEditSettings(ScoreModelSettings):
+class SDEditSettings(BackboneChoice):
     """SDEdit: perturb the source to step M, then denoise (Meng et al. 2022)."""
 
     start_step: int = Field(
@@ -53,7 +33,7 @@ class EGSDESettings(SDEditSettings):
     )
 
 
-class ILVRSettings(ScoreModelSettings):
+class ILVRSettings(BackboneChoice):
     """ILVR (Choi et al. 2021): ancestral sampling steered to the reference's low frequencies."""
 
     respacing: str = Field(
@@ -70,17 +50,14 @@ class ILVRSettings(ScoreModelSettings):
     )
 
 
-class DSEEnergySettings(Settings):
+class DSEEnergySettings(BackboneChoice):
     """EGSDE's realism energy: similarity of domain-specific-extractor features (egsde.md §1.2)."""
 
-    checkpoint: str = Field(
+    checkpoint: str | None = Field(
         "egsde_wild2dog_dse", description="Extractor weights: an artifact name or a file path."
     )
     backbone: str = Field("adm-classifier", description="Registered backbone of the extractor.")
     preset: str | None = Field("dse256", description="Backbone preset of the extractor.")
-    model: dict[str, Any] = Field(
-        default_factory=dict, description="Extractor settings overriding the preset."
-    )
     similarity: Literal["cosine", "neg_l2"] = Field(
         "cosine",
         description="cosine: mean per-position cosine; neg_l2: minus the squared distance.",

@@ -6,17 +6,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from i2i_cli.backbones import (
-    LoadedBackbone,
-    checkpoint_path,
-    load_backbone,
-    require_checkpoints,
-)
+from i2i_cli.backbones import require_checkpoints
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser
-from i2i_cli.diffusion.schedule import DiscreteSchedule
 from i2i_cli.energy_terms import build_energies, validate_energy_settings
 from i2i_cli.errors import UsageError
 from i2i_cli.guidance import WeightedEnergy
+from i2i_cli.model_choice import load_for_run, schedule_for
 from i2i_cli.noise import NoiseSource
 from i2i_cli.pipeline import translate_images
 from i2i_cli.progress import StepCallback
@@ -27,39 +22,20 @@ from i2i_egsde.sampler import sample_egsde
 
 if TYPE_CHECKING:
     from i2i_cli.context import RunContext
-    from i2i_egsde.settings import EGSDESettings, ILVRSettings, ScoreModelSettings, SDEditSettings
-
-
-def score_model(settings: ScoreModelSettings, ctx: RunContext) -> LoadedBackbone:
-    """The backbone with its weights, on the run's device."""
-    return load_backbone(
-        settings.backbone,
-        preset=settings.preset,
-        overrides=settings.model,
-        checkpoint=checkpoint_path(ctx, settings.checkpoint),
-        device=ctx.runtime.device,
-    )
-
-
-def schedule_of(settings: ScoreModelSettings, respacing: str = "") -> DiscreteSchedule:
-    """The run's schedule; a bad respacing is one usage line."""
-    try:
-        return DiscreteSchedule.named(settings.noise_schedule, settings.diffusion_steps, respacing)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    from i2i_egsde.settings import EGSDESettings, ILVRSettings, SDEditSettings
 
 
 def translate_sdedit_family(
     settings: SDEditSettings, ctx: RunContext, energies: list[WeightedEnergy]
 ) -> None:
     """Translate every input with the EGSDE loop and ``energies`` (none: SDEdit)."""
-    backbone = score_model(settings, ctx)
-    schedule = schedule_of(settings)
+    backbone = load_for_run(settings, ctx)
+    schedule = schedule_for(backbone.spec)
     if settings.start_step > schedule.num_steps:
         raise UsageError(
             f"--start-step {settings.start_step} exceeds the {schedule.num_steps} diffusion steps"
         )
-    denoiser = DiscreteDenoiser(backbone.module, backbone.prediction)
+    denoiser = DiscreteDenoiser(backbone.module, backbone.spec)
     ctx.log(
         f"{ctx.plugin}: {settings.backbone} ({settings.preset or 'custom'}), M = "
         f"{settings.start_step}, energies: "
@@ -80,14 +56,14 @@ def translate_sdedit_family(
                 callback=callback,
             )
 
-    translate_images(ctx, translate_batch, image_size=backbone.prediction.input_shape[-1])
+    translate_images(ctx, translate_batch, image_size=backbone.spec.input_shape[-1])
 
 
 def translate_egsde(settings: EGSDESettings, ctx: RunContext) -> None:
     """EGSDE over the inputs with the configured energies (every checkpoint checked first)."""
     registry = Registry.discover()
     energy_settings = validate_energy_settings(settings.energy, registry)
-    references = [settings.checkpoint]
+    references = [settings.checkpoint or ""]
     references += [
         s.checkpoint for s in energy_settings if isinstance(getattr(s, "checkpoint", None), str)
     ]
@@ -102,14 +78,14 @@ def translate_sdedit(settings: SDEditSettings, ctx: RunContext) -> None:
 
 def translate_ilvr(settings: ILVRSettings, ctx: RunContext) -> None:
     """ILVR with each input as the reference image."""
-    backbone = score_model(settings, ctx)
-    schedule = schedule_of(settings, settings.respacing)
-    size = backbone.prediction.input_shape[-1]
+    backbone = load_for_run(settings, ctx)
+    schedule = schedule_for(backbone.spec, respacing=settings.respacing)
+    size = backbone.spec.input_shape[-1]
     try:
         low_pass = LowPassFilter(size, size, settings.down_n, settings.kernel)
     except ValueError as error:
         raise UsageError(f"--down-n: {error}") from None
-    denoiser = DiscreteDenoiser(backbone.module, backbone.prediction)
+    denoiser = DiscreteDenoiser(backbone.module, backbone.spec)
 
     def translate_batch(
         x: torch.Tensor, noise: NoiseSource, callback: StepCallback

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from i2i_cli.diffusion.denoiser import DiscreteDenoiser, Prediction
+from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
 from i2i_cli.diffusion.gaussian import p_mean_variance, q_sample
 from i2i_cli.diffusion.samplers import (
     ddim_reverse_step,
@@ -19,6 +19,7 @@ from i2i_cli.diffusion.samplers import (
     sample_ddpm,
 )
 from i2i_cli.diffusion.schedule import DiscreteSchedule, space_timesteps
+from i2i_cli.guidance import GuidanceState, WeightedEnergy
 from i2i_cli.noise import RecordedNoise
 
 RESPACINGS = {"1000_full": "", "ddim25": "ddim25", "100": "100"}
@@ -43,15 +44,20 @@ class ToyModel:
         return torch.cat([0.8 * torch.tanh(x) + 5e-4 * tf, torch.tanh(x + 2e-3 * tf - 1)], dim=1)
 
 
-class ToyCondFn:
-    """The golden file's analytic guidance gradient; records the timesteps it receives."""
+class ToyEnergy:
+    """An energy whose -gradient is the golden file's analytic cond_fn, 0.3 cos(x) + 1e-4 t.
+
+    E(x) = -sum(0.3 sin(x) + 1e-4 t x) per item; records the timesteps it receives.
+    """
 
     def __init__(self) -> None:
         self.received: list[torch.Tensor] = []
 
-    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        self.received.append(t.clone())
-        return 0.3 * torch.cos(x) + 1e-4 * t.float().reshape(-1, 1, 1, 1)
+    def __call__(self, x: torch.Tensor, state: GuidanceState) -> torch.Tensor:
+        assert state.t is not None
+        self.received.append(state.t.clone())
+        t = state.t.float().reshape(-1, 1, 1, 1)
+        return -(0.3 * torch.sin(x) + 1e-4 * t * x).flatten(1).sum(1)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +67,7 @@ def golden(golden_dir: Path) -> dict[str, Any]:
 
 def toy_denoiser() -> tuple[DiscreteDenoiser, ToyModel]:
     model = ToyModel()
-    return DiscreteDenoiser(model, Prediction(target="eps", learned_variance=True)), model
+    return DiscreteDenoiser(model, ModelSpec(target="eps", learned_variance=True)), model
 
 
 def close(actual: torch.Tensor, expected: torch.Tensor, golden: dict[str, Any]) -> None:
@@ -112,19 +118,21 @@ def test_single_steps_match(golden: dict[str, Any], key: str, call: str) -> None
     close(unclipped.pred_x0, expected["pmv_noclip_pred_xstart"], golden)
 
     noise = RecordedNoise(expected["noise"])
-    cond_fn = ToyCondFn()
+    toy = ToyEnergy()
+    energies = [WeightedEnergy("toy", 1.0, toy)]
     results = {
         "p_sample": ddpm_step(denoiser, tables, x_t, t, noise=noise),
-        "p_sample_cond": ddpm_step(denoiser, tables, x_t, t, noise=noise, cond_fn=cond_fn),
+        "p_sample_cond": ddpm_step(denoiser, tables, x_t, t, noise=noise, energies=energies),
         "ddim_eta0": ddim_step(denoiser, tables, x_t, t, noise=noise, eta=0.0),
         "ddim_eta0_5": ddim_step(denoiser, tables, x_t, t, noise=noise, eta=0.5),
-        "ddim_eta0_cond": ddim_step(denoiser, tables, x_t, t, noise=noise, cond_fn=cond_fn),
+        "ddim_eta0_cond": ddim_step(denoiser, tables, x_t, t, noise=noise, energies=energies),
         "ddim_reverse_noclip": ddim_reverse_step(denoiser, tables, x_t, t, clip_denoised=False),
     }
     noise.assert_exhausted()
     for name, result in results.items():
         close(result.sample, expected[name], golden)
-    for received in cond_fn.received:
+    assert len(toy.received) == 2
+    for received in toy.received:
         torch.testing.assert_close(received, expected["cond_fn_received_t"])
 
 

@@ -18,15 +18,18 @@ import pytest
 import torch
 from PIL import Image
 
+from i2i_adm.energies import classifier_energy
 from i2i_adm.settings import AdmUNetSettings
 from i2i_cli.backbones import load_backbone
 from i2i_cli.data import find_images, read_image
-from i2i_cli.diffusion.denoiser import DiscreteDenoiser
+from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
 from i2i_cli.diffusion.gaussian import eps_from_x0, p_mean_variance
+from i2i_cli.diffusion.schedule import DiscreteSchedule
+from i2i_cli.guidance import GuidanceState, WeightedEnergy, energy_gradient
+from i2i_cli.model_choice import schedule_for
 from i2i_cli.noise import RecordedNoise
 from i2i_ddib.image_labels import class_pairs, mapped_labels, skip_reason
-from i2i_ddib.images import classifier_guidance, ddib_translate, pass_schedule
-from i2i_ddib.settings import DDIBSettings
+from i2i_ddib.translation import ddib_translate
 from tests.conftest import run_i2i
 
 if sys.version_info >= (3, 11):
@@ -49,6 +52,23 @@ def close(actual: torch.Tensor, expected: torch.Tensor, golden: Mapping[str, Any
     torch.testing.assert_close(
         actual, expected, atol=tolerance["atol"], rtol=tolerance["rtol"], check_dtype=False
     )
+
+
+def pass_schedule() -> DiscreteSchedule:
+    """The golden run's grid: 10 of the linear 1000-step process, spaced as guided-diffusion."""
+    return schedule_for(ModelSpec(), solver="ddim", steps=STEPS)
+
+
+def guidance(classifier: torch.nn.Module, scale: float) -> WeightedEnergy:
+    """Classifier guidance at ``scale`` as the run composes it (``--energy classifier``)."""
+    return WeightedEnergy("classifier", scale, classifier_energy(classifier, 8))
+
+
+def cond_grad(
+    energy: WeightedEnergy, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
+    """The reference's cond_fn, scale grad log p(y | x_t): minus the energy's gradient."""
+    return -energy_gradient([energy], x, GuidanceState(t=t, labels=y))
 
 
 def unet_settings(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -107,15 +127,16 @@ def replay(golden_dir: Path, folder: Path) -> GoldenRun:
     classifier = load_backbone(
         "adm-classifier", overrides=classifier_settings(config), checkpoint=classifier_file
     ).module
-    denoiser = DiscreteDenoiser(unet.module, unet.prediction)
+    denoiser = DiscreteDenoiser(unet.module, unet.spec)
     inputs = main["inputs"]
-    schedule = pass_schedule(DDIBSettings(solver="ddim", diffusion_steps=1000, steps=STEPS))
-    guidance = classifier_guidance(classifier, inputs["y_target"], config["classifier_scale"])
+    schedule = pass_schedule()
+    energy = guidance(classifier, config["classifier_scale"])
     cond_grads: list[torch.Tensor] = []
 
-    def recorded_guidance(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        cond_grads.append(guidance(x, t))
-        return cond_grads[-1]
+    def recorded_energy(x: torch.Tensor, state: GuidanceState) -> torch.Tensor:
+        assert state.t is not None and state.labels is not None
+        cond_grads.append(cond_grad(energy, x.detach(), state.t, state.labels))
+        return energy.function(x, state)
 
     steps: list[Mapping[str, Any]] = []
     noise = RecordedNoise(main["noise"])
@@ -127,9 +148,10 @@ def replay(golden_dir: Path, folder: Path) -> GoldenRun:
         solver="ddim",
         noise=noise,
         clip_denoised=config["clip_denoised_decode"],
-        cond_fn=recorded_guidance,
+        energies=[WeightedEnergy("classifier", energy.weight, recorded_energy)],
+        condition=GuidanceState(labels=inputs["y_target"]),
         callback=steps.append,
-    )
+    ).result
     noise.assert_exhausted()
     return GoldenRun(
         main,
@@ -176,7 +198,7 @@ def test_loader_crops_like_center_crop_arr_and_reads_labels_from_file_names(
 
 
 def test_schedule_is_the_reference_respacing(run: GoldenRun) -> None:
-    schedule = pass_schedule(DDIBSettings(solver="ddim", diffusion_steps=1000, steps=STEPS))
+    schedule = pass_schedule()
     outputs = run.main["outputs"]
     assert schedule.timestep_map.tolist() == outputs["timestep_map"].tolist()
     alphas_cumprod = torch.from_numpy(schedule.arrays()["alphas_cumprod"])
@@ -188,7 +210,7 @@ def test_schedule_is_the_reference_respacing(run: GoldenRun) -> None:
 def test_encoder_first_step_trajectory_and_latent(run: GoldenRun) -> None:
     trajectory, first = run.aux["outputs"]["trajectories"], run.aux["outputs"]["encode_first_step"]
     assert [int(step["t"]) for step in run.encode_steps] == list(range(STEPS))
-    close(run.encode_steps[0]["pred_x0"], first["pred_xstart"], run.main)
+    close(run.encode_steps[0]["denoised"], first["pred_xstart"], run.main)
     close(run.encode_steps[0]["x"], first["sample"], run.main)
     for k, step in enumerate(run.encode_steps):
         close(step["x"], trajectory["encode_x"][k], run.main)
@@ -201,8 +223,8 @@ def test_classifier_logits_and_guidance_at_the_first_decode_step(run: GoldenRun)
     with torch.no_grad():
         close(run.classifier(check["x"], check["t"]), check["logits"], run.main)
     close(run.cond_grads[0], check["cond_grad"], run.main)
-    scale = run.main["config"]["classifier_scale"]
-    own = classifier_guidance(run.classifier, check["y"], scale)(check["x"], check["t"])
+    energy = guidance(run.classifier, run.main["config"]["classifier_scale"])
+    own = cond_grad(energy, check["x"], check["t"], check["y"])
     close(own, check["cond_grad"], run.main)
 
 
@@ -214,7 +236,7 @@ def test_decoder_clips_then_guides_at_the_first_step(run: GoldenRun) -> None:
     own ``eps_from_x0``), where the tolerance means what it says.
     """
     check = run.aux["outputs"]["classifier_check"]
-    schedule = pass_schedule(DDIBSettings(solver="ddim", diffusion_steps=1000, steps=STEPS))
+    schedule = pass_schedule()
     tables = schedule.tables()
     x, t = check["x"], torch.full((len(check["x"]),), STEPS - 1)
 
@@ -228,7 +250,7 @@ def test_decoder_clips_then_guides_at_the_first_step(run: GoldenRun) -> None:
     close(implied_eps(before), implied_eps(check["pred_xstart_before_guidance"]), run.main)
     first = run.decode_steps[0]
     assert int(first["t"]) == STEPS - 1
-    after = first["pred_x0"]
+    after = first["denoised"]
     close(implied_eps(after), implied_eps(check["pred_xstart_after_guidance"]), run.main)
     assert after.abs().max() > 1  # the guided x0 is not clipped again
     close(first["x"], check["sample"], run.main)
@@ -256,7 +278,7 @@ def test_truncated_uint8_matches_the_saved_translation(run: GoldenRun) -> None:
 def test_guidance_moves_the_sample_as_much_as_the_reference(run: GoldenRun) -> None:
     """Scale 0 changes the final sample by the recorded guidance effect (0.0445)."""
     inputs, config = run.main["inputs"], run.main["config"]
-    schedule = pass_schedule(DDIBSettings(solver="ddim", diffusion_steps=1000, steps=STEPS))
+    schedule = pass_schedule()
     unguided = ddib_translate(
         run.unet.with_labels(inputs["y_source"]),
         run.unet.with_labels(inputs["y_target"]),
@@ -265,7 +287,7 @@ def test_guidance_moves_the_sample_as_much_as_the_reference(run: GoldenRun) -> N
         solver="ddim",
         noise=RecordedNoise(run.main["noise"]),
         clip_denoised=config["clip_denoised_decode"],
-    )
+    ).result
     effect = (run.sample - unguided).abs().max().item()
     assert effect == pytest.approx(run.main["outputs"]["guidance_effect_max_abs"], abs=1e-4)
 
@@ -276,11 +298,8 @@ def tiny_run_config(run: GoldenRun, path: Path) -> Path:
     lines = [
         'backbone = "adm-unet"',
         f'checkpoint = "{run.unet_file}"',
-        f'classifier_checkpoint = "{run.classifier_file}"',
-        f"classifier_scale = {config['classifier_scale']}",
         "clip_denoised = true",
         'solver = "ddim"',
-        "diffusion_steps = 1000",
         f"steps = {STEPS}",
         f'source = "{config["source"]}"',
         f'target = "{config["target"]}"',
@@ -288,7 +307,13 @@ def tiny_run_config(run: GoldenRun, path: Path) -> Path:
         "[model]",
         *_toml_table(unet_settings(config)),
         "",
-        "[classifier_model]",
+        "[[energy]]",
+        'name = "classifier"',
+        f"weight = {config['classifier_scale']}",
+        f'checkpoint = "{run.classifier_file}"',
+        'preset = ""',
+        "",
+        "[energy.model]",
         *_toml_table(classifier_settings(config)),
     ]
     path.write_text("\n".join(lines) + "\n")

@@ -9,7 +9,7 @@ import torch
 from i2i_adm.build import build_unet
 from i2i_adm.settings import AdmUNetSettings
 from i2i_cli.backbones import load_state_dict_strictly
-from i2i_cli.diffusion.denoiser import DiscreteDenoiser, Prediction
+from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
 from i2i_cli.diffusion.schedule import DiscreteSchedule
 from i2i_cli.noise import RecordedNoise
 from i2i_cli.resizer import LowPassFilter
@@ -35,7 +35,7 @@ def test_ilvr_sample_replays_the_recorded_noise(golden_dir: Path) -> None:
     noise = RecordedNoise(golden["noise"])
     after: list[torch.Tensor] = []
     sample = sample_ilvr(
-        DiscreteDenoiser(model, Prediction(learned_variance=True)),
+        DiscreteDenoiser(model, ModelSpec(learned_variance=True)),
         reference,
         schedule,
         low_pass=LowPassFilter(32, 32, config["down_N"], "cubic"),

@@ -1,0 +1,104 @@
+"""A run's backbone: the settings that choose it, loading it for the run, and its schedule.
+
+Every method and energy that runs a network declares ``BackboneChoice`` (or a subclass with its
+own defaults) and calls ``load_for_run``; every index-time method samples on ``schedule_for``,
+the process the backbone declares it was trained on, so no method asks for a schedule again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from i2i_cli.backbones import backbone_spec, checkpoint_path, load_backbone
+from i2i_cli.errors import UsageError
+from i2i_cli.settings import Settings
+
+if TYPE_CHECKING:
+    from i2i_cli.backbones import LoadedBackbone
+    from i2i_cli.context import RunContext
+    from i2i_cli.diffusion.denoiser import ModelSpec
+    from i2i_cli.diffusion.ode import OdeSolver, Spacing
+    from i2i_cli.diffusion.schedule import DiscreteSchedule
+
+
+class BackboneChoice(Settings):
+    """A registered backbone, its preset, overrides of the preset and its weights."""
+
+    backbone: str = Field("adm-unet", description="Registered backbone plugin (i2i plugins).")
+    preset: str | None = Field(
+        "afhq_dog_4m", description="Backbone preset: the exact flags of an official checkpoint."
+    )
+    model: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Backbone settings overriding the preset (e.g. --set model.image_size=64).",
+    )
+    checkpoint: str | None = Field(
+        "afhq_dog_4m",
+        description="Weights: an artifact name from `i2i download --list`, or a file path.",
+    )
+
+
+def spec_for(choice: BackboneChoice, overrides: Mapping[str, Any] | None = None) -> ModelSpec:
+    """What the chosen backbone predicts and how it reads time, without building it."""
+    return backbone_spec(choice.backbone, choice.preset, {**choice.model, **(overrides or {})})
+
+
+def load_for_run(
+    choice: BackboneChoice,
+    ctx: RunContext,
+    *,
+    checkpoint: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> LoadedBackbone:
+    """The chosen backbone with its weights on the run's device, in eval mode.
+
+    ``checkpoint`` (an artifact or a path) replaces ``choice.checkpoint`` (e.g. DDIB's source and
+    target models); ``overrides`` go over the preset below ``choice.model``.
+    """
+    reference = checkpoint or choice.checkpoint
+    if reference is None:
+        raise UsageError(f"backbone {choice.backbone} needs weights: give --checkpoint")
+    return load_backbone(
+        choice.backbone,
+        preset=choice.preset,
+        overrides={**(overrides or {}), **choice.model},
+        checkpoint=checkpoint_path(ctx, reference),
+        device=ctx.runtime.device,
+    )
+
+
+def schedule_for(
+    *specs: ModelSpec,
+    respacing: str = "",
+    solver: OdeSolver | None = None,
+    steps: int | None = None,
+    spacing: Spacing = "auto",
+) -> DiscreteSchedule:
+    """The discrete schedule a run samples on: the backbones' one training process, respaced.
+
+    ``respacing`` is guided-diffusion's syntax (``"100"``, ``"ddim25"``); with ``solver`` the grid
+    of an ODE pass is ``steps`` of the process spaced by ``spacing`` (``solver_schedule``). Models
+    of different processes, a sigma-time model or a bad count -> one usage line.
+    """
+    from i2i_cli.diffusion.ode import solver_schedule
+
+    try:
+        processes = {spec.discrete_process() for spec in specs}
+    except ValueError as error:
+        raise UsageError(f"{error}; this method runs on a discrete-time process") from None
+    if len(processes) != 1:
+        listed = ", ".join(f"{p.noise_schedule} x {p.steps}" for p in processes)
+        raise UsageError(
+            f"the models were trained on different processes ({listed}); "
+            "this method needs one noise schedule for all of them"
+        )
+    process = processes.pop()
+    try:
+        if solver is not None:
+            return solver_schedule(process.schedule(), solver, steps, spacing)
+        return process.schedule(respacing)
+    except ValueError as error:
+        raise UsageError(str(error)) from None

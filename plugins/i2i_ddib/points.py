@@ -1,0 +1,257 @@
+"""DDIB on 2-D points: the translation and sampling runs of the synthetic suite (ddib.md §2.4).
+
+A translation writes ``source.npy``, ``latent.npy`` and ``target.npy`` (with ``--cycle`` also
+``latent_2.npy`` and ``source_2.npy``), a scatter plot of them, and a ``result.json`` with the
+cycle error (max and mean per-point distance, as ``synthetic_cycle.py`` logs the max) and the
+sliced Wasserstein distance of the translation to the target data set.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from i2i_cli.atomic import write_atomic_bytes
+from i2i_cli.backbones import LoadedBackbone, checkpoint_path, state_dict_from
+from i2i_cli.checkpoints import load_checkpoint
+from i2i_cli.diffusion.denoiser import DiscreteDenoiser
+from i2i_cli.diffusion.ode import decode_ode
+from i2i_cli.diffusion.schedule import DiscreteSchedule
+from i2i_cli.errors import UsageError
+from i2i_cli.model_choice import load_for_run, schedule_for
+from i2i_cli.noise import GeneratorNoise
+from i2i_ddib.bundled import bundled_model, verified_path
+from i2i_ddib.plots import scatter_figure
+from i2i_ddib.point_metrics import sliced_wasserstein
+from i2i_ddib.settings2d import architecture_of
+from i2i_ddib.synthetic_data import SyntheticTask, seeded_rng, synthetic_array, synthetic_task
+from i2i_ddib.translation import Translation, ddib_translate
+
+if TYPE_CHECKING:
+    from i2i_cli.context import RunContext
+    from i2i_ddib.settings import DDIBSettings
+
+CHUNK = 50_000
+"""Points per network call."""
+
+REFERENCE_POINTS = 20_000
+"""Points of a fresh data-set draw the sliced Wasserstein distance compares against."""
+
+
+def official_artifact(task: SyntheticTask) -> str:
+    """The artifact of the official checkpoint of ``task`` (``i2i download --exp synthetic``)."""
+    return f"ddib_2d_{task.reference_name.lower()}"
+
+
+def point_model(
+    settings: DDIBSettings, ctx: RunContext, task: SyntheticTask, reference: str | None
+) -> LoadedBackbone:
+    """The 2-D model of one domain: the given checkpoint, the official one, or the bundled one.
+
+    A checkpoint file's width and depth are read from its shapes (``--set model.*`` wins), so
+    the model.pt of any ``i2i train ddib-2d`` run loads as it is.
+    """
+    if reference is not None:
+        path = checkpoint_path(ctx, reference)
+        shapes = architecture_of(state_dict_from(load_checkpoint(path), f"checkpoint {path}"))
+        return load_for_run(settings, ctx, checkpoint=str(path), overrides=shapes)
+    if settings.official:
+        return load_for_run(settings, ctx, checkpoint=official_artifact(task))
+    bundled = bundled_model(task.name)
+    path = verified_path(bundled)
+    return load_for_run(settings, ctx, checkpoint=str(path), overrides=bundled.model)
+
+
+def ode_schedule(settings: DDIBSettings, *models: LoadedBackbone) -> DiscreteSchedule:
+    """The grid both passes use: the models' one process, ``--steps`` of it (ddib.md §1.2)."""
+    specs = [model.spec for model in models]
+    return schedule_for(
+        *specs, solver=settings.solver, steps=settings.steps, spacing=settings.spacing
+    )
+
+
+def log_plan(
+    ctx: RunContext, what: str, schedule: DiscreteSchedule, settings: DDIBSettings
+) -> None:
+    """One line saying what runs: points, solver, steps per pass."""
+    ctx.log(f"ddib: {what}; {settings.solver} with {schedule.num_steps} steps per pass")
+
+
+def translate_chunks(
+    ctx: RunContext,
+    source: LoadedBackbone,
+    target: LoadedBackbone,
+    x: torch.Tensor,
+    schedule: DiscreteSchedule,
+    settings: DDIBSettings,
+    noise: GeneratorNoise,
+) -> Translation:
+    """``ddib_translate`` over ``x`` in chunks of ``CHUNK`` points; returns CPU float32."""
+    parts = []
+    for chunk in x.split(CHUNK):
+        with ctx.runtime.autocast():
+            parts.append(
+                ddib_translate(
+                    DiscreteDenoiser(source.module, source.spec),
+                    DiscreteDenoiser(target.module, target.spec),
+                    chunk.to(ctx.runtime.device),
+                    schedule,
+                    solver=settings.solver,
+                    noise=noise,
+                )
+            )
+    return Translation(
+        torch.cat([part.latent.float().cpu() for part in parts]),
+        torch.cat([part.result.float().cpu() for part in parts]),
+    )
+
+
+def decode_points(
+    ctx: RunContext,
+    model: LoadedBackbone,
+    latent: torch.Tensor,
+    schedule: DiscreteSchedule,
+    settings: DDIBSettings,
+    noise: GeneratorNoise,
+) -> torch.Tensor:
+    """The target model's ODE decode of Gaussian latents in chunks; returns CPU float32."""
+    denoiser = DiscreteDenoiser(model.module, model.spec)
+    results = []
+    for chunk in latent.split(CHUNK):
+        with ctx.runtime.autocast():
+            y = decode_ode(
+                denoiser,
+                chunk.to(ctx.runtime.device),
+                schedule,
+                solver=settings.solver,
+                noise=noise,
+            )
+        results.append(y.float().cpu())
+    return torch.cat(results)
+
+
+@dataclass(frozen=True)
+class PointSource:
+    """The points to translate and where they came from."""
+
+    points: torch.Tensor
+    origin: str
+
+
+def source_points(settings: DDIBSettings, ctx: RunContext, task: SyntheticTask) -> PointSource:
+    """``--input`` (an .npy of shape (n, 2)) or ``num_points`` fresh points of the source set."""
+    given = getattr(ctx.run, "input", None)
+    if given is not None:
+        return PointSource(read_points(Path(given)), str(given))
+    count = settings.num_points - settings.num_points % task.multiple_of
+    points = synthetic_array(task, count, seeded_rng(ctx.runtime.seed))
+    return PointSource(torch.from_numpy(points), f"{count} points of {task.name}")
+
+
+def read_points(path: Path) -> torch.Tensor:
+    """An (n, 2) float array from an .npy file; anything else is one line."""
+    if path.suffix != ".npy":
+        raise UsageError(f"--input {path}: 2-D translation reads points from an .npy file")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"--input {path} is not a readable .npy file: {error}") from None
+    if array.ndim != 2 or array.shape[1] != 2 or len(array) == 0:
+        raise UsageError(f"--input {path} holds shape {array.shape}; expected (n, 2) points")
+    if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
+        raise UsageError(f"--input {path} holds non-numeric or non-finite values")
+    return torch.from_numpy(array.astype(np.float32))
+
+
+def save_points(output: Path, arrays: dict[str, torch.Tensor]) -> None:
+    """Write each array as ``<name>.npy`` atomically (float32, as the reference saves them)."""
+    for name, tensor in arrays.items():
+        buffer = io.BytesIO()
+        np.save(buffer, tensor.numpy().astype(np.float32), allow_pickle=False)
+        write_atomic_bytes(buffer.getvalue(), output / f"{name}.npy")
+
+
+def data_distance(points: np.ndarray, task: SyntheticTask, seed: int) -> float:
+    """Sliced Wasserstein distance of ``points`` to a fresh draw of ``task`` (another seed)."""
+    count = REFERENCE_POINTS - REFERENCE_POINTS % task.multiple_of
+    reference = synthetic_array(task, count, seeded_rng(seed + 1))
+    return sliced_wasserstein(points, reference)
+
+
+def cycle_errors(source: torch.Tensor, returned: torch.Tensor) -> dict[str, float]:
+    """Per-point Euclidean distance of the round trip: max (the reference's log) and mean."""
+    distance = (source - returned).norm(dim=1)
+    return {"cycle_max_l2": float(distance.max()), "cycle_mean_l2": float(distance.mean())}
+
+
+def translate_points(settings: DDIBSettings, ctx: RunContext) -> dict[str, Any]:
+    """Source -> latent -> target (and with ``--cycle`` back again); npy, plot and errors."""
+    source_task, target_task = synthetic_task(settings.source), synthetic_task(settings.target)
+    if settings.official:
+        sides = [
+            (source_task, settings.source_checkpoint),
+            (target_task, settings.target_checkpoint),
+        ]
+        ctx.store.require_all([official_artifact(task) for task, given in sides if given is None])
+    source_model = point_model(settings, ctx, source_task, settings.source_checkpoint)
+    target_model = point_model(settings, ctx, target_task, settings.target_checkpoint)
+    schedule = ode_schedule(settings, source_model, target_model)
+    source = source_points(settings, ctx, source_task)
+    noise = GeneratorNoise(ctx.runtime.seed, ctx.runtime.device)
+    log_plan(ctx, f"{source.origin} -> {target_task.name}", schedule, settings)
+    forward = translate_chunks(
+        ctx, source_model, target_model, source.points, schedule, settings, noise
+    )
+    arrays = {"source": source.points, "latent": forward.latent, "target": forward.result}
+    result: dict[str, Any] = {
+        "source": source_task.name,
+        "target": target_task.name,
+        "points": len(source.points),
+        "solver": settings.solver,
+        "steps_per_pass": schedule.num_steps,
+        "target_sliced_wasserstein": data_distance(
+            arrays["target"].numpy(), target_task, ctx.runtime.seed
+        ),
+    }
+    if settings.cycle:
+        back = translate_chunks(
+            ctx, target_model, source_model, forward.result, schedule, settings, noise
+        )
+        arrays["latent_2"], arrays["source_2"] = back.latent, back.result
+        result.update(cycle_errors(arrays["source"], arrays["source_2"]))
+        ctx.log(
+            f"cycle error: max {result['cycle_max_l2']:.5f}, mean {result['cycle_mean_l2']:.5f}"
+        )
+    ctx.output.mkdir(parents=True, exist_ok=True)
+    save_points(ctx.output, arrays)
+    if settings.plot:
+        panels = [(name, tensor.numpy()) for name, tensor in arrays.items()]
+        result["plot"] = str(scatter_figure(panels, ctx.output / "translation.png"))
+    return result
+
+
+def sample_points(settings: DDIBSettings, ctx: RunContext) -> dict[str, Any]:
+    """Decode Gaussian latents with the ``--target`` 2-D model (``synthetic_sample.py``)."""
+    task = synthetic_task(settings.target)
+    model = point_model(settings, ctx, task, settings.target_checkpoint)
+    schedule = ode_schedule(settings, model)
+    count = ctx.run.num_samples
+    noise = GeneratorNoise(ctx.runtime.seed, ctx.runtime.device)
+    latent = noise.randn((count, *model.spec.input_shape)).cpu()
+    log_plan(ctx, f"sampling {count} points of {task.name}", schedule, settings)
+    points = decode_points(ctx, model, latent, schedule, settings, noise)
+    save_points(ctx.output, {"latent": latent, "points": points})
+    if settings.plot:
+        scatter_figure(
+            [("latent", latent.numpy()), (f"samples: {task.name}", points.numpy())],
+            ctx.output / "samples.png",
+            colour_by=latent.numpy(),
+        )
+    distance = data_distance(points.numpy(), task, ctx.runtime.seed)
+    ctx.log(f"sliced Wasserstein distance to {task.name}: {distance:.4f}")
+    return {"points": str(ctx.output / "points.npy"), "sliced_wasserstein": distance}
