@@ -206,6 +206,12 @@ class DiscreteSchedule:
         return self._tables[key]
 
 
+def at(table: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A table's values at steps ``t`` (one per item), broadcastable against ``like``."""
+    values = table[t]
+    return values.reshape(values.shape + (1,) * (like.ndim - values.ndim))
+
+
 @dataclass(frozen=True)
 class ScheduleTables:
     """Float32 per-step coefficients on one device, indexed by respaced step (adm.md §3.1)."""
@@ -242,11 +248,6 @@ class ScheduleTables:
     def num_steps(self) -> int:
         """Number of steps of the process."""
         return len(self.betas)
-
-    def at(self, name: str, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """Coefficient ``name`` at steps ``t`` (one per item), broadcastable against ``like``."""
-        values = getattr(self, name)[t]
-        return values.reshape(values.shape + (1,) * (like.ndim - values.ndim))
 
 
 TABLE_NAMES = tuple(f.name for f in fields(ScheduleTables) if f.name != "timestep_map")
