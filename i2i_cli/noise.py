@@ -8,7 +8,7 @@ key), so an item's result does not depend on batch size, order or world size.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import torch
@@ -54,6 +54,21 @@ class PerItemNoise:
                 "the first dimension must equal the number of items"
             )
 
+    def _per_item(
+        self,
+        draw: Callable[..., torch.Tensor],
+        shape: Sequence[int],
+        device: torch.device | str | None,
+        dtype: torch.dtype,
+    ) -> torch.Tensor:
+        """Row ``b`` of ``shape`` drawn by ``draw`` from generator ``b``, stacked, on ``device``."""
+        self._check_batch(shape)
+        rows = [
+            draw(tuple(shape[1:]), generator=g, device=self.device, dtype=dtype)
+            for g in self._generators
+        ]
+        return torch.stack(rows).to(device or self.device)
+
     def randn(
         self,
         shape: Sequence[int],
@@ -62,12 +77,7 @@ class PerItemNoise:
         dtype: torch.dtype = torch.float32,
     ) -> torch.Tensor:
         """Standard normal noise of ``shape``, item by item from each item's generator."""
-        self._check_batch(shape)
-        rows = [
-            torch.randn(tuple(shape[1:]), generator=g, device=self.device, dtype=dtype)
-            for g in self._generators
-        ]
-        return torch.stack(rows).to(device or self.device)
+        return self._per_item(torch.randn, shape, device, dtype)
 
     def randn_like(self, x: torch.Tensor) -> torch.Tensor:
         """Standard normal noise shaped, typed and placed like ``x``."""
@@ -81,12 +91,7 @@ class PerItemNoise:
         dtype: torch.dtype = torch.float32,
     ) -> torch.Tensor:
         """Uniform [0, 1) noise of ``shape``, item by item from each item's generator."""
-        self._check_batch(shape)
-        rows = [
-            torch.rand(tuple(shape[1:]), generator=g, device=self.device, dtype=dtype)
-            for g in self._generators
-        ]
-        return torch.stack(rows).to(device or self.device)
+        return self._per_item(torch.rand, shape, device, dtype)
 
 
 class RecordedNoise:

@@ -45,8 +45,6 @@ class SyntheticTask:
     """Position in the reference's ``list(Synthetic2DType)``: the scripts' ``--task`` value."""
     reference_name: str
     """The reference's enum member (``OLYMPIC_RINGS``)."""
-    paper_name: str
-    """The name in the paper (``Parallel Rings``)."""
     family: Family
     radii: tuple[float, ...] = ()
     """Band radius of each ring or square (rings and squares only)."""
@@ -59,6 +57,11 @@ class SyntheticTask:
     """Observed y range after normalisation, 60 000 points (ddib.md §2.1 table)."""
 
     @property
+    def paper_name(self) -> str:
+        """The name in the paper (``Parallel Rings``): the canonical name in title case."""
+        return self.name.replace("_", " ").title()
+
+    @property
     def multiple_of(self) -> int:
         """The point count must be a multiple of this: 3 rings, or 3 squares of 4 edges."""
         return {"rings": len(self.radii), "squares": 4 * len(self.radii)}.get(self.family, 1)
@@ -69,63 +72,46 @@ class SyntheticTask:
         return 2 if self.family in ("rings", "squares") else 1
 
 
+def _band_task(
+    family: Literal["rings", "squares"],
+    layout: Literal["concentric", "parallel"],
+    index: int,
+    reference_name: str,
+    extent: tuple[float, float],
+) -> SyntheticTask:
+    """Three rings or squares: radii 1, 2, 3 about the origin, or three of radius 1 side by side.
+
+    ``extent`` is the observed half-width in x and y after normalisation (symmetric ranges).
+    The concentric task also answers to the family's name (``rings``, ``squares``).
+    """
+    concentric = layout == "concentric"
+    return SyntheticTask(
+        f"{layout}_{family}",
+        index,
+        reference_name,
+        family,
+        radii=(1.0, 2.0, 3.0) if concentric else (1.0, 1.0, 1.0),
+        parallel=not concentric,
+        aliases=(family,) if concentric else (),
+        x_range=(-extent[0], extent[0]),
+        y_range=(-extent[1], extent[1]),
+    )
+
+
 TASKS: tuple[SyntheticTask, ...] = (
-    SyntheticTask(
-        "moons", 0, "MOONS", "Moons", "moons", x_range=(-2.13, 2.47), y_range=(-1.47, 1.12)
-    ),
+    SyntheticTask("moons", 0, "MOONS", "moons", x_range=(-2.13, 2.47), y_range=(-1.47, 1.12)),
     SyntheticTask(
         "checkerboards",
         1,
         "CHECKERBOARD",
-        "Checkerboards",
         "checkerboard",
         x_range=(-1.74, 1.74),
         y_range=(-1.74, 1.74),
     ),
-    SyntheticTask(
-        "concentric_rings",
-        2,
-        "CONCENTRIC_RINGS",
-        "Concentric Rings",
-        "rings",
-        radii=(1.0, 2.0, 3.0),
-        aliases=("rings",),
-        x_range=(-2.13, 2.13),
-        y_range=(-2.13, 2.13),
-    ),
-    SyntheticTask(
-        "concentric_squares",
-        3,
-        "CONCENTRIC_SQUARES",
-        "Concentric Squares",
-        "squares",
-        radii=(1.0, 2.0, 3.0),
-        aliases=("squares",),
-        x_range=(-1.84, 1.84),
-        y_range=(-1.84, 1.84),
-    ),
-    SyntheticTask(
-        "parallel_rings",
-        4,
-        "OLYMPIC_RINGS",
-        "Parallel Rings",
-        "rings",
-        radii=(1.0, 1.0, 1.0),
-        parallel=True,
-        x_range=(-2.29, 2.29),
-        y_range=(-0.71, 0.71),
-    ),
-    SyntheticTask(
-        "parallel_squares",
-        5,
-        "OLYMPIC_SQUARES",
-        "Parallel Squares",
-        "squares",
-        radii=(1.0, 1.0, 1.0),
-        parallel=True,
-        x_range=(-2.22, 2.22),
-        y_range=(-0.65, 0.65),
-    ),
+    _band_task("rings", "concentric", 2, "CONCENTRIC_RINGS", extent=(2.13, 2.13)),
+    _band_task("squares", "concentric", 3, "CONCENTRIC_SQUARES", extent=(1.84, 1.84)),
+    _band_task("rings", "parallel", 4, "OLYMPIC_RINGS", extent=(2.29, 0.71)),
+    _band_task("squares", "parallel", 5, "OLYMPIC_SQUARES", extent=(2.22, 0.65)),
 )
 """The six tasks in the reference's order (``list(Synthetic2DType)``, the README's order)."""
 
