@@ -18,7 +18,7 @@ from i2i_cli.diffusion.denoiser import DiscreteDenoiser
 from i2i_cli.diffusion.ode import decode_ode, encode_ode
 from i2i_cli.diffusion.schedule import DiscreteSchedule
 from i2i_cli.noise import RecordedNoise
-from i2i_ddib.settings2d import build_synthetic_model, settings_from_flags, synthetic_prediction
+from i2i_ddib.settings2d import build_synthetic_model, settings_from_flags, synthetic_spec
 from i2i_ddib.synthetic_data import seeded_rng, synthetic_array
 from tests.conftest import run_i2i
 
@@ -34,13 +34,23 @@ def _denoiser(golden: dict[str, Any], side: str) -> DiscreteDenoiser:
     settings = settings_from_flags(golden["config"]["create_model_and_diffusion_2d"])
     model = build_synthetic_model(settings)
     model.load_state_dict(golden["state_dict"][side], strict=True)
-    return DiscreteDenoiser(model.eval(), synthetic_prediction(settings))
+    return DiscreteDenoiser(model.eval(), synthetic_spec(settings))
 
 
 def _close(actual: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float) -> None:
     """Within the golden tolerance, with the worst difference in the message."""
     worst = (actual - expected).abs().max().item()
     assert torch.allclose(actual, expected, atol=atol, rtol=rtol), f"max |diff| {worst:.3g}"
+
+
+def _cycle_slack(returned: torch.Tensor, tolerance: dict[str, float]) -> float:
+    """How far the cycle error max_i ||source_i - returned_i|| may move when ``returned`` does.
+
+    Each coordinate of the round trip may differ by ``atol + rtol |x|``; a point's distance then
+    moves by at most the norm of that vector (triangle inequality), and so does the maximum.
+    """
+    per_coordinate = tolerance["atol"] + tolerance["rtol"] * returned.abs()
+    return per_coordinate.norm(dim=1).max().item()
 
 
 def test_source_points_are_the_reference_draw(golden: dict[str, Any]) -> None:
@@ -79,7 +89,8 @@ def test_respaced_cycle_matches_every_pass(golden: dict[str, Any]) -> None:
     ]:
         _close(value, out[name], **_tol(tolerance))
     error = (golden["inputs"]["source"] - returned).norm(dim=1)
-    assert abs(error.max().item() - out["cycle_max_l2"]) < 1e-4
+    slack = _cycle_slack(out["source_2"], tolerance)
+    assert abs(error.max().item() - out["cycle_max_l2"]) <= slack
 
 
 def _tol(tolerance: dict[str, float]) -> dict[str, float]:
@@ -104,23 +115,9 @@ def test_unrespaced_translation_matches_full_4000(golden: dict[str, Any]) -> Non
     _close(translated, full["target"], atol, rtol)
 
 
-def test_dpm_solver_tracks_the_exact_ode_closer_than_ddim(golden: dict[str, Any]) -> None:
-    """With the same 100 steps, DPM-Solver++(2M) lands nearer the 4000-step DDIM solution."""
-    full = golden["outputs"]["full_4000"]
-    schedule = DiscreteSchedule.named("linear", 4000, "100")
-    source, target = _denoiser(golden, "source"), _denoiser(golden, "target")
-    zeros = RecordedNoise([torch.zeros(8, 2)] * 100)
-    errors = {}
-    for solver in ("ddim", "dpmpp2m"):
-        latent = encode_ode(source, full["source"], schedule, solver=solver)
-        translated = decode_ode(target, latent, schedule, solver=solver, noise=zeros)
-        errors[solver] = (translated - full["target"]).norm(dim=1).max().item()
-    assert errors["dpmpp2m"] < 0.5 * errors["ddim"], errors
-
-
 def test_cli_cycle_reproduces_the_reference(golden: dict[str, Any], tmp_path: Path) -> None:
     """``i2i translate ddib --cycle`` on the golden checkpoints writes the reference's arrays."""
-    out = golden["outputs"]
+    out, tolerance = golden["outputs"], golden["tolerance"]
     for side in ("source", "target"):
         torch.save(golden["state_dict"][side], tmp_path / f"{side}.pt")
     np.save(tmp_path / "points.npy", golden["inputs"]["source"].numpy())
@@ -154,7 +151,8 @@ def test_cli_cycle_reproduces_the_reference(golden: dict[str, Any], tmp_path: Pa
     assert result.returncode == 0, result.stderr
     for name in ("latent", "target", "latent_2", "source_2"):
         written = torch.from_numpy(np.load(tmp_path / "run" / f"{name}.npy"))
-        _close(written, out[name], 1e-4, 1e-4)
+        _close(written, out[name], **_tol(tolerance))
     record = json.loads((tmp_path / "run" / "result.json").read_text())
-    assert abs(record["cycle_max_l2"] - out["cycle_max_l2"]) < 1e-4
+    slack = _cycle_slack(out["source_2"], tolerance)
+    assert abs(record["cycle_max_l2"] - out["cycle_max_l2"]) <= slack
     assert (tmp_path / "run" / "translation.png").stat().st_size > 1000
