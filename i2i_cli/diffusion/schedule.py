@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -248,6 +248,3 @@ class ScheduleTables:
     def num_steps(self) -> int:
         """Number of steps of the process."""
         return len(self.betas)
-
-
-TABLE_NAMES = tuple(f.name for f in fields(ScheduleTables) if f.name != "timestep_map")
