@@ -250,9 +250,15 @@ def test_decoder_clips_then_guides_at_the_first_step(run: GoldenRun) -> None:
     close(implied_eps(before), implied_eps(check["pred_xstart_before_guidance"]), run.main)
     first = run.decode_steps[0]
     assert int(first["t"]) == STEPS - 1
-    after = first["denoised"]
-    close(implied_eps(after), implied_eps(check["pred_xstart_after_guidance"]), run.main)
-    assert after.abs().max() > 1  # the guided x0 is not clipped again
+    after, reference_after = first["denoised"], check["pred_xstart_after_guidance"]
+    close(implied_eps(after), implied_eps(reference_after), run.main)
+    # The guided x0 is not clipped again: wherever the reference's leaves [-1, 1] by more than
+    # the eps comparison can blur (its tolerance carried to x0 by sqrt(1/abar - 1)), ours does.
+    tolerance = run.main["tolerance"]
+    eps_slack = tolerance["atol"] + tolerance["rtol"] * implied_eps(reference_after).abs()
+    blur = tables.sqrt_recipm1_alphas_cumprod[STEPS - 1] * eps_slack
+    outside = reference_after.abs() > 1 + blur
+    assert (after.abs()[outside] > 1).all()
     close(first["x"], check["sample"], run.main)
 
 
@@ -276,7 +282,11 @@ def test_truncated_uint8_matches_the_saved_translation(run: GoldenRun) -> None:
 
 
 def test_guidance_moves_the_sample_as_much_as_the_reference(run: GoldenRun) -> None:
-    """Scale 0 changes the final sample by the recorded guidance effect (0.0445)."""
+    """Scale 0 changes the final sample by the reference's recorded guidance effect.
+
+    Both samples may each lie ``atol + rtol |x|`` from the reference's, so their largest
+    difference may move by twice that.
+    """
     inputs, config = run.main["inputs"], run.main["config"]
     schedule = pass_schedule()
     unguided = ddib_translate(
@@ -289,7 +299,10 @@ def test_guidance_moves_the_sample_as_much_as_the_reference(run: GoldenRun) -> N
         clip_denoised=config["clip_denoised_decode"],
     ).result
     effect = (run.sample - unguided).abs().max().item()
-    assert effect == pytest.approx(run.main["outputs"]["guidance_effect_max_abs"], abs=1e-4)
+    tolerance = run.main["tolerance"]
+    magnitude = torch.maximum(run.sample.abs(), unguided.abs()).max().item()
+    slack = 2 * (tolerance["atol"] + tolerance["rtol"] * magnitude)
+    assert effect == pytest.approx(run.main["outputs"]["guidance_effect_max_abs"], rel=0, abs=slack)
 
 
 def tiny_run_config(run: GoldenRun, path: Path) -> Path:
