@@ -1,10 +1,12 @@
-"""Energy guidance: one fp32 gradient for all energies, whatever the autocast precision."""
+"""Energy guidance: fp32 gradients (weighted sum or one by one with values), optional state."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from i2i_cli.guidance import GuidanceState, WeightedEnergy, energy_gradient
+from i2i_cli.errors import UsageError
+from i2i_cli.guidance import GuidanceState, WeightedEnergy, energy_gradient, energy_gradients
 
 
 def state_like(y: torch.Tensor) -> GuidanceState:
@@ -69,3 +71,41 @@ def test_zero_weights_cost_nothing() -> None:
     gradient = energy_gradient([WeightedEnergy("off", 0.0, counted)], y, state_like(y))
     assert not calls
     assert torch.equal(gradient, torch.zeros_like(y))
+
+
+def test_each_energy_comes_with_its_value_and_own_gradient() -> None:
+    """energy_gradients: per energy, E(y) (B,) and grad_y E unweighted; their weighted sum is
+    energy_gradient."""
+    y = torch.randn(3, 4, generator=torch.Generator().manual_seed(1))
+    centre = torch.ones(4)
+
+    def pull(x: torch.Tensor, state: GuidanceState) -> torch.Tensor:
+        return 0.5 * (x - centre).pow(2).sum(dim=1)
+
+    def tilt(x: torch.Tensor, state: GuidanceState) -> torch.Tensor:
+        return x[:, 0] * 3.0
+
+    energies = [WeightedEnergy("pull", 2.0, pull), WeightedEnergy("tilt", -1.0, tilt)]
+    results = energy_gradients(energies, y, GuidanceState())
+    assert [r.name for r in results] == ["pull", "tilt"]
+    torch.testing.assert_close(results[0].value, 0.5 * (y - centre).pow(2).sum(dim=1))
+    torch.testing.assert_close(results[0].gradient, y - centre)
+    torch.testing.assert_close(results[1].value, 3.0 * y[:, 0])
+    torch.testing.assert_close(results[1].gradient, torch.tensor([[3.0, 0, 0, 0]]).expand(3, 4))
+    combined = sum(r.weight * r.gradient for r in results)
+    torch.testing.assert_close(energy_gradient(energies, y, GuidanceState()), combined)
+
+
+def test_an_energy_reading_what_the_method_lacks_is_one_usage_line() -> None:
+    state = GuidanceState(t=torch.zeros(2, dtype=torch.long))
+    state.needs("t", energy="toy")
+    with pytest.raises(UsageError, match="energy classifier needs labels"):
+        state.needs("t", "labels", energy="classifier")
+
+
+def test_a_step_state_keeps_the_run_fields_and_sets_the_step_fields() -> None:
+    labels = torch.tensor([3, 1])
+    run = GuidanceState(labels=labels)
+    step = run.at(sigma=torch.tensor([0.5, 0.5]))
+    assert step.labels is labels and run.sigma is None
+    assert step.float32().sigma is not None and step.float32().labels is labels
