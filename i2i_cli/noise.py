@@ -1,7 +1,8 @@
 """Noise sources: every random draw of a sampler goes through one, never through a global RNG.
 
 ``PerItemNoise`` gives each item (image, sample) its own generator seeded from (run seed, item
-key), so an item's result does not depend on batch size, order or world size.
+key), so an item's result does not depend on batch size, order or world size; ``SeedNoise`` seeds
+item ``k``'s generator with the integer ``k`` itself, as EDM's ``generate.py`` does.
 ``RecordedNoise`` replays the tensors a reference implementation drew (golden-file parity).
 """
 
@@ -34,17 +35,22 @@ def item_seed(seed: int, key: str) -> int:
     return int.from_bytes(digest[:8], "big") & (2**63 - 1)
 
 
-class PerItemNoise:
-    """One ``torch.Generator`` per item: item ``b`` of every draw comes from generator ``b``."""
+NoiseFactory = Callable[[int, Sequence[str], "torch.device | str"], "NoiseSource"]
+"""``factory(run_seed, item_keys, device)``: the noise source of one batch of items.
 
-    def __init__(self, seed: int, keys: Sequence[str], device: torch.device | str = "cpu") -> None:
-        self.keys = list(keys)
+The pipeline makes one per batch; ``PerItemNoise`` is the default, ``SeedNoise`` EDM's scheme.
+"""
+
+
+class GeneratorStack:
+    """One ``torch.Generator`` per item, seeded as given: row ``b`` of every draw from ``b``."""
+
+    def __init__(self, generator_seeds: Sequence[int], device: torch.device | str = "cpu") -> None:
         self.device = torch.device(device)
-        self._generators = []
-        for key in self.keys:
-            generator = torch.Generator(device=self.device)
-            generator.manual_seed(item_seed(seed, key))
-            self._generators.append(generator)
+        self._generators = [
+            torch.Generator(device=self.device).manual_seed(seed) for seed in generator_seeds
+        ]
+        self.keys = [str(seed) for seed in generator_seeds]
 
     def _check_batch(self, shape: Sequence[int]) -> None:
         """A draw must have one row per item."""
@@ -92,6 +98,26 @@ class PerItemNoise:
     ) -> torch.Tensor:
         """Uniform [0, 1) noise of ``shape``, item by item from each item's generator."""
         return self._per_item(torch.rand, shape, device, dtype)
+
+
+class PerItemNoise(GeneratorStack):
+    """Item ``k``'s generator seeded from (run seed, key ``k``): independent of batch and rank."""
+
+    def __init__(self, seed: int, keys: Sequence[str], device: torch.device | str = "cpu") -> None:
+        super().__init__([item_seed(seed, key) for key in keys], device)
+        self.keys = list(keys)
+
+
+class SeedNoise(GeneratorStack):
+    """EDM's ``StackedRandomGenerator``: item ``k`` is an integer seed, its generator seeded with
+    ``seed % 2**32`` (NVlabs/edm ``generate.py``), so a seed's image is the reference's.
+
+    The run seed is not used: in EDM's scheme the item is its seed (``--seeds 0-49999``).
+    """
+
+    def __init__(self, seed: int, keys: Sequence[str], device: torch.device | str = "cpu") -> None:
+        super().__init__([int(key) % (1 << 32) for key in keys], device)
+        self.keys = list(keys)
 
 
 class RecordedNoise:

@@ -22,7 +22,7 @@ from i2i_cli.data import (
     write_image,
 )
 from i2i_cli.errors import UsageError
-from i2i_cli.noise import NoiseSource, PerItemNoise
+from i2i_cli.noise import NoiseFactory, NoiseSource, PerItemNoise
 from i2i_cli.progress import StepCallback
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         default_input: NotRequired[Path | None]
         fit: NotRequired[Fit]
         accept: NotRequired[ItemFilter | None]
+        noise: NotRequired[NoiseFactory]
 
 
 BatchTranslator = Callable[["torch.Tensor", NoiseSource, StepCallback], "torch.Tensor"]
@@ -95,6 +96,7 @@ def translate_image_items(
     default_input: Path | None = None,
     fit: Fit = "crop",
     accept: ItemFilter | None = None,
+    noise: NoiseFactory = PerItemNoise,
 ) -> list[ImageItem]:
     """``translate_images`` for a batch function that also receives the batch's items.
 
@@ -130,9 +132,9 @@ def translate_image_items(
     )
     for batch_items, batch in batches:
         x = batch.to(device)
-        noise = PerItemNoise(run.seed, [item.key for item in batch_items], device)
+        source_noise = noise(run.seed, [item.key for item in batch_items], device)
         callback = ctx.progress.step_callback()
-        y = translate_batch(batch_items, x, noise, callback).detach().float().cpu()
+        y = translate_batch(batch_items, x, source_noise, callback).detach().float().cpu()
         _write_batch(ctx, batch_items, y)
         if not written and ctx.runtime.is_main:
             rows = slice(0, GRID_ROWS)
@@ -161,17 +163,27 @@ def sample_keys(count: int) -> list[ImageItem]:
     return [ImageItem(key=f"{index:06d}", path=Path(f"{index:06d}")) for index in range(count)]
 
 
-def sample_images(ctx: RunContext, sample_batch: BatchSampler) -> list[ImageItem]:
-    """Draw every sample not yet written to ``<output>/<index>.png``; returns this rank's items."""
+def sample_images(
+    ctx: RunContext,
+    sample_batch: BatchSampler,
+    *,
+    items: Sequence[ImageItem] | None = None,
+    noise: NoiseFactory = PerItemNoise,
+) -> list[ImageItem]:
+    """Draw every sample not yet written to ``<output>/<key>.png``; returns this rank's items.
+
+    ``items`` default to ``--num-samples`` keys ``000000 ...``; a method may name its own (EDM's
+    seeds) and the ``noise`` factory that gives each its stream (``SeedNoise`` for EDM's).
+    """
     run = ctx.run
-    items = sample_keys(run.num_samples)
+    items = sample_keys(run.num_samples) if items is None else list(items)
     todo = pending(items, ctx.output, overwrite=run.overwrite)
     mine = ctx.runtime.shard(todo)
     ctx.log(f"{len(items)} samples: {len(items) - len(todo)} already done, {len(todo)} to draw")
     ctx.progress.start_items(len(mine), "samples")
     for start in range(0, len(mine), run.batch_size):
         batch_items = mine[start : start + run.batch_size]
-        noise = PerItemNoise(run.seed, [item.key for item in batch_items], ctx.runtime.device)
-        images = sample_batch(len(batch_items), noise, ctx.progress.step_callback())
+        batch_noise = noise(run.seed, [item.key for item in batch_items], ctx.runtime.device)
+        images = sample_batch(len(batch_items), batch_noise, ctx.progress.step_callback())
         _write_batch(ctx, batch_items, images.detach().float().cpu())
     return mine

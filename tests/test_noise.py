@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from i2i_cli.noise import PerItemNoise, RecordedNoise, item_seed
+from i2i_cli.noise import PerItemNoise, RecordedNoise, SeedNoise, item_seed
 
 
 def draws(keys: list[str], seed: int = 0, count: int = 3) -> list[torch.Tensor]:
@@ -69,3 +69,14 @@ def test_recorded_noise_reports_exhaustion() -> None:
     noise.randn((1,))
     with pytest.raises(ValueError, match="exhausted after 1 draws"):
         noise.randn((1,))
+
+
+def test_seed_noise_is_edms_generator_per_seed() -> None:
+    """Item "42" draws from ``torch.Generator().manual_seed(42)`` whatever its batch (EDM)."""
+    batch = SeedNoise(7, ["000042", "000003"]).randn((2, 3, 4))
+    for row, seed in zip(batch, (42, 3), strict=True):
+        expected = torch.randn((3, 4), generator=torch.Generator().manual_seed(seed))
+        assert torch.equal(row, expected)
+    assert torch.equal(SeedNoise(0, ["000003"]).randn((1, 3, 4))[0], batch[1])
+    big = SeedNoise(0, [str(5 + (1 << 32))]).randn((1, 2))
+    assert torch.equal(big, SeedNoise(0, ["5"]).randn((1, 2)))

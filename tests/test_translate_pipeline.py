@@ -268,3 +268,39 @@ def test_item_translator_gets_each_rows_item_and_the_filter_leaves_items_out(
     log = capsys.readouterr().err
     assert "4 source images" in log and "1 left out, 0 already done, 3 to translate" in log
     assert "skipped" in log and "img2.png: a two" in log
+
+
+def test_sampling_takes_a_methods_own_items_and_noise_factory(tmp_path: Path) -> None:
+    """EDM's seeds: ``sample_images`` writes ``<key>.png`` for the method's items, each drawn
+    from the noise source the factory gives its batch."""
+    import torch
+
+    from i2i_cli.context import open_context
+    from i2i_cli.data import ImageItem
+    from i2i_cli.noise import NoiseSource, SeedNoise
+    from i2i_cli.pipeline import sample_images
+    from i2i_cli.progress import StepCallback
+    from i2i_cli.run_settings import SampleRun
+
+    drawn: dict[int, torch.Tensor] = {}
+
+    def sample_batch(count: int, noise: NoiseSource, callback: StepCallback) -> torch.Tensor:
+        x = noise.randn((count, 3, 4, 4))
+        for key, row in zip(noise.keys, x, strict=True):  # type: ignore[attr-defined]
+            drawn[int(key)] = row
+        return x.clamp(-1, 1)
+
+    items = [ImageItem(key=f"{seed:06d}", path=Path(f"{seed:06d}")) for seed in (5, 9, 11)]
+    run = SampleRun(device="cpu", batch_size=2, num_samples=3)
+    with open_context("sample", "test", None, run, tmp_path) as ctx:
+        written = sample_images(ctx, sample_batch, items=items, noise=SeedNoise)
+    assert [item.key for item in written] == ["000005", "000009", "000011"]
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [
+        "000005.png",
+        "000009.png",
+        "000011.png",
+    ]
+    for seed, row in drawn.items():
+        assert torch.equal(
+            row, torch.randn((3, 4, 4), generator=torch.Generator().manual_seed(seed))
+        )
