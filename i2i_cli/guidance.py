@@ -5,7 +5,8 @@ batch item for the current sample ``y`` given a ``GuidanceState``. Lower energy 
 every sampler moves the score by ``-grad_y sum_k w_k E_k`` (EGSDE's realism and faithfulness
 terms, classifier guidance as ``E = -log p(y | x_t)``, DG's ``E = -log d/(1-d)``). Methods
 combine energies with weights (``energy_gradient``) or take them one by one with their values
-(``energy_gradients``: SDDM's Frank-Wolfe, DG's boosting). Gradients are always taken in float32
+(``energy_gradients``: SDDM's Frank-Wolfe, DG's boosting); ``bind`` gives them what the method
+knows (class labels, the source) beside the sampler's time. Gradients are always taken in float32
 with autocast off, whatever the run's precision, so mixed precision never degrades guidance.
 """
 
@@ -72,6 +73,19 @@ class WeightedEnergy:
     name: str
     weight: float
     function: EnergyFunction
+
+
+def bind(energies: Sequence[WeightedEnergy], **fields: torch.Tensor) -> list[WeightedEnergy]:
+    """The energies seeing ``fields`` (what a method knows for the whole batch: ``labels``,
+    ``source``) in every state a sampler gives them, beside the sampler's own ``t``/``sigma``."""
+
+    def bound(energy: WeightedEnergy) -> WeightedEnergy:
+        def function(y: torch.Tensor, state: GuidanceState) -> torch.Tensor:
+            return energy.function(y, state.at(**fields))
+
+        return WeightedEnergy(energy.name, energy.weight, function)
+
+    return [bound(energy) for energy in energies]
 
 
 @dataclass(frozen=True)

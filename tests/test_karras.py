@@ -357,9 +357,7 @@ def test_guided_denoised_shifts_d_by_minus_sigma_squared_grad_e() -> None:
     """D' = D - sigma^2 k (x - c): the score moves by -grad E (dg.md §4 with E = -log-ratio)."""
     x = torch.tensor([[1.0], [2.0]], dtype=torch.float64)
     sigma, k, c = 3.0, 0.1, -1.0
-    guided = guided_denoised(
-        GaussianSigmaDenoiser(), x, sigma, [pull_toward(c, k)], GuidanceState()
-    )
+    guided = guided_denoised(GaussianSigmaDenoiser(), x, sigma, [pull_toward(c, k)])
     plain = exact_denoised(x, torch.tensor(sigma))
     torch.testing.assert_close(guided, plain - sigma**2 * k * (x - c), rtol=1e-6, atol=1e-6)
 

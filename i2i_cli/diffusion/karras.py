@@ -97,17 +97,16 @@ def guided_denoised(
     x: torch.Tensor,
     sigma: float,
     energies: Sequence[WeightedEnergy],
-    condition: GuidanceState,
 ) -> torch.Tensor:
     """D'(x; sigma) = D(x; sigma) - sigma^2 grad_x sum_k w_k E_k(x), in the dtype of ``x``.
 
     The denoiser receives sigma once per item (shape [B], dtype of ``x``); energies see the
-    same vector as ``condition.sigma``. Without energies this is D cast to ``x.dtype``.
+    same vector as ``state.sigma``. Without energies this is D cast to ``x.dtype``.
     """
     sigma_in = x.new_full((x.shape[0],), sigma)
     denoised = denoiser(x, sigma_in).to(x.dtype)
     if energies:
-        gradient = energy_gradient(energies, x, condition.at(sigma=sigma_in))
+        gradient = energy_gradient(energies, x, GuidanceState(sigma=sigma_in))
         denoised = denoised - sigma**2 * gradient.to(x.dtype)
     return denoised
 
@@ -150,7 +149,6 @@ def sample_euler(
     sigmas: torch.Tensor,
     *,
     energies: Sequence[WeightedEnergy] = (),
-    condition: GuidanceState = GuidanceState(),
     noise: NoiseSource,
     callback: StepCallback = no_step,
     s_churn: float = 0.0,
@@ -171,7 +169,7 @@ def sample_euler(
         sigma, sigma_next = levels[i], levels[i + 1]
         gamma = churn_gamma(sigma, total, s_churn, s_tmin, s_tmax)
         x_hat, sigma_hat = _churned(x, sigma, gamma, s_noise, noise, round_sigma)
-        denoised = guided_denoised(denoiser, x_hat, sigma_hat, energies, condition)
+        denoised = guided_denoised(denoiser, x_hat, sigma_hat, energies)
         x = x_hat + (sigma_next - sigma_hat) * to_d(x_hat, sigma_hat, denoised)
         callback(
             {
@@ -193,7 +191,6 @@ def sample_heun(
     sigmas: torch.Tensor,
     *,
     energies: Sequence[WeightedEnergy] = (),
-    condition: GuidanceState = GuidanceState(),
     noise: NoiseSource,
     callback: StepCallback = no_step,
     s_churn: float = 0.0,
@@ -230,13 +227,13 @@ def sample_heun(
         x_hat, sigma_hat = _churned(x, sigma, gamma, s_noise, noise, round_sigma)
 
         # Euler step.
-        denoised = guided_denoised(denoiser, x_hat, sigma_hat, energies, condition)
+        denoised = guided_denoised(denoiser, x_hat, sigma_hat, energies)
         d = to_d(x_hat, sigma_hat, denoised)
         x = x_hat + (sigma_next - sigma_hat) * d
 
         # Apply 2nd order correction.
         if sigma_next > 0:
-            denoised_next = guided_denoised(denoiser, x, sigma_next, energies, condition)
+            denoised_next = guided_denoised(denoiser, x, sigma_next, energies)
             d_prime = to_d(x, sigma_next, denoised_next)
             x = x_hat + (sigma_next - sigma_hat) * (0.5 * d + 0.5 * d_prime)
         callback(

@@ -24,15 +24,9 @@ import torch
 
 from i2i_cli.diffusion.denoiser import Denoiser
 from i2i_cli.diffusion.gaussian import p_mean_variance
-from i2i_cli.diffusion.samplers import (
-    NO_STATE,
-    encode_ddim,
-    guided_x0,
-    sample_ddim,
-    step_state,
-)
+from i2i_cli.diffusion.samplers import encode_ddim, guided_x0, sample_ddim, step_state
 from i2i_cli.diffusion.schedule import DiscreteSchedule, ScheduleTables
-from i2i_cli.guidance import GuidanceState, WeightedEnergy
+from i2i_cli.guidance import WeightedEnergy
 from i2i_cli.noise import NoiseSource
 from i2i_cli.progress import StepCallback, no_step
 
@@ -81,14 +75,13 @@ def data_prediction(
     *,
     clip_denoised: bool,
     energies: Sequence[WeightedEnergy],
-    condition: GuidanceState,
 ) -> torch.Tensor:
     """The x0 estimate at respaced step ``step``: clipped, then shifted by guidance (Alg. 2)."""
     t = torch.full((x.shape[0],), step, device=x.device, dtype=torch.long)
     out = p_mean_variance(denoiser, tables, x, t, clip_denoised=clip_denoised)
     if not energies:
         return out.pred_x0
-    return guided_x0(tables, out, energies, x, t, step_state(condition, tables, t))
+    return guided_x0(tables, out, energies, x, t, step_state(tables, t))
 
 
 def exponential_step(
@@ -129,7 +122,6 @@ def dpm_solver_2m(
     alpha_bars: Sequence[float],
     *,
     energies: Sequence[WeightedEnergy] = (),
-    condition: GuidanceState = NO_STATE,
     clip_denoised: bool,
     callback: StepCallback,
 ) -> torch.Tensor:
@@ -147,7 +139,6 @@ def dpm_solver_2m(
             step,
             clip_denoised=clip_denoised,
             energies=energies,
-            condition=condition,
         )
         first_order = previous is None or i == len(grid) - 1
         data = pred_x0
@@ -207,7 +198,6 @@ def decode_ode(
     schedule: DiscreteSchedule,
     *,
     energies: Sequence[WeightedEnergy] = (),
-    condition: GuidanceState = NO_STATE,
     solver: OdeSolver = "ddim",
     noise: NoiseSource,
     clip_denoised: bool = False,
@@ -219,7 +209,7 @@ def decode_ode(
     Gaussian per step from ``noise``); ``dpmpp2m`` draws nothing.
     """
     _check_solver(solver)
-    guidance = {"energies": energies, "condition": condition, "clip_denoised": clip_denoised}
+    guidance = {"energies": energies, "clip_denoised": clip_denoised}
     if solver == "ddim":
         return sample_ddim(
             denoiser, x, schedule, noise=noise, eta=0.0, callback=callback, **guidance

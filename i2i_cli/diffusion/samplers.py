@@ -11,7 +11,8 @@ is a list of energies (``i2i_cli.guidance``): the ancestral step shifts its mean
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import NamedTuple
 
 import torch
@@ -28,9 +29,6 @@ from i2i_cli.diffusion.schedule import DiscreteSchedule, ScheduleTables, at
 from i2i_cli.guidance import GuidanceState, WeightedEnergy, energy_gradient
 from i2i_cli.noise import NoiseSource
 from i2i_cli.progress import StepCallback, no_step
-
-NO_STATE = GuidanceState()
-"""The guidance state of a run that gives energies nothing but the sampler's time."""
 
 
 class StepResult(NamedTuple):
@@ -73,9 +71,9 @@ def guided_x0(
     return x0_from_eps(tables, x, t, eps)
 
 
-def step_state(condition: GuidanceState, tables: ScheduleTables, t: torch.Tensor) -> GuidanceState:
-    """The run's guidance state at respaced steps ``t``: energies see the original timestep."""
-    return condition.at(t=tables.timestep_map[t])
+def step_state(tables: ScheduleTables, t: torch.Tensor) -> GuidanceState:
+    """What energies see at respaced steps ``t``: the original timestep of each item."""
+    return GuidanceState(t=tables.timestep_map[t])
 
 
 def ddpm_step(
@@ -86,7 +84,6 @@ def ddpm_step(
     *,
     noise: NoiseSource,
     energies: Sequence[WeightedEnergy] = (),
-    condition: GuidanceState = NO_STATE,
     clip_denoised: bool = True,
     fixed_variance: FixedVariance = "large",
 ) -> StepResult:
@@ -100,7 +97,7 @@ def ddpm_step(
     z = noise.randn_like(x)
     mean = out.mean
     if energies:
-        mean = guided_mean(out, energies, x, step_state(condition, tables, t))
+        mean = guided_mean(out, energies, x, step_state(tables, t))
     sample = mean + _nonzero_mask(t, x) * torch.exp(0.5 * out.log_variance) * z
     return StepResult(sample, out.pred_x0)
 
@@ -113,7 +110,6 @@ def ddim_step(
     *,
     noise: NoiseSource,
     energies: Sequence[WeightedEnergy] = (),
-    condition: GuidanceState = NO_STATE,
     eta: float = 0.0,
     clip_denoised: bool = True,
 ) -> StepResult:
@@ -126,7 +122,7 @@ def ddim_step(
     out = p_mean_variance(denoiser, tables, x, t, clip_denoised=clip_denoised)
     pred_x0 = out.pred_x0
     if energies:
-        pred_x0 = guided_x0(tables, out, energies, x, t, step_state(condition, tables, t))
+        pred_x0 = guided_x0(tables, out, energies, x, t, step_state(tables, t))
     eps = eps_from_x0(tables, x, t, pred_x0)
     alpha_bar = at(tables.alphas_cumprod, t, x)
     alpha_bar_prev = at(tables.alphas_cumprod_prev, t, x)
@@ -175,11 +171,28 @@ def _step_tensor(step: int, x: torch.Tensor) -> torch.Tensor:
     return torch.full((x.shape[0],), step, device=x.device, dtype=torch.long)
 
 
-def _callback_info(
-    i: int, total: int, step: int, result: StepResult
-) -> dict[str, int | torch.Tensor]:
-    """The keys every index-time loop's callback receives."""
-    return {"x": result.sample, "i": i, "total": total, "t": step, "denoised": result.pred_x0}
+StepFunction = Callable[..., StepResult]
+"""``step(denoiser, tables, x, t, **options) -> StepResult``: one of the steps above."""
+
+
+def run_steps(
+    step: StepFunction,
+    denoiser: Denoiser,
+    x: torch.Tensor,
+    schedule: DiscreteSchedule,
+    steps: Sequence[int] | None,
+    callback: StepCallback,
+    *,
+    descending: bool,
+) -> torch.Tensor:
+    """``step`` at each visited respaced step, reporting ``x, i, total, t, denoised`` each time."""
+    tables = schedule.tables(x.device)
+    visit = _steps(tables, steps, descending)
+    for i, index in enumerate(visit):
+        result = step(denoiser, tables, x, _step_tensor(index, x))
+        x = result.sample
+        callback({"x": x, "i": i, "total": len(visit), "t": index, "denoised": result.pred_x0})
+    return x
 
 
 @torch.no_grad()
@@ -189,7 +202,6 @@ def sample_ddpm(
     schedule: DiscreteSchedule,
     *,
     energies: Sequence[WeightedEnergy] = (),
-    condition: GuidanceState = NO_STATE,
     noise: NoiseSource,
     steps: Sequence[int] | None = None,
     clip_denoised: bool = True,
@@ -197,23 +209,9 @@ def sample_ddpm(
     callback: StepCallback = no_step,
 ) -> torch.Tensor:
     """Ancestral sampling from ``x`` at the first of ``steps`` (default: all, T-1 ... 0)."""
-    tables = schedule.tables(x.device)
-    visit = _steps(tables, steps, descending=True)
-    for i, step in enumerate(visit):
-        result = ddpm_step(
-            denoiser,
-            tables,
-            x,
-            _step_tensor(step, x),
-            noise=noise,
-            energies=energies,
-            condition=condition,
-            clip_denoised=clip_denoised,
-            fixed_variance=fixed_variance,
-        )
-        x = result.sample
-        callback(_callback_info(i, len(visit), step, result))
-    return x
+    options = {"clip_denoised": clip_denoised, "fixed_variance": fixed_variance}
+    step = partial(ddpm_step, noise=noise, energies=energies, **options)
+    return run_steps(step, denoiser, x, schedule, steps, callback, descending=True)
 
 
 @torch.no_grad()
@@ -223,7 +221,6 @@ def sample_ddim(
     schedule: DiscreteSchedule,
     *,
     energies: Sequence[WeightedEnergy] = (),
-    condition: GuidanceState = NO_STATE,
     noise: NoiseSource,
     eta: float = 0.0,
     steps: Sequence[int] | None = None,
@@ -231,23 +228,9 @@ def sample_ddim(
     callback: StepCallback = no_step,
 ) -> torch.Tensor:
     """DDIM sampling (decoding) from ``x`` at the first of ``steps`` (default: T-1 ... 0)."""
-    tables = schedule.tables(x.device)
-    visit = _steps(tables, steps, descending=True)
-    for i, step in enumerate(visit):
-        result = ddim_step(
-            denoiser,
-            tables,
-            x,
-            _step_tensor(step, x),
-            noise=noise,
-            energies=energies,
-            condition=condition,
-            eta=eta,
-            clip_denoised=clip_denoised,
-        )
-        x = result.sample
-        callback(_callback_info(i, len(visit), step, result))
-    return x
+    options = {"eta": eta, "clip_denoised": clip_denoised}
+    step = partial(ddim_step, noise=noise, energies=energies, **options)
+    return run_steps(step, denoiser, x, schedule, steps, callback, descending=True)
 
 
 @torch.no_grad()
@@ -261,12 +244,5 @@ def encode_ddim(
     callback: StepCallback = no_step,
 ) -> torch.Tensor:
     """Deterministic DDIM encoding x_0 -> x_T through the reverse ODE (default: 0 ... T-1)."""
-    tables = schedule.tables(x.device)
-    visit = _steps(tables, steps, descending=False)
-    for i, step in enumerate(visit):
-        result = ddim_reverse_step(
-            denoiser, tables, x, _step_tensor(step, x), clip_denoised=clip_denoised
-        )
-        x = result.sample
-        callback(_callback_info(i, len(visit), step, result))
-    return x
+    step = partial(ddim_reverse_step, clip_denoised=clip_denoised)
+    return run_steps(step, denoiser, x, schedule, steps, callback, descending=False)

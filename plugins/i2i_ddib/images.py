@@ -23,14 +23,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import torch
 
 from i2i_cli.backbones import LoadedBackbone, require_checkpoints
-from i2i_cli.data import ImageItem, output_path, write_image
+from i2i_cli.data import ImageItem
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
 from i2i_cli.diffusion.schedule import DiscreteSchedule
 from i2i_cli.energy_terms import build_energies, validate_energy_settings
 from i2i_cli.errors import UsageError
-from i2i_cli.guidance import GuidanceState, WeightedEnergy
+from i2i_cli.guidance import WeightedEnergy, bind
 from i2i_cli.model_choice import load_for_run, schedule_for, spec_for
 from i2i_cli.noise import NoiseSource
+from i2i_cli.outputs import output_path, write_image
 from i2i_cli.pipeline import translate_image_items
 from i2i_cli.progress import StepCallback
 from i2i_ddib.image_labels import check_label_range, class_pairs, mapped_labels, skip_reason
@@ -195,23 +196,23 @@ def translate_ddib_images(settings: DDIBSettings, ctx: RunContext) -> dict[str, 
         items: Sequence[ImageItem], x: torch.Tensor, noise: NoiseSource, callback: StepCallback
     ) -> torch.Tensor:
         source, target = networks.source, networks.target
-        to_target = to_source = GuidanceState()
+        to_target = to_source = networks.energies
         if plan.pairs is not None:
             y_source, y_target = (_labels(y, x.device) for y in mapped_labels(items, plan.pairs))
             source, target = source.with_labels(y_source), target.with_labels(y_target)
-            to_target, to_source = GuidanceState(labels=y_target), GuidanceState(labels=y_source)
+            to_target = bind(networks.energies, labels=y_target)
+            to_source = bind(networks.energies, labels=y_source)
         passes = {
             "solver": settings.solver,
             "noise": noise,
             "clip_denoised": settings.clip_denoised,
-            "energies": networks.energies,
         }
         with ctx.runtime.autocast():
             y = ddib_translate(
-                source, target, x, schedule, condition=to_target, callback=callback, **passes
+                source, target, x, schedule, energies=to_target, callback=callback, **passes
             ).result
             if settings.cycle:
-                back = ddib_translate(target, source, y, schedule, condition=to_source, **passes)
+                back = ddib_translate(target, source, y, schedule, energies=to_source, **passes)
                 for item, image in zip(items, back.result, strict=True):
                     write_image(image.float().cpu(), output_path(ctx.output / "cycle", item))
                 errors.extend(image_cycle_errors(x, back.result))

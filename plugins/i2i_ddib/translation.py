@@ -15,9 +15,8 @@ import torch
 
 from i2i_cli.diffusion.denoiser import Denoiser
 from i2i_cli.diffusion.ode import OdeSolver, decode_ode, encode_ode
-from i2i_cli.diffusion.samplers import NO_STATE
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.guidance import GuidanceState, WeightedEnergy
+from i2i_cli.guidance import WeightedEnergy
 from i2i_cli.noise import NoiseSource
 from i2i_cli.progress import StepCallback, no_step
 
@@ -45,7 +44,6 @@ def ddib_translate(
     schedule: DiscreteSchedule,
     *,
     energies: Sequence[WeightedEnergy] = (),
-    condition: GuidanceState = NO_STATE,
     solver: OdeSolver,
     noise: NoiseSource,
     clip_denoised: bool = False,
@@ -54,9 +52,9 @@ def ddib_translate(
     """x_B = decode(target, encode(source, x_A)) on one shared grid (ddib.md §1.7).
 
     The encoder never clips and is never guided (pitfall 1); the decoder clips x0 iff
-    ``clip_denoised`` and then applies the ``energies`` (pitfall 5) with ``condition`` (e.g. the
-    target class labels). ``callback`` sees the encoder's steps as 0 ... K-1 and the decoder's as
-    K ... 2K-1.
+    ``clip_denoised`` and then applies the ``energies`` (pitfall 5; ``guidance.bind`` gives them
+    e.g. the target class labels). ``callback`` sees the encoder's steps as 0 ... K-1 and the
+    decoder's as K ... 2K-1.
     """
     total = 2 * schedule.num_steps
     latent = encode_ode(
@@ -67,7 +65,6 @@ def ddib_translate(
         latent,
         schedule,
         energies=energies,
-        condition=condition,
         solver=solver,
         noise=noise,
         clip_denoised=clip_denoised,

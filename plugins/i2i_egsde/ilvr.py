@@ -10,7 +10,7 @@ from i2i_cli.diffusion.denoiser import Denoiser
 from i2i_cli.diffusion.gaussian import FixedVariance, q_sample
 from i2i_cli.diffusion.samplers import ddpm_step
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.guidance import GuidanceState, WeightedEnergy
+from i2i_cli.guidance import WeightedEnergy, bind
 from i2i_cli.noise import NoiseSource
 from i2i_cli.progress import StepCallback, no_step
 
@@ -39,7 +39,7 @@ def sample_ilvr(
     tables = schedule.tables(reference.device)
     x = noise.randn(reference.shape, device=reference.device)
     steps = range(tables.num_steps - 1, -1, -1)
-    condition = GuidanceState(source=reference)
+    energies = bind(energies, source=reference)
     for k, i in enumerate(steps):
         t = torch.full((x.shape[0],), i, device=x.device, dtype=torch.long)
         x, pred_x0 = ddpm_step(
@@ -49,7 +49,6 @@ def sample_ilvr(
             t,
             noise=noise,
             energies=energies,
-            condition=condition,
             clip_denoised=clip_denoised,
             fixed_variance=fixed_variance,
         )

@@ -25,7 +25,7 @@ from i2i_cli.data import find_images, read_image
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
 from i2i_cli.diffusion.gaussian import eps_from_x0, p_mean_variance
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.guidance import GuidanceState, WeightedEnergy, energy_gradient
+from i2i_cli.guidance import GuidanceState, WeightedEnergy, bind, energy_gradient
 from i2i_cli.model_choice import schedule_for
 from i2i_cli.noise import RecordedNoise
 from i2i_ddib.image_labels import class_pairs, mapped_labels, skip_reason
@@ -148,8 +148,10 @@ def replay(golden_dir: Path, folder: Path) -> GoldenRun:
         solver="ddim",
         noise=noise,
         clip_denoised=config["clip_denoised_decode"],
-        energies=[WeightedEnergy("classifier", energy.weight, recorded_energy)],
-        condition=GuidanceState(labels=inputs["y_target"]),
+        energies=bind(
+            [WeightedEnergy("classifier", energy.weight, recorded_energy)],
+            labels=inputs["y_target"],
+        ),
         callback=steps.append,
     ).result
     noise.assert_exhausted()
