@@ -1,47 +1,35 @@
-"""Image folders, paired folders, reading and writing images, and resume.
+"""Input images: finding them in folders or paired folders, reading them, batching them.
 
 Reading follows the reference data pipelines: PIL ``convert('RGB')`` (alpha dropped, not
-composited), an optional resize + crop, then ``[0, 1] -> [-1, 1]``. Writing quantises like
-torchvision's ``save_image`` and never leaves a half-written file under its final name, so a
-run can be interrupted at any moment and resumed by skipping the outputs that exist.
+composited), an optional resize + crop (``i2i_cli.image_fit``), then ``[0, 1] -> [-1, 1]``.
+Writing outputs and resuming live in ``i2i_cli.outputs``.
 """
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TypeVar
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from i2i_cli.atomic import write_atomic_bytes
 from i2i_cli.errors import I2IError, UsageError
+from i2i_cli.image_fit import Fit, check_fit, fit_to_size
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 )
 """File suffixes (compared lower-case) that count as images when a folder is searched."""
 
-Fit = Literal["crop", "adm-crop", "stretch"]
-"""How an image is brought to ``size x size``:
-
-* ``crop``: shorter side to ``size`` (PIL bicubic, antialiased), then a centre crop: torchvision
-  ``Resize(size, BICUBIC)`` + ``CenterCrop(size)`` on a PIL image (EGSDE, spec egsde.md §1.3).
-* ``adm-crop``: guided-diffusion's ``center_crop_arr``: BOX-halve while the shorter side is at
-  least ``2 * size``, bicubic to shorter side ``size`` (sides rounded), floor-offset centre crop
-  (DDIB, ILVR, SDDM).
-* ``stretch``: both sides to ``size`` with bilinear antialiased resampling, aspect ratio not
-  kept: torchvision v2 ``Resize((size, size))`` on a PIL image (SDE-BBDM, spec bbdm.md §9).
-"""
-FITS: tuple[Fit, ...] = ("crop", "adm-crop", "stretch")
-
 SkipCallback = Callable[["ImageItem", str], None]
 """``on_skip(item, reason)``: called for each unreadable image that is skipped."""
+
+Decoded = TypeVar("Decoded")
+"""What the reader given to ``read_each`` makes of one file (a tensor, for instance)."""
 
 # Pillow modes with more than 8 bits per sample that it can hand over losslessly as integers.
 _HIGH_DEPTH_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
@@ -188,10 +176,10 @@ def read_image(path: Path, size: int | None = None, *, fit: Fit = "crop") -> tor
     """
     path = Path(path)
     _check_size(size)
-    _check_fit(fit)
+    check_fit(fit)
     image = _decode(path)
     if size is not None:
-        image = _fit_to_size(image, size, fit)
+        image = fit_to_size(image, size, fit)
     return _to_tensor(image)
 
 
@@ -214,15 +202,10 @@ def iter_batches(
         raise UsageError(f"batch size must be at least 1, got {batch_size}")
     batch_items: list[ImageItem] = []
     tensors: list[torch.Tensor] = []
-    for item in items:
-        try:
-            tensor = read_image(item.path, size, fit=fit)
-        except UnreadableImageError as error:
-            if strict:
-                raise
-            if on_skip is not None:
-                on_skip(item, error.reason)
-            continue
+    readable = read_each(
+        items, lambda path: read_image(path, size, fit=fit), strict=strict, on_skip=on_skip
+    )
+    for item, tensor in readable:
         if tensors:
             _check_same_size(batch_items[0], tensors[0], item, tensor)
         batch_items.append(item)
@@ -234,16 +217,34 @@ def iter_batches(
         yield batch_items, torch.stack(tensors)
 
 
+def read_each(
+    items: Iterable[ImageItem],
+    read: Callable[[Path], Decoded],
+    *,
+    strict: bool = False,
+    on_skip: SkipCallback | None = None,
+) -> Iterator[tuple[ImageItem, Decoded]]:
+    """``(item, read(item.path))`` for each readable item, in order.
+
+    ``read`` raises UnreadableImageError for a file it cannot decode: the item is passed to
+    ``on_skip(item, reason)`` and left out, or the error is raised when ``strict``.
+    """
+    for item in items:
+        try:
+            decoded = read(item.path)
+        except UnreadableImageError as error:
+            if strict:
+                raise
+            if on_skip is not None:
+                on_skip(item, error.reason)
+            continue
+        yield item, decoded
+
+
 def _check_size(size: int | None) -> None:
     """UsageError unless ``size`` is None or a positive number of pixels."""
     if size is not None and size < 1:
         raise UsageError(f"image size must be at least 1 pixel, got {size}")
-
-
-def _check_fit(fit: str) -> None:
-    """UsageError unless ``fit`` is one of FITS."""
-    if fit not in FITS:
-        raise UsageError(f"unknown image fit {fit!r}; expected one of {', '.join(FITS)}")
 
 
 def _check_same_size(
@@ -293,46 +294,6 @@ def _reason(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
-def _fit_to_size(image: Image.Image, size: int, fit: Fit) -> Image.Image:
-    """``image`` brought to ``size x size`` as the Fit ``fit`` describes."""
-    if fit == "stretch":
-        return image.resize((size, size), Image.Resampling.BILINEAR)
-    if fit == "adm-crop":
-        return _adm_centre_crop(image, size)
-    return _centre_crop(_resize_shorter_side(image, size), size)
-
-
-def _resize_shorter_side(image: Image.Image, size: int) -> Image.Image:
-    """Shorter side to ``size``, longer ``int(size * long / short)``, as torchvision Resize(int)."""
-    width, height = image.size
-    if width <= height:
-        new_size = (size, int(size * height / width))
-    else:
-        new_size = (int(size * width / height), size)
-    return image.resize(new_size, Image.Resampling.BICUBIC)
-
-
-def _centre_crop(image: Image.Image, size: int) -> Image.Image:
-    """The central ``size x size`` window, offsets rounded as torchvision CenterCrop rounds."""
-    width, height = image.size
-    top = round((height - size) / 2.0)  # Python's round: ties to even, as torchvision
-    left = round((width - size) / 2.0)
-    return image.crop((left, top, left + size, top + size))
-
-
-def _adm_centre_crop(image: Image.Image, size: int) -> Image.Image:
-    """guided-diffusion ``center_crop_arr``: BOX halvings, bicubic, floor-offset centre crop."""
-    while min(image.size) >= 2 * size:
-        image = image.resize(tuple(side // 2 for side in image.size), Image.Resampling.BOX)
-    scale = size / min(image.size)
-    image = image.resize(
-        tuple(round(side * scale) for side in image.size), Image.Resampling.BICUBIC
-    )
-    top = (image.height - size) // 2
-    left = (image.width - size) // 2
-    return image.crop((left, top, left + size, top + size))
-
-
 def _to_tensor(image: Image.Image) -> torch.Tensor:
     """(3, H, W) float32 in [-1, 1]: ToTensor (``/255``) then ``2x - 1``; F images are in [0, 1]."""
     if image.mode == "F":
@@ -342,107 +303,3 @@ def _to_tensor(image: Image.Image) -> torch.Tensor:
     pixels = torch.from_numpy(np.array(image, dtype=np.uint8))
     unit = pixels.permute(2, 0, 1).float().div(255)
     return (unit * 2 - 1).contiguous()
-
-
-# ---------------------------------------------------------------------------------------------
-# Writing outputs and resuming
-
-
-def output_path(output_dir: Path, item: ImageItem, suffix: str = ".png") -> Path:
-    """Where ``item``'s output goes: ``output_dir / (key + suffix)``, sub-folders kept."""
-    return Path(output_dir) / f"{item.key}{suffix}"
-
-
-def pending(
-    items: Sequence[ImageItem], output_dir: Path, *, overwrite: bool, suffix: str = ".png"
-) -> list[ImageItem]:
-    """The items still to do: those without an output file yet, or all when ``overwrite``."""
-    if overwrite:
-        return list(items)
-    return [item for item in items if not output_path(output_dir, item, suffix).exists()]
-
-
-def to_uint8(image: torch.Tensor) -> torch.Tensor:
-    """(C, H, W) uint8 of an image in [-1, 1], rounded as ``save_image(((x + 1) / 2).clamp(0, 1))``.
-
-    ``floor(clamp((x + 1) / 2, 0, 1) * 255 + 0.5)`` in float32 (float64 input stays float64);
-    NaN becomes 0, as the uint8 cast of save_image gives on x86.
-    """
-    x = image.detach().cpu()
-    if x.dtype != torch.float64:
-        x = x.float()
-    unit = ((x + 1) / 2).clamp(0, 1)
-    scaled = unit.mul(255).add(0.5).clamp(0, 255)
-    return torch.nan_to_num(scaled, nan=0.0).to(torch.uint8)
-
-
-def write_image(image: torch.Tensor, path: Path) -> None:
-    """Write a (3, H, W) or (1, H, W) image in [-1, 1] as an 8-bit file, atomically.
-
-    The format comes from the suffix (``.jpg`` is JPEG at Pillow's default quality 75); one
-    channel is written as greyscale. Parent folders are created; on any failure the previous
-    file under ``path`` (if any) is untouched and no temporary file is left.
-    """
-    path = Path(path)
-    if image.dim() != 3 or image.shape[0] not in (1, 3):
-        raise ValueError(
-            f"write_image needs a (3, H, W) or (1, H, W) image, got {tuple(image.shape)}"
-        )
-    pixels = to_uint8(image).permute(1, 2, 0).numpy()
-    picture = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
-    write_atomic_bytes(_encode(picture, path), path)
-
-
-def _encode(picture: Image.Image, path: Path) -> bytes:
-    """The bytes of ``picture`` in the format ``path``'s suffix names."""
-    file_format = Image.registered_extensions().get(path.suffix.lower())
-    if file_format is None:
-        raise UsageError(
-            f"cannot write {path}: {path.suffix or 'no suffix'} is not an image format"
-        )
-    buffer = io.BytesIO()
-    try:
-        picture.save(buffer, format=file_format)
-    except (OSError, KeyError, ValueError) as error:
-        raise I2IError(f"cannot write {path} as {file_format}: {error}") from error
-    return buffer.getvalue()
-
-
-# ---------------------------------------------------------------------------------------------
-# Quick-look grids
-
-
-def image_grid(
-    columns: Sequence[torch.Tensor], padding: int = 2, pad_value: float = -1.0
-) -> torch.Tensor:
-    """A (3, B*H + (B+1)*padding, K*W + (K+1)*padding) grid in [-1, 1] of K batches side by side.
-
-    Row ``b`` is ``columns[0][b] | columns[1][b] | ...``; each ``columns[k]`` is a (B, 3, H, W)
-    or (B, 1, H, W) batch of one shape. Cells are separated and framed by ``padding`` pixels of
-    ``pad_value`` (black by default, as torchvision's make_grid).
-    """
-    if not columns:
-        raise ValueError("image_grid needs at least one column")
-    batches = [_as_rgb_batch(column) for column in columns]
-    shapes = {tuple(batch.shape) for batch in batches}
-    if len(shapes) != 1:
-        raise ValueError(f"image_grid columns must share one shape, got {sorted(shapes)}")
-    count, _, height, width = batches[0].shape
-    grid = torch.full(
-        (3, count * (height + padding) + padding, len(batches) * (width + padding) + padding),
-        float(pad_value),
-        dtype=torch.float32,
-    )
-    for column, batch in enumerate(batches):
-        left = padding + column * (width + padding)
-        for row in range(count):
-            top = padding + row * (height + padding)
-            grid[:, top : top + height, left : left + width] = batch[row]
-    return grid.clamp(-1, 1)
-
-
-def _as_rgb_batch(batch: torch.Tensor) -> torch.Tensor:
-    """A (B, 3 or 1, H, W) batch as a (B, 3, H, W) float32 CPU tensor (may be a view)."""
-    if batch.dim() != 4 or batch.shape[1] not in (1, 3):
-        raise ValueError(f"image_grid needs (B, 3, H, W) batches, got {tuple(batch.shape)}")
-    return batch.detach().to("cpu", torch.float32).expand(-1, 3, -1, -1)

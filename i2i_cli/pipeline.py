@@ -11,18 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from i2i_cli.context import RunContext
-from i2i_cli.data import (
-    Fit,
-    ImageItem,
-    find_images,
-    image_grid,
-    iter_batches,
-    output_path,
-    pending,
-    write_image,
-)
+from i2i_cli.data import ImageItem, find_images, iter_batches
 from i2i_cli.errors import UsageError
+from i2i_cli.image_fit import Fit
 from i2i_cli.noise import NoiseFactory, NoiseSource, PerItemNoise
+from i2i_cli.outputs import image_grid, output_path, pending, write_image
 from i2i_cli.progress import StepCallback
 
 if TYPE_CHECKING:
@@ -76,7 +69,7 @@ def translate_images(
     go to ``<output>/<source key>.png``; existing results are kept unless ``--overwrite``; item
     ``k`` draws its noise from ``PerItemNoise(seed, k)`` whatever the batch, order or rank.
     A ``grid.png`` (source | result) of the first batch is written for a quick look. ``fit``
-    brings each image to ``image_size`` (see ``i2i_cli.data.Fit``); ``accept`` leaves items out
+    brings each image to ``image_size`` (see ``i2i_cli.image_fit.Fit``); ``accept`` leaves items out
     (see ``translate_image_items``).
     """
 

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from i2i_cli.data import ImageItem, UnreadableImageError, find_images
+from i2i_cli import image_fit
+from i2i_cli.data import ImageItem, SkipCallback, UnreadableImageError, find_images, read_each
 from i2i_cli.errors import UsageError
 
 PilTransform = Callable[[Image.Image], Image.Image]
-SkipCallback = Callable[[ImageItem, str], None]
 
 _LISTED = 5
 
@@ -71,12 +71,7 @@ def resize_shorter_side(size: int) -> PilTransform:
     """torchvision ``Resize(size, BICUBIC)`` on a PIL image: shorter side to ``size``."""
 
     def resize(image: Image.Image) -> Image.Image:
-        width, height = image.size
-        if width <= height:
-            new = (size, int(size * height / width))
-        else:
-            new = (int(size * width / height), size)
-        return image.resize(new, Image.Resampling.BICUBIC)
+        return image_fit.resize_shorter_side(image, size)
 
     return resize
 
@@ -121,13 +116,7 @@ def uint8_batches(
     early where the image size changes, so images of mixed sizes are never stacked together."""
     batch_items: list[ImageItem] = []
     batch: list[torch.Tensor] = []
-    for item in items:
-        try:
-            pixels = decode_rgb(item.path, transform)
-        except UnreadableImageError as error:
-            if on_skip is not None:
-                on_skip(item, error.reason)
-            continue
+    for item, pixels in read_each(items, lambda path: decode_rgb(path, transform), on_skip=on_skip):
         if census is not None:
             census.add(pixels)
         if batch and batch[0].shape != pixels.shape:

@@ -1,0 +1,122 @@
+"""Writing output images and resuming: where each output goes, what is left to do, grids.
+
+Writing quantises like torchvision's ``save_image`` and never leaves a half-written file under
+its final name, so a run can be interrupted at any moment and resumed by skipping the outputs
+that exist.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from i2i_cli.atomic import write_atomic_bytes
+from i2i_cli.data import ImageItem
+from i2i_cli.errors import I2IError, UsageError
+
+# ---------------------------------------------------------------------------------------------
+# Writing outputs and resuming
+
+
+def output_path(output_dir: Path, item: ImageItem, suffix: str = ".png") -> Path:
+    """Where ``item``'s output goes: ``output_dir / (key + suffix)``, sub-folders kept."""
+    return Path(output_dir) / f"{item.key}{suffix}"
+
+
+def pending(
+    items: Sequence[ImageItem], output_dir: Path, *, overwrite: bool, suffix: str = ".png"
+) -> list[ImageItem]:
+    """The items still to do: those without an output file yet, or all when ``overwrite``."""
+    if overwrite:
+        return list(items)
+    return [item for item in items if not output_path(output_dir, item, suffix).exists()]
+
+
+def to_uint8(image: torch.Tensor) -> torch.Tensor:
+    """(C, H, W) uint8 of an image in [-1, 1], rounded as ``save_image(((x + 1) / 2).clamp(0, 1))``.
+
+    ``floor(clamp((x + 1) / 2, 0, 1) * 255 + 0.5)`` in float32 (float64 input stays float64);
+    NaN becomes 0, as the uint8 cast of save_image gives on x86.
+    """
+    x = image.detach().cpu()
+    if x.dtype != torch.float64:
+        x = x.float()
+    unit = ((x + 1) / 2).clamp(0, 1)
+    scaled = unit.mul(255).add(0.5).clamp(0, 255)
+    return torch.nan_to_num(scaled, nan=0.0).to(torch.uint8)
+
+
+def write_image(image: torch.Tensor, path: Path) -> None:
+    """Write a (3, H, W) or (1, H, W) image in [-1, 1] as an 8-bit file, atomically.
+
+    The format comes from the suffix (``.jpg`` is JPEG at Pillow's default quality 75); one
+    channel is written as greyscale. Parent folders are created; on any failure the previous
+    file under ``path`` (if any) is untouched and no temporary file is left.
+    """
+    path = Path(path)
+    if image.dim() != 3 or image.shape[0] not in (1, 3):
+        raise ValueError(
+            f"write_image needs a (3, H, W) or (1, H, W) image, got {tuple(image.shape)}"
+        )
+    pixels = to_uint8(image).permute(1, 2, 0).numpy()
+    picture = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
+    write_atomic_bytes(_encode(picture, path), path)
+
+
+def _encode(picture: Image.Image, path: Path) -> bytes:
+    """The bytes of ``picture`` in the format ``path``'s suffix names."""
+    file_format = Image.registered_extensions().get(path.suffix.lower())
+    if file_format is None:
+        raise UsageError(
+            f"cannot write {path}: {path.suffix or 'no suffix'} is not an image format"
+        )
+    buffer = io.BytesIO()
+    try:
+        picture.save(buffer, format=file_format)
+    except (OSError, KeyError, ValueError) as error:
+        raise I2IError(f"cannot write {path} as {file_format}: {error}") from error
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# Quick-look grids
+
+
+def image_grid(
+    columns: Sequence[torch.Tensor], padding: int = 2, pad_value: float = -1.0
+) -> torch.Tensor:
+    """A (3, B*H + (B+1)*padding, K*W + (K+1)*padding) grid in [-1, 1] of K batches side by side.
+
+    Row ``b`` is ``columns[0][b] | columns[1][b] | ...``; each ``columns[k]`` is a (B, 3, H, W)
+    or (B, 1, H, W) batch of one shape. Cells are separated and framed by ``padding`` pixels of
+    ``pad_value`` (black by default, as torchvision's make_grid).
+    """
+    if not columns:
+        raise ValueError("image_grid needs at least one column")
+    batches = [_as_rgb_batch(column) for column in columns]
+    shapes = {tuple(batch.shape) for batch in batches}
+    if len(shapes) != 1:
+        raise ValueError(f"image_grid columns must share one shape, got {sorted(shapes)}")
+    count, _, height, width = batches[0].shape
+    grid = torch.full(
+        (3, count * (height + padding) + padding, len(batches) * (width + padding) + padding),
+        float(pad_value),
+        dtype=torch.float32,
+    )
+    for column, batch in enumerate(batches):
+        left = padding + column * (width + padding)
+        for row in range(count):
+            top = padding + row * (height + padding)
+            grid[:, top : top + height, left : left + width] = batch[row]
+    return grid.clamp(-1, 1)
+
+
+def _as_rgb_batch(batch: torch.Tensor) -> torch.Tensor:
+    """A (B, 3 or 1, H, W) batch as a (B, 3, H, W) float32 CPU tensor (may be a view)."""
+    if batch.dim() != 4 or batch.shape[1] not in (1, 3):
+        raise ValueError(f"image_grid needs (B, 3, H, W) batches, got {tuple(batch.shape)}")
+    return batch.detach().to("cpu", torch.float32).expand(-1, 3, -1, -1)
