@@ -70,26 +70,12 @@ def diffusion_sampler(settings: DiffusionSettings, ctx: RunContext) -> BatchSamp
             else:
                 labels = torch.full((batch_size,), settings.class_label)
             denoiser = denoiser.with_labels(labels.to(device))
+        options = {"noise": noise, "clip_denoised": settings.clip_denoised, "callback": callback}
         with ctx.runtime.autocast():
             if settings.sampler == "ddpm":
-                return sample_ddpm(
-                    denoiser,
-                    x,
-                    schedule,
-                    noise=noise,
-                    clip_denoised=settings.clip_denoised,
-                    fixed_variance=settings.fixed_variance,
-                    callback=callback,
-                )
-            return sample_ddim(
-                denoiser,
-                x,
-                schedule,
-                noise=noise,
-                eta=settings.eta,
-                clip_denoised=settings.clip_denoised,
-                callback=callback,
-            )
+                variance = settings.fixed_variance
+                return sample_ddpm(denoiser, x, schedule, fixed_variance=variance, **options)
+            return sample_ddim(denoiser, x, schedule, eta=settings.eta, **options)
 
     return sample_batch
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import torch
@@ -13,7 +15,7 @@ from i2i_cli.errors import UsageError
 from i2i_cli.guidance import WeightedEnergy
 from i2i_cli.model_choice import load_for_run, schedule_for
 from i2i_cli.noise import NoiseSource
-from i2i_cli.pipeline import translate_images
+from i2i_cli.pipeline import BatchTranslator, translate_images
 from i2i_cli.progress import StepCallback
 from i2i_cli.registry import Registry
 from i2i_cli.resizer import LowPassFilter
@@ -23,6 +25,18 @@ from i2i_egsde.sampler import sample_egsde
 if TYPE_CHECKING:
     from i2i_cli.context import RunContext
     from i2i_egsde.settings import EGSDESettings, ILVRSettings, SDEditSettings
+
+
+def under_autocast(ctx: RunContext, sampler: Callable[..., torch.Tensor]) -> BatchTranslator:
+    """The pipeline's batch function: ``sampler(x, noise=, callback=)`` in the run's precision."""
+
+    def translate_batch(
+        x: torch.Tensor, noise: NoiseSource, callback: StepCallback
+    ) -> torch.Tensor:
+        with ctx.runtime.autocast():
+            return sampler(x, noise=noise, callback=callback)
+
+    return translate_batch
 
 
 def translate_sdedit_family(
@@ -42,21 +56,10 @@ def translate_sdedit_family(
         + (", ".join(f"{e.name} x {e.weight:g}" for e in energies) or "none")
     )
 
-    def translate_batch(
-        x: torch.Tensor, noise: NoiseSource, callback: StepCallback
-    ) -> torch.Tensor:
-        with ctx.runtime.autocast():
-            return sample_egsde(
-                denoiser,
-                x,
-                schedule,
-                start_step=settings.start_step,
-                energies=energies,
-                noise=noise,
-                callback=callback,
-            )
-
-    translate_images(ctx, translate_batch, image_size=backbone.spec.input_shape[-1])
+    sampler = partial(
+        sample_egsde, denoiser, schedule=schedule, start_step=settings.start_step, energies=energies
+    )
+    translate_images(ctx, under_autocast(ctx, sampler), image_size=backbone.spec.input_shape[-1])
 
 
 def translate_egsde(settings: EGSDESettings, ctx: RunContext) -> None:
@@ -87,20 +90,13 @@ def translate_ilvr(settings: ILVRSettings, ctx: RunContext) -> None:
         raise UsageError(f"--down-n: {error}") from None
     denoiser = DiscreteDenoiser(backbone.module, backbone.spec)
 
-    def translate_batch(
-        x: torch.Tensor, noise: NoiseSource, callback: StepCallback
-    ) -> torch.Tensor:
-        with ctx.runtime.autocast():
-            return sample_ilvr(
-                denoiser,
-                x,
-                schedule,
-                low_pass=low_pass,
-                range_t=settings.range_t,
-                noise=noise,
-                clip_denoised=settings.clip_denoised,
-                fixed_variance=settings.fixed_variance,
-                callback=callback,
-            )
-
-    translate_images(ctx, translate_batch, image_size=size)
+    sampler = partial(
+        sample_ilvr,
+        denoiser,
+        schedule=schedule,
+        low_pass=low_pass,
+        range_t=settings.range_t,
+        clip_denoised=settings.clip_denoised,
+        fixed_variance=settings.fixed_variance,
+    )
+    translate_images(ctx, under_autocast(ctx, sampler), image_size=size)
