@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -142,62 +143,38 @@ def _churned(
     return x + scale * eps, sigma_hat
 
 
+if TYPE_CHECKING:
+    from typing_extensions import NotRequired, Required, TypedDict, Unpack
+
+    class KarrasOptions(TypedDict):
+        """The keyword options ``sample_euler`` and ``sample_heun`` share."""
+
+        energies: NotRequired[Sequence[WeightedEnergy]]
+        noise: Required[NoiseSource]
+        callback: NotRequired[StepCallback]
+        s_churn: NotRequired[float]
+        s_tmin: NotRequired[float]
+        s_tmax: NotRequired[float]
+        s_noise: NotRequired[float]
+        round_sigma: NotRequired[RoundSigma | None]
+
+
 @torch.no_grad()
 def sample_euler(
-    denoiser: SigmaDenoiser,
-    x: torch.Tensor,
-    sigmas: torch.Tensor,
-    *,
-    energies: Sequence[WeightedEnergy] = (),
-    noise: NoiseSource,
-    callback: StepCallback = no_step,
-    s_churn: float = 0.0,
-    s_tmin: float = 0.0,
-    s_tmax: float = math.inf,
-    s_noise: float = 1.0,
-    round_sigma: RoundSigma | None = None,
+    denoiser: SigmaDenoiser, x: torch.Tensor, sigmas: torch.Tensor, **options: Unpack[KarrasOptions]
 ) -> torch.Tensor:
     """Algorithm 2 of Karras et al. 2022 with Euler steps: x_{i+1} = x_hat + (s_{i+1} - s_hat) d.
 
     ``x`` is the start state at ``sigmas[0]`` (e.g. ``sigma_max * z``); one network evaluation
-    and one Gaussian draw per step (NFE = N for N = len(sigmas) - 1 steps). Churn, energies,
-    dtype and callback as in ``sample_heun``.
+    and one Gaussian draw per step (NFE = N for N = len(sigmas) - 1 steps). Options (``noise``,
+    ``energies``, ``callback``, churn, ``round_sigma``), dtype and callback as in ``sample_heun``.
     """
-    levels = _levels(sigmas)
-    total = len(levels) - 1
-    for i in range(total):
-        sigma, sigma_next = levels[i], levels[i + 1]
-        gamma = churn_gamma(sigma, total, s_churn, s_tmin, s_tmax)
-        x_hat, sigma_hat = _churned(x, sigma, gamma, s_noise, noise, round_sigma)
-        denoised = guided_denoised(denoiser, x_hat, sigma_hat, energies)
-        x = x_hat + (sigma_next - sigma_hat) * to_d(x_hat, sigma_hat, denoised)
-        callback(
-            {
-                "x": x,
-                "i": i,
-                "total": total,
-                "sigma": sigma,
-                "sigma_hat": sigma_hat,
-                "denoised": denoised,
-            }
-        )
-    return x
+    return _sample_karras(denoiser, x, sigmas, second_order=False, **options)
 
 
 @torch.no_grad()
 def sample_heun(
-    denoiser: SigmaDenoiser,
-    x: torch.Tensor,
-    sigmas: torch.Tensor,
-    *,
-    energies: Sequence[WeightedEnergy] = (),
-    noise: NoiseSource,
-    callback: StepCallback = no_step,
-    s_churn: float = 0.0,
-    s_tmin: float = 0.0,
-    s_tmax: float = math.inf,
-    s_noise: float = 1.0,
-    round_sigma: RoundSigma | None = None,
+    denoiser: SigmaDenoiser, x: torch.Tensor, sigmas: torch.Tensor, **options: Unpack[KarrasOptions]
 ) -> torch.Tensor:
     """Algorithm 2 of Karras et al. 2022 (stochastic Heun), step for step EDM's ``edm_sampler``.
 
@@ -219,6 +196,25 @@ def sample_heun(
     used for the grid). The callback receives ``x`` (x_{i+1}, at ``sigmas[i + 1]``), ``i``,
     ``total`` (N), ``sigma`` (sigma_i), ``sigma_hat`` and ``denoised`` (D' at x_hat).
     """
+    return _sample_karras(denoiser, x, sigmas, second_order=True, **options)
+
+
+def _sample_karras(
+    denoiser: SigmaDenoiser,
+    x: torch.Tensor,
+    sigmas: torch.Tensor,
+    *,
+    second_order: bool,
+    energies: Sequence[WeightedEnergy] = (),
+    noise: NoiseSource,
+    callback: StepCallback = no_step,
+    s_churn: float = 0.0,
+    s_tmin: float = 0.0,
+    s_tmax: float = math.inf,
+    s_noise: float = 1.0,
+    round_sigma: RoundSigma | None = None,
+) -> torch.Tensor:
+    """Algorithm 2's loop; ``second_order`` adds Heun's correction wherever sigma_{i+1} > 0."""
     levels = _levels(sigmas)
     total = len(levels) - 1
     for i in range(total):
@@ -232,18 +228,10 @@ def sample_heun(
         x = x_hat + (sigma_next - sigma_hat) * d
 
         # Apply 2nd order correction.
-        if sigma_next > 0:
+        if second_order and sigma_next > 0:
             denoised_next = guided_denoised(denoiser, x, sigma_next, energies)
             d_prime = to_d(x, sigma_next, denoised_next)
             x = x_hat + (sigma_next - sigma_hat) * (0.5 * d + 0.5 * d_prime)
-        callback(
-            {
-                "x": x,
-                "i": i,
-                "total": total,
-                "sigma": sigma,
-                "sigma_hat": sigma_hat,
-                "denoised": denoised,
-            }
-        )
+        info = {"x": x, "i": i, "total": total, "sigma": sigma, "sigma_hat": sigma_hat}
+        callback({**info, "denoised": denoised})
     return x
