@@ -8,10 +8,10 @@ A descriptor names its functions as ``"module:function"`` references (or holds t
 themselves). A reference is imported when the function is first called, so discovering and
 describing a plugin (``i2i plugins``, ``--help``) imports neither torch nor the network code::
 
-    egsde = Method(
-        summary="EGSDE: SDEdit guided by energies.",
-        settings=EGSDESettings,
-        translate="i2i_egsde.translate:translate_egsde",
+    negate = Method(
+        summary="Negate images.",
+        settings=NegateSettings,
+        translate="i2i_negate.run:translate",
     )
 
 After construction every function field holds a callable (a ``FunctionRef`` for a reference),
@@ -51,7 +51,7 @@ def one_line(error: BaseException) -> str:
 def resolve_function(reference: str, plugin: str = "") -> Callable[..., Any]:
     """The function a ``"module:function"`` reference names, importing its module.
 
-    ``plugin`` (e.g. ``method 'egsde'``) is named in the one-line ``PluginError`` raised when
+    ``plugin`` (e.g. ``method 'negate'``) is named in the one-line ``PluginError`` raised when
     the reference is malformed, its module fails to import or it names no callable.
     """
     owner = f"{plugin}: " if plugin else ""
@@ -77,7 +77,7 @@ class FunctionRef:
 
     reference: str
     plugin: str = ""
-    """Who names it, for error messages (``method 'egsde'``)."""
+    """Who names it, for error messages (``method 'negate'``)."""
 
     def resolve(self) -> Callable[..., Any]:
         """The function itself (its module imported now)."""
@@ -96,7 +96,7 @@ class Descriptor:
     presets: str | None = None
     """Package holding the plugin's task presets, one ``<task>.toml`` each."""
     plugin: str = field(default="", compare=False)
-    """The kind and name it is registered under (``method 'egsde'``), set by the registry."""
+    """The kind and name it is registered under (``method 'negate'``), set by the registry."""
 
     def __post_init__(self) -> None:
         for item in fields(self):

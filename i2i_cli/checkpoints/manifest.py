@@ -3,7 +3,7 @@
 A manifest is a TOML file of ``[artifacts.<name>]`` tables (the schema is described at the head
 of the core's ``i2i_cli/checkpoints.toml``). The core and every plugin ship their own, each
 registered in the entry-point group ``i2i.checkpoints`` by a provider such as
-``PackageManifest("i2i_adm")``; ``discovery`` collects them.
+``PackageManifest("my_plugin")``; ``discovery`` collects them.
 """
 
 from __future__ import annotations
