@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+import traceback
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -13,6 +19,99 @@ from typer.testing import CliRunner
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DISTS = FIXTURES / "dists"
+
+
+def _dist_path(dists: Sequence[str], pythonpath: str | None) -> str:
+    """``PYTHONPATH`` with the fixture distributions ``dists`` in front."""
+    extra = os.pathsep.join(str(DISTS / name) for name in dists)
+    return os.pathsep.join(part for part in (extra, pythonpath) if part)
+
+
+def run_i2i_process(
+    args: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    dists: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m i2i_cli ARGS`` in a new process, fixture distributions ``dists`` on its path.
+
+    For what only a real process shows (its entry point, signals, torchrun, what it imports);
+    everything else goes through ``run_i2i``, which is the same CLI without the ~5 s start-up.
+    """
+    environment = dict(os.environ)
+    environment.pop("I2I_MANIFESTS", None)
+    environment.update(env or {})
+    if dists:
+        environment["PYTHONPATH"] = _dist_path(dists, environment.get("PYTHONPATH"))
+    return subprocess.run(
+        [sys.executable, "-m", "i2i_cli", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+UNSHOWN_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
+"""Warning categories a plain ``python`` process does not print (its default filters)."""
+
+
+@contextlib.contextmanager
+def _process_like(
+    cwd: Path | None, dists: Sequence[str], env: Mapping[str, str], timeout: float, argv: list[str]
+) -> Iterator[list[warnings.WarningMessage]]:
+    """Working directory, ``sys.path``, torch threads and a timeout as a process would have them.
+
+    Everything is restored on exit, and modules imported from the fixture distributions added
+    here are forgotten (the next run, like the next process, imports them afresh or not at all).
+    Warnings are collected under a fresh process's filters, for the caller to print on stderr.
+    """
+    added = [str(DISTS / name) for name in dists if str(DISTS / name) not in sys.path]
+    modules = set(sys.modules)
+    previous_cwd = os.getcwd()
+    threads = None
+    alarm = None
+    try:
+        sys.path[:0] = added
+        importlib.invalidate_caches()
+        if cwd is not None:
+            os.chdir(cwd)
+        if "OMP_NUM_THREADS" in env:  # torch reads it once, at import: set it for this run
+            import torch
+
+            threads = torch.get_num_threads()
+            torch.set_num_threads(int(env["OMP_NUM_THREADS"]))
+        if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+
+            def expire(signum: int, frame: object) -> None:
+                raise subprocess.TimeoutExpired(argv, timeout)
+
+            alarm = signal.signal(signal.SIGALRM, expire)
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.resetwarnings()
+            warnings.simplefilter("default")
+            for category in UNSHOWN_WARNINGS:
+                warnings.simplefilter("ignore", category)
+            yield caught
+    finally:
+        if alarm is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, alarm)
+        if threads is not None:
+            torch.set_num_threads(threads)
+        os.chdir(previous_cwd)
+        for folder in added:
+            sys.path.remove(folder)
+        for name in set(sys.modules) - modules:
+            origin = getattr(sys.modules[name], "__file__", None) or ""
+            if any(origin.startswith(folder + os.sep) for folder in added):
+                del sys.modules[name]
+        importlib.invalidate_caches()
 
 
 def run_i2i(
@@ -23,24 +122,31 @@ def run_i2i(
     env: dict[str, str] | None = None,
     timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m i2i_cli ARGS`` with fixture distributions ``dists`` on its path."""
-    environment = dict(os.environ)
-    environment.pop("I2I_MANIFESTS", None)
-    environment.update(env or {})
+    """Run ``i2i ARGS`` in this process, as ``run_i2i_process`` would in a new one.
+
+    The same result: exit status, stdout and stderr apart. ``env`` is applied to ``os.environ``
+    for the run (``I2I_MANIFESTS`` cleared first, as for the process), ``dists`` go on
+    ``sys.path``, ``cwd`` is entered; all of it is undone afterwards. An exception that escapes
+    the CLI is what the process would show: its traceback on stderr and exit status 1. Warnings
+    a plain process prints are printed on stderr after the run's own output.
+    """
+    from i2i_cli.app import app
+
+    argv = [sys.executable, "-m", "i2i_cli", *args]
+    environment: dict[str, str | None] = {"I2I_MANIFESTS": None, **(env or {})}
     if dists:
-        extra = os.pathsep.join(str(DISTS / name) for name in dists)
-        environment["PYTHONPATH"] = os.pathsep.join(
-            part for part in (extra, environment.get("PYTHONPATH")) if part
-        )
-    return subprocess.run(
-        [sys.executable, "-m", "i2i_cli", *args],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+        environment["PYTHONPATH"] = _dist_path(dists, os.environ.get("PYTHONPATH"))
+    with _process_like(cwd, dists, env or {}, timeout, argv) as caught:
+        result = CliRunner().invoke(app, list(args), env=environment, prog_name="i2i")
+    if isinstance(result.exception, subprocess.TimeoutExpired):
+        raise result.exception
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(*result.exc_info))
+    stderr += "".join(
+        warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line) for w in caught
     )
+    return subprocess.CompletedProcess(argv, result.exit_code, result.stdout, stderr)
 
 
 @pytest.fixture
