@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import run_i2i
-from tests.tiny_models import TINY_ADM_UNET, manifest_entry, random_weights
+from tests.tiny_models import TINY_ADM_UNET, manifest_entry, random_weights, toml_table
 
 TINY_UNET: dict[str, Any] = {**TINY_ADM_UNET, "num_classes": 8}
 """imagenet256_cond shrunk to 32 px and 8 classes (the golden DDIB run's UNet)."""
@@ -35,12 +35,6 @@ TINY_CLASSIFIER: dict[str, Any] = {
 """classifier256 shrunk to 32 px and 8 classes (the golden DDIB run's classifier)."""
 
 STEPS = 3
-
-
-def toml_table(name: str, values: dict[str, Any]) -> str:
-    """A TOML table of strings and integers."""
-    rows = [f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {v}" for k, v in values.items()]
-    return f"[{name}]\n" + "\n".join(rows) + "\n"
 
 
 @dataclass(frozen=True)

@@ -15,20 +15,9 @@ import torch
 from PIL import Image
 
 from tests.conftest import run_i2i
-from tests.tiny_models import TASK_OVERRIDES, TINY_DSE, manifest_env, random_weights
+from tests.tiny_models import TASK_OVERRIDES, TINY_DSE, manifest_env, random_weights, toml_table
 
-TINY_TRAINING = """
-batch_size = 2
-checkpoint_every = 2
-
-[model]
-image_size = 32
-width = 32
-depth = 1
-channel_mult = "1"
-attention_resolutions = "16,8"
-num_head_channels = 16
-"""
+TINY_TRAINING = "batch_size = 2\ncheckpoint_every = 2\n\n" + toml_table("model", TINY_DSE)
 
 
 def domain(folder: Path, shade: int) -> Path:

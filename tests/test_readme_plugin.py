@@ -12,7 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from i2i_cli.app import app
-from tests.tiny_models import TINY_ADM_UNET, random_weights
+from tests.tiny_models import TINY_ADM_UNET, random_weights, toml_table
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -59,13 +59,7 @@ def test_readme_heun_plugin_samples_an_adm_model(
     install(tmp_path / "dist", monkeypatch)
     weights = random_weights("adm-unet", "afhq_dog_4m", TINY_ADM_UNET, tmp_path / "unet.pt")
     config = tmp_path / "tiny.toml"
-    config.write_text(
-        "[model]\n"
-        + "".join(
-            f'{k} = "{v}"\n' if isinstance(v, str) else f"{k} = {v}\n"
-            for k, v in TINY_ADM_UNET.items()
-        )
-    )
+    config.write_text(toml_table("model", TINY_ADM_UNET))
     cli = CliRunner()
     shown = cli.invoke(app, ["sample", "heun", "--help"], env={"COLUMNS": "200"})
     assert shown.exit_code == 0, shown.output

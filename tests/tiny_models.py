@@ -68,36 +68,20 @@ def manifest_env() -> dict[str, str]:
     return {"I2I_MANIFESTS": os.environ.get("I2I_MANIFESTS", "")}
 
 
-TASK_OVERRIDES = """
-checkpoint = "tiny_afhq_dog"
-start_step = 6
+def toml_table(name: str, values: Mapping[str, Any]) -> str:
+    """A TOML table ``[name]`` of strings, booleans and numbers."""
+    rows = [f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {v}" for k, v in values.items()]
+    return f"[{name}]\n" + "\n".join(rows) + "\n"
 
-[model]
-image_size = 32
-num_channels = 32
-num_res_blocks = 1
-channel_mult = "1,1"
-attention_resolutions = "16"
-num_head_channels = 16
 
-[[energy]]
-name = "dse"
-weight = 500.0
-checkpoint = "tiny_wild2dog_dse"
-
-[energy.model]
-image_size = 32
-width = 32
-depth = 1
-channel_mult = "1"
-attention_resolutions = "16,8"
-num_head_channels = 16
-
-[[energy]]
-name = "lowpass"
-weight = 2.0
-factor = 4
-"""
+TASK_OVERRIDES = (
+    'checkpoint = "tiny_afhq_dog"\nstart_step = 6\n\n'
+    + toml_table("model", TINY_ADM_UNET)
+    + '\n[[energy]]\nname = "dse"\nweight = 500.0\ncheckpoint = "tiny_wild2dog_dse"\n\n'
+    + toml_table("energy.model", TINY_DSE)
+    + '\n[[energy]]\nname = "lowpass"\nweight = 2.0\nfactor = 4\n'
+)
+"""The wild2dog task shrunk to the tiny networks: M = 6, DSE and low-pass energies."""
 
 
 def tiny_egsde_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
