@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +19,26 @@ def load(golden_dir: Path, name: str) -> dict[str, Any]:
     return torch.load(golden_dir / f"{name}.pt", weights_only=True)
 
 
-def loaded_classifier(golden: dict[str, Any]) -> EncoderUNetModel:
-    """The classifier of adm_classifier.pt's config with its weights loaded strictly."""
-    kwargs = golden["config"]["unet_kwargs"]
-    flags = golden["config"]["create_classifier_flags_equivalent"]
-    settings = AdmClassifierSettings(
+def settings_of(kwargs: Mapping[str, Any], **flags: Any) -> AdmClassifierSettings:
+    """Our settings for guided-diffusion's ``EncoderUNetModel(**kwargs)`` plus its CLI ``flags``."""
+    return AdmClassifierSettings(
         image_size=kwargs["image_size"],
         in_channels=kwargs["in_channels"],
         out_channels=kwargs["out_channels"],
-        width=flags["classifier_width"],
-        depth=flags["classifier_depth"],
+        width=kwargs["model_channels"],
+        depth=kwargs["num_res_blocks"],
         channel_mult=",".join(str(m) for m in kwargs["channel_mult"]),
-        attention_resolutions=flags["classifier_attention_resolutions"],
         num_head_channels=kwargs["num_head_channels"],
+        **flags,
+    )
+
+
+def loaded_classifier(golden: dict[str, Any]) -> EncoderUNetModel:
+    """The classifier of adm_classifier.pt's config with its weights loaded strictly."""
+    flags = golden["config"]["create_classifier_flags_equivalent"]
+    settings = settings_of(
+        golden["config"]["unet_kwargs"],
+        attention_resolutions=flags["classifier_attention_resolutions"],
         use_scale_shift_norm=flags["classifier_use_scale_shift_norm"],
         resblock_updown=flags["classifier_resblock_updown"],
         pool=flags["classifier_pool"],
@@ -87,17 +95,7 @@ DG_NETWORKS = [
 def test_dg_networks_have_the_official_key_shapes(golden_dir: Path, checkpoint: str) -> None:
     """DG's extractors and unconditional head (dg.md §5.3) build with the official key map."""
     golden = load(golden_dir, "dg_official_shapes")
-    kwargs = golden["config"][checkpoint]
-    settings = AdmClassifierSettings(
-        image_size=kwargs["image_size"],
-        in_channels=kwargs["in_channels"],
-        out_channels=kwargs["out_channels"],
-        width=kwargs["model_channels"],
-        depth=kwargs["num_res_blocks"],
-        channel_mult=",".join(str(m) for m in kwargs["channel_mult"]),
-        attention_resolutions="32,16,8",
-        num_head_channels=kwargs["num_head_channels"],
-    )
+    settings = settings_of(golden["config"][checkpoint], attention_resolutions="32,16,8")
     with torch.device("meta"):
         state = build_classifier(settings).state_dict()
     shapes = {key: list(value.shape) for key, value in state.items()}
