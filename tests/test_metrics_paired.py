@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,6 +20,15 @@ from i2i_cli.metrics.miou import Confusion, cityscapes_train_ids
 def evaluate(*args: str) -> Result:
     """Run ``i2i evaluate ARGS`` in-process."""
     return CliRunner().invoke(app, ["evaluate", *args, "--device", "cpu"])
+
+
+def evaluated(metric: str, images: Path, source: Path, out: Path) -> dict[str, Any]:
+    """``result.json`` of a successful ``i2i evaluate <metric> --images ... --source ...``."""
+    result = evaluate(
+        metric, "--images", str(images), "--source", str(source), "--output", str(out)
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "result.json").read_text())
 
 
 def write_rgb(path: Path, pixels: np.ndarray) -> None:
@@ -66,12 +76,7 @@ def test_paired_metrics_resize_both_images_to_256_like_egsde(
     pairs: tuple[Path, Path, np.ndarray, np.ndarray], tmp_path: Path
 ) -> None:
     images, source, _, _ = pairs
-    result = evaluate(
-        "psnr", "--images", str(images), "--source", str(source),
-        "--output", str(tmp_path / "eval"),
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    record = json.loads((tmp_path / "eval" / "result.json").read_text())
+    record = evaluated("psnr", images, source, tmp_path / "eval")
     assert "shorter side to 256" in record["paired_resize"]
 
 
@@ -144,12 +149,7 @@ def test_unreadable_pair_is_skipped_with_a_warning(
 ) -> None:
     images, source, _, _ = pairs
     (images / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    result = evaluate(
-        "mse", "--images", str(images), "--source", str(source),
-        "--output", str(tmp_path / "eval"),
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    record = json.loads((tmp_path / "eval" / "result.json").read_text())
+    record = evaluated("mse", images, source, tmp_path / "eval")
     assert record["pairs"] == 2 and record["pairs_skipped"] == 1
     assert "a.png" in record["warnings"][0]
 
