@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import run_i2i
 from tests.test_metrics_fid import random_inception_state, write_images
 from tests.test_runtime import free_port
 
@@ -22,13 +23,14 @@ def run(args: list[str], world_size: int) -> None:
     Every process computes with one thread (torchrun's default), so the network gives the same
     float32 features in both runs and only the distribution of the work differs.
     """
-    if world_size == 1:
-        command = [sys.executable, "-m", "i2i_cli", *args]
-    else:
-        command = [
-            sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(world_size),
-            "--master_port", str(free_port()), "-m", "i2i_cli", *args,
-        ]  # fmt: skip
+    if world_size == 1:  # the plain run needs no process of its own: in-process, one thread
+        single = run_i2i(args, env={"OMP_NUM_THREADS": "1"}, timeout=600)
+        assert single.returncode == 0, single.stderr[-3000:]
+        return
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(world_size),
+        "--master_port", str(free_port()), "-m", "i2i_cli", *args,
+    ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=600, check=False, env=env

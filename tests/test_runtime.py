@@ -15,6 +15,7 @@ from PIL import Image
 
 from i2i_cli.errors import UsageError
 from i2i_cli.runtime import DistInfo, Runtime, create_runtime, pick_device
+from tests.conftest import run_i2i
 from tests.fixture_dists import use_dists
 
 
@@ -133,12 +134,7 @@ def test_torchrun_translate_equals_one_process(
         "--batch-size",
         "2",
     ]
-    one = subprocess.run(
-        [sys.executable, "-m", "i2i_cli", *common, "--output", str(tmp_path / "one")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    one = run_i2i([*common, "--output", str(tmp_path / "one")])  # the same CLI, in-process
     assert one.returncode == 0, one.stderr
     two = subprocess.run(
         [

@@ -12,6 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from i2i_cli.app import app
+from tests.conftest import run_i2i
 from tests.fixture_dists import use_dists
 
 if sys.version_info >= (3, 11):
@@ -225,7 +226,7 @@ def test_killed_run_keeps_its_outputs_and_resumes(tmp_path: Path) -> None:
     assert 3 <= len(written) < 12
     for path in written:
         assert pixels(path).shape == (64, 64, 3)  # complete files only
-    resumed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    resumed = run_i2i(command[3:], timeout=300)  # the rerun needs no process of its own
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(written)} already done" in resumed.stderr
     assert len(list(out.rglob("img*.png"))) == 12
