@@ -70,6 +70,7 @@ def test_samples_match_their_data_set(name: str) -> None:
     assert min(distances, key=distances.__getitem__) == name, distances
 
 
+@pytest.mark.slow
 def test_bundled_pair_is_cycle_consistent() -> None:
     """Moons -> Concentric Squares -> Moons returns the points close to where they started.
 
@@ -89,6 +90,7 @@ def test_bundled_pair_is_cycle_consistent() -> None:
     assert error.max() < CYCLE_MAX_BOUND, float(error.max())
 
 
+@pytest.mark.slow
 def test_main_job_runs_offline_and_writes_the_plot(tmp_path: Path) -> None:
     """The README's main job: bundled models, no network, plot and cycle error.
 

@@ -43,6 +43,7 @@ def training(tmp_path: Path) -> list[str]:
     return ["--data-a", str(a), "--data-b", str(b), "--config", str(config), "--device", "cpu"]
 
 
+@pytest.mark.slow
 def test_dse_trains_is_killed_resumes_and_drives_egsde(
     training: list[str], tiny_egsde: Path, tmp_path: Path
 ) -> None:

@@ -48,6 +48,7 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("world_size", [1, 2])
 def test_statistics_under_torchrun_equal_one_process(folders: Path, world_size: int) -> None:
     out = folders / f"stats{world_size}"
@@ -67,6 +68,7 @@ def test_statistics_under_torchrun_equal_one_process(folders: Path, world_size: 
             np.testing.assert_allclose(two["sigma"], one["sigma"], rtol=1e-10, atol=1e-13)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("world_size", [1, 2])
 def test_paired_means_under_torchrun_equal_one_process(folders: Path, world_size: int) -> None:
     out = folders / f"paired{world_size}"

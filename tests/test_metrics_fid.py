@@ -281,6 +281,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"records": records, "weights": weights, "npz": stats_npz, "root": root}
 
 
+@pytest.mark.slow
 def test_fid_of_two_folders_equals_fid_from_the_saved_statistics(runs: dict[str, Any]) -> None:
     records = runs["records"]
     assert math.isfinite(records["fid"]["fid"]) and records["fid"]["fid"] > 0
@@ -288,6 +289,7 @@ def test_fid_of_two_folders_equals_fid_from_the_saved_statistics(runs: dict[str,
     assert records["all"]["ref_stats_sha256"] == records["fid"]["ref_stats_sha256"]
 
 
+@pytest.mark.slow
 def test_fid_result_records_how_it_was_computed(runs: dict[str, Any]) -> None:
     record = runs["records"]["fid"]
     assert record["metric"] == "fid" and record["backend"] == "pytorch-fid"
@@ -305,6 +307,7 @@ def test_fid_result_records_how_it_was_computed(runs: dict[str, Any]) -> None:
     assert from_stats["ref_count"] == 4
 
 
+@pytest.mark.slow
 def test_few_images_mixed_sizes_and_unreadable_files_are_warned_and_counted(
     runs: dict[str, Any],
 ) -> None:
@@ -314,6 +317,7 @@ def test_few_images_mixed_sizes_and_unreadable_files_are_warned_and_counted(
     assert "skipped 1 unreadable" in warnings and "corrupt.png" in warnings
 
 
+@pytest.mark.slow
 def test_wild2dog_protocol_gives_fid_and_the_paired_metrics(runs: dict[str, Any]) -> None:
     record = runs["records"]["all"]
     assert record["protocol"] == "wild2dog"
@@ -324,6 +328,7 @@ def test_wild2dog_protocol_gives_fid_and_the_paired_metrics(runs: dict[str, Any]
     assert "shorter side to 256" in record["paired_resize"]
 
 
+@pytest.mark.slow
 def test_statistics_file_holds_mu_sigma_and_features(runs: dict[str, Any]) -> None:
     with np.load(runs["npz"]) as data:
         assert data["mu"].shape == (2048,) and data["sigma"].shape == (2048, 2048)
@@ -333,6 +338,7 @@ def test_statistics_file_holds_mu_sigma_and_features(runs: dict[str, Any]) -> No
     assert record["out_sha256"] == sha256(runs["npz"]) and record["images_count"] == 4
 
 
+@pytest.mark.slow
 def test_kid_uses_the_features_saved_with_the_statistics(runs: dict[str, Any]) -> None:
     record = runs["records"]["kid"]
     assert math.isfinite(record["kid"]) and record["kid_subsets"] == 10

@@ -112,6 +112,7 @@ def test_two_process_gloo_job_reduces_gathers_and_draws_the_same_noise(tmp_path:
         assert torch.equal(merged[key], single[index])
 
 
+@pytest.mark.slow
 def test_torchrun_translate_equals_one_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

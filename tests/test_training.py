@@ -129,6 +129,7 @@ def test_the_cli_trains_and_exports_plain_weights(tmp_path: Path) -> None:
     assert set(exported) == {"0.weight", "0.bias", "3.weight", "3.bias"}
 
 
+@pytest.mark.slow
 def test_ddp_averages_each_ranks_share_of_the_batch(tmp_path: Path) -> None:
     settings = ["--set", "steps=6", "--set", "lr=0.05", "--set", "noise=0"]
     single = train(tmp_path / "one", *settings, "--set", "batch_size=64")

@@ -165,6 +165,7 @@ def test_the_cli_refuses_resume_without_a_checkpoint_in_one_line(tmp_path: Path)
     assert "--resume: no checkpoint in" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
     settings = ["--set", "steps=40", "--set", "checkpoint_every=5", "--set", "ema_decay=0.9",
                 "--set", "dropout=0.1", "--set", "warmup_steps=5", "--set", "anneal=true",

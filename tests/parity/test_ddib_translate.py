@@ -98,6 +98,7 @@ def _tol(tolerance: dict[str, float]) -> dict[str, float]:
     return {"atol": tolerance["atol"], "rtol": tolerance["rtol"]}
 
 
+@pytest.mark.slow
 def test_unrespaced_translation_matches_full_4000(golden: dict[str, Any]) -> None:
     """The README's setting, all 4000 steps per pass, on 8 points (zeros for the unstored draws).
 
