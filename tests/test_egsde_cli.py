@@ -26,21 +26,19 @@ def translate(method: str, *args: str) -> subprocess.CompletedProcess[str]:
     return run_i2i(["translate", method, "--device", "cpu", *args], env=manifest_env(), timeout=300)
 
 
+def wild2dog(
+    method: str, config: Path, source: Path, out: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``i2i translate <method> --task wild2dog`` over ``source`` with the settings ``config``."""
+    files = ["--config", str(config), "--input", str(source), "--output", str(out)]
+    return translate(method, "--task", "wild2dog", *files, *args)
+
+
 def test_egsde_wild2dog_translates_each_source_under_its_name(
     tiny_egsde: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    result = translate(
-        "egsde",
-        "--task",
-        "wild2dog",
-        "--config",
-        str(tiny_egsde),
-        "--input",
-        str(sources(tmp_path / "in")),
-        "--output",
-        str(out),
-    )
+    result = wild2dog("egsde", tiny_egsde, sources(tmp_path / "in"), out)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.glob("*.png")) == [
         "grid.png",
@@ -59,28 +57,8 @@ def test_egsde_takes_a_single_file_and_differs_from_sdedit(
     source = sources(tmp_path / "in") / "src1.png"
     no_energy = tmp_path / "sdedit.toml"
     no_energy.write_text(tiny_egsde.read_text().split("[[energy]]")[0])
-    egsde = translate(
-        "egsde",
-        "--task",
-        "wild2dog",
-        "--config",
-        str(tiny_egsde),
-        "--input",
-        str(source),
-        "--output",
-        str(tmp_path / "e"),
-    )
-    sdedit = translate(
-        "sdedit",
-        "--task",
-        "wild2dog",
-        "--config",
-        str(no_energy),
-        "--input",
-        str(source),
-        "--output",
-        str(tmp_path / "s"),
-    )
+    egsde = wild2dog("egsde", tiny_egsde, source, tmp_path / "e")
+    sdedit = wild2dog("sdedit", no_energy, source, tmp_path / "s")
     assert egsde.returncode == 0, egsde.stderr
     assert sdedit.returncode == 0, sdedit.stderr
     a = np.asarray(Image.open(tmp_path / "e" / "src1.png"), dtype=int)
@@ -158,16 +136,6 @@ def test_ilvr_translates_with_a_tiny_model(tiny_egsde: Path, tmp_path: Path) -> 
         model.replace("[model]", 'respacing = "4"\ndown_n = 4\nrange_t = 1\n\n[model]')
     )
     out = tmp_path / "out"
-    result = translate(
-        "ilvr",
-        "--task",
-        "wild2dog",
-        "--config",
-        str(config),
-        "--input",
-        str(sources(tmp_path / "in", 2)),
-        "--output",
-        str(out),
-    )
+    result = wild2dog("ilvr", config, sources(tmp_path / "in", 2), out)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.glob("src*.png")) == ["src0.png", "src1.png"]
