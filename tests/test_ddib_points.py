@@ -8,6 +8,7 @@ the runs go through the real loading code in seconds; quality is tested on the b
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,11 @@ def _models(pair: tuple[Path, Path]) -> list[str]:
     return ["--source-checkpoint", str(pair[0]), "--target-checkpoint", str(pair[1]), *TINY]
 
 
+def translate_points(pair: tuple[Path, Path], *args: str) -> subprocess.CompletedProcess[str]:
+    """``i2i translate ddib`` with the tiny pair of models."""
+    return run_i2i(["translate", "ddib", *_models(pair), *args])
+
+
 def _fails_cleanly(result: object, *fragments: str) -> None:
     """Non-zero exit, one error line containing ``fragments``, no traceback."""
     assert result.returncode != 0, result.stdout  # type: ignore[attr-defined]
@@ -56,19 +62,7 @@ def test_translation_writes_points_plot_and_result(
 ) -> None:
     """source/latent/target .npy of the drawn points, the plot, and the distance to the target."""
     out = tmp_path / "run"
-    result = run_i2i(
-        [
-            "translate",
-            "ddib",
-            *_models(tiny_pair),
-            "--num-points",
-            "60",
-            "--steps",
-            "4",
-            "--output",
-            str(out),
-        ]
-    )
+    result = translate_points(tiny_pair, "--num-points", "60", "--steps", "4", "--output", str(out))
     assert result.returncode == 0, result.stderr
     for name in ("source", "latent", "target"):
         assert np.load(out / f"{name}.npy").shape == (60, 2)
@@ -83,21 +77,17 @@ def test_translation_writes_points_plot_and_result(
 def test_cycle_reports_max_and_mean_error(tiny_pair: tuple[Path, Path], tmp_path: Path) -> None:
     """--cycle adds latent_2/source_2 and the errors computed from them."""
     out = tmp_path / "run"
-    result = run_i2i(
-        [
-            "translate",
-            "ddib",
-            *_models(tiny_pair),
-            "--num-points",
-            "36",
-            "--steps",
-            "3",
-            "--cycle",
-            "--solver",
-            "ddim",
-            "--output",
-            str(out),
-        ]
+    result = translate_points(
+        tiny_pair,
+        "--num-points",
+        "36",
+        "--steps",
+        "3",
+        "--cycle",
+        "--solver",
+        "ddim",
+        "--output",
+        str(out),
     )
     assert result.returncode == 0, result.stderr
     source, returned = np.load(out / "source.npy"), np.load(out / "source_2.npy")
@@ -113,18 +103,8 @@ def test_points_from_an_npy_file(tiny_pair: tuple[Path, Path], tmp_path: Path) -
     points = np.random.default_rng(0).standard_normal((7, 2)).astype(np.float32)
     np.save(tmp_path / "mine.npy", points)
     out = tmp_path / "run"
-    result = run_i2i(
-        [
-            "translate",
-            "ddib",
-            *_models(tiny_pair),
-            "--steps",
-            "2",
-            "--input",
-            str(tmp_path / "mine.npy"),
-            "--output",
-            str(out),
-        ]
+    result = translate_points(
+        tiny_pair, "--steps", "2", "--input", str(tmp_path / "mine.npy"), "--output", str(out)
     )
     assert result.returncode == 0, result.stderr
     assert np.array_equal(np.load(out / "source.npy"), points)
@@ -163,16 +143,8 @@ def test_bad_point_files_are_one_line(
 ) -> None:
     """Wrong shapes and NaNs in --input are refused before any model runs."""
     np.save(tmp_path / "bad.npy", array)
-    result = run_i2i(
-        [
-            "translate",
-            "ddib",
-            *_models(tiny_pair),
-            "--input",
-            str(tmp_path / "bad.npy"),
-            "--output",
-            str(tmp_path / "run"),
-        ]
+    result = translate_points(
+        tiny_pair, "--input", str(tmp_path / "bad.npy"), "--output", str(tmp_path / "run")
     )
     _fails_cleanly(result, fragment)
 
@@ -182,16 +154,8 @@ def test_image_file_as_point_input_is_one_line(
 ) -> None:
     """2-D translation says it reads .npy files."""
     (tmp_path / "x.png").write_bytes(b"not really")
-    result = run_i2i(
-        [
-            "translate",
-            "ddib",
-            *_models(tiny_pair),
-            "--input",
-            str(tmp_path / "x.png"),
-            "--output",
-            str(tmp_path / "run"),
-        ]
+    result = translate_points(
+        tiny_pair, "--input", str(tmp_path / "x.png"), "--output", str(tmp_path / "run")
     )
     _fails_cleanly(result, ".npy")
 
