@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tests.conftest import run_i2i
-from tests.test_metrics_fid import random_inception_state, write_images
+from tests.metrics_helpers import random_inception_state, write_images
 from tests.test_runtime import free_port
 
 
