@@ -1,0 +1,28 @@
+"""DG's discriminator head from its settings (dg.md §5.3)."""
+
+from __future__ import annotations
+
+from i2i_dg.head import DiscriminatorHead, HeadConfig
+from i2i_dg.settings import DiscriminatorHeadSettings, int_list
+
+
+def head_config(settings: DiscriminatorHeadSettings) -> HeadConfig:
+    """The head's constructor arguments from its settings."""
+    s = settings
+    return HeadConfig(
+        image_size=s.image_size,
+        in_channels=s.in_channels,
+        model_channels=s.width,
+        out_channels=s.out_channels,
+        num_res_blocks=s.depth,
+        attention_resolutions=int_list(s.attention_rates),
+        channel_mult=int_list(s.channel_mult),
+        num_head_channels=s.num_head_channels,
+        condition=s.condition,
+        num_class=s.num_class,
+    )
+
+
+def build_head(settings: DiscriminatorHeadSettings) -> DiscriminatorHead:
+    """DG's head network the settings describe (weights freshly initialised)."""
+    return DiscriminatorHead(head_config(settings))

@@ -1,0 +1,19 @@
+"""Registration of DG's discriminator head backbone and the discriminator energy (torch-free)."""
+
+from __future__ import annotations
+
+from i2i_cli.plugin import Backbone, Energy
+from i2i_dg.settings import DiscriminatorEnergySettings, DiscriminatorHeadSettings
+
+dg_discriminator = Backbone(
+    summary="DG's discriminator head (EncoderUNet on ADM classifier features): CIFAR-10, ImageNet.",
+    settings=DiscriminatorHeadSettings,
+    build="i2i_dg.build:build_head",
+    presets="i2i_dg.head_presets",
+)
+
+discriminator = Energy(
+    summary="Discriminator guidance (DG): -log d/(1-d) of a time-dependent discriminator.",
+    settings=DiscriminatorEnergySettings,
+    build="i2i_dg.energy:build_discriminator_energy",
+)

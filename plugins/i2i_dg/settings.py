@@ -1,0 +1,71 @@
+"""Settings of DG's discriminator head backbone and of the ``discriminator`` energy (torch-free).
+
+Head fields follow DG's ``create_classifier`` arguments (dg.md §5.3); the energy names its
+head (a ``dg-discriminator`` preset and checkpoint) and its frozen feature extractor (an ADM
+classifier backbone, preset and checkpoint), both loaded through the core.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from i2i_cli.model_choice import BackboneChoice
+from i2i_cli.settings import Settings
+
+
+def int_list(flag: str) -> tuple[int, ...]:
+    """A comma list of integers (``"1,2,4"``) as a tuple."""
+    return tuple(int(part) for part in flag.split(",") if part.strip())
+
+
+class DiscriminatorHeadSettings(Settings):
+    """DG's head ``EncoderUNetModel`` on extractor features (dg.md §5.3)."""
+
+    image_size: int = Field(8, ge=1, le=256, description="Side of the feature map it reads.")
+    in_channels: int = Field(512, ge=1, le=4096, description="Feature channels.")
+    width: int = Field(128, ge=32, le=1024, description="Base width (multiple of 32).")
+    depth: int = Field(2, ge=1, le=8, description="Residual blocks per level.")
+    channel_mult: str = Field("1", description="Comma list of width multipliers per level.")
+    attention_rates: str = Field(
+        "0,0,1", description="Downsample rates with self-attention (DG: image_size // r)."
+    )
+    num_head_channels: int = Field(64, ge=1, le=1024, description="Channels per attention head.")
+    out_channels: int = Field(1, ge=1, le=16, description="Logits (DG: 1).")
+    condition: bool = Field(False, description="Class-conditional head (a label embedding).")
+    num_class: int = Field(1000, ge=1, le=100_000, description="Rows of the label embedding.")
+
+
+class DiscriminatorEnergySettings(BackboneChoice):
+    """E(x; sigma) = -log d/(1-d) under DG's discriminator (dg.md §4, §5.2)."""
+
+    backbone: str = Field("dg-discriminator", description="Backbone of the discriminator head.")
+    preset: str | None = Field("cifar10_uncond", description="Preset of the discriminator head.")
+    checkpoint: str | None = Field(
+        "dg_cifar10_discriminator_uncond", description="Head weights: an artifact or a path."
+    )
+    extractor_backbone: str = Field(
+        "adm-classifier", description="Backbone of the frozen feature extractor."
+    )
+    extractor_preset: str | None = Field(
+        "dg_cifar10_classifier32", description="Preset of the feature extractor."
+    )
+    extractor_model: dict[str, Any] = Field(
+        default_factory=dict, description="Feature-extractor settings overriding its preset."
+    )
+    extractor_checkpoint: str | None = Field(
+        "dg_cifar10_classifier", description="Feature-extractor weights: an artifact or a path."
+    )
+    time_min: float = Field(0.01, ge=0.0, le=1.0, description="Guide only from this VP time.")
+    time_max: float = Field(1.0, ge=0.0, le=1.0, description="Guide only up to this VP time.")
+    cond: bool = Field(False, description="Feed the items' class labels to the head.")
+
+    def extractor(self) -> BackboneChoice:
+        """The feature extractor's backbone choice."""
+        return BackboneChoice(
+            backbone=self.extractor_backbone,
+            preset=self.extractor_preset,
+            model=self.extractor_model,
+            checkpoint=self.extractor_checkpoint,
+        )
