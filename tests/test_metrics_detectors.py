@@ -5,10 +5,7 @@ TorchScript detectors, the NVIDIA key mapping and the inputs each backend feeds 
 from __future__ import annotations
 
 import pickle
-import sys
-import types
-from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,50 +29,9 @@ from i2i_cli.metrics.detectors import (
 from i2i_cli.metrics.inception import FIDInception
 from i2i_cli.metrics.nvidia_keys import from_nvidia, to_nvidia
 from tests.metrics_helpers import evaluate, i2i, random_inception_state, sha256, write_images
+from tests.persistence_pickles import Persisted, persistence_module  # noqa: F401
 
 # -- the NVIDIA pickle format (torch_utils.persistence), built without NVIDIA's code ------------
-
-
-def _reconstruct_persistent_obj(meta: Mapping[str, Any]) -> Any:
-    raise AssertionError("the safe loader must never call the pickled reconstructor")
-
-
-class Persisted:
-    """Pickles like a ``@persistent_class`` instance: its class name, state and module source."""
-
-    def __init__(self, class_name: str, module_src: str) -> None:
-        self.class_name = class_name
-        self.module_src = module_src
-        self.state: dict[str, Any] = {
-            "training": False,
-            "_parameters": OrderedDict(),
-            "_buffers": OrderedDict(),
-            "_modules": OrderedDict(),
-            "_non_persistent_buffers_set": set(),
-        }
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        meta = {
-            "type": "class",
-            "version": 6,
-            "module_src": self.module_src,
-            "class_name": self.class_name,
-            "state": self.state,
-        }
-        return (_reconstruct_persistent_obj, (meta,))
-
-
-@pytest.fixture
-def persistence_module(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """``torch_utils.persistence`` importable by name, so pickle can refer to it."""
-    package = types.ModuleType("torch_utils")
-    module = types.ModuleType("torch_utils.persistence")
-    module._reconstruct_persistent_obj = _reconstruct_persistent_obj  # type: ignore[attr-defined]
-    _reconstruct_persistent_obj.__module__ = "torch_utils.persistence"
-    package.persistence = module  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "torch_utils", package)
-    monkeypatch.setitem(sys.modules, "torch_utils.persistence", module)
-    yield
 
 
 def nvidia_pickle_bytes(nvidia_state: Mapping[str, torch.Tensor], module_src: str) -> bytes:
