@@ -1,0 +1,201 @@
+"""``i2i sample edm`` end to end on a tiny EDM-style VP denoiser through the real loader.
+
+The tiny backbone is the fixture distribution ``tinyedm`` (EDM's VP preconditioning around one
+seeded convolution, EDM's attributes); its weights go through ``--checkpoint`` as a state dict.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from i2i_cli.outputs import to_uint8
+from i2i_edm.method_settings import EdmSampleSettings
+from i2i_edm.sampling import (
+    EdmNet,
+    EdmSeedNoise,
+    as_written,
+    draw_start,
+    edm_sample,
+    edm_uint8,
+    sigma_grid,
+)
+from tests.conftest import run_i2i
+from tests.fixture_dists import use_dists
+
+STEPS = "6"
+
+
+@pytest.fixture
+def tiny_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[int, Path]:
+    """State-dict files of the tiny denoiser, unconditional (0) and with 4 classes (4)."""
+    use_dists(monkeypatch, "tinyedm")
+    from i2i_tinyedm.net import TinyVP
+
+    files = {}
+    for label_dim in (0, 4):
+        files[label_dim] = tmp_path / f"tiny{label_dim}.pt"
+        torch.save(TinyVP(8, 3, label_dim).state_dict(), files[label_dim])
+    return files
+
+
+def sample_edm(weights: Path, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``i2i sample edm`` on the tiny backbone (6 steps) into ``out``."""
+    preset = "tiny-cond" if weights.stem.endswith("4") else "tiny"
+    return run_i2i(
+        [
+            "sample",
+            "edm",
+            "--device",
+            "cpu",
+            "--backbone",
+            "tinyedm",
+            "--preset",
+            preset,
+            "--checkpoint",
+            str(weights),
+            "--steps",
+            STEPS,
+            "--output",
+            str(out),
+            *args,
+        ],
+        dists=["tinyedm"],
+    )
+
+
+def pixels(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path))
+
+
+def expected_images(weights: Path, seeds: list[int], **options: object) -> torch.Tensor:
+    """EDM's uint8 images (N, H, W, C) of ``seeds``, drawn here with EDM's per-seed streams."""
+    from i2i_cli.backbones import load_backbone
+
+    label_dim = 4 if weights.stem.endswith("4") else 0
+    loaded = load_backbone(
+        "tinyedm", overrides={"label_dim": label_dim}, checkpoint=weights, device="cpu"
+    )
+    net = EdmNet.of(loaded)
+    settings = EdmSampleSettings(steps=int(STEPS), **options)  # type: ignore[arg-type]
+    noise = EdmSeedNoise(0, [f"{seed:06d}" for seed in seeds])
+    latents, labels = draw_start(net, noise, len(seeds), settings.class_label, "cpu")
+    sigmas = sigma_grid(net, settings, torch.device("cpu"))
+    x = edm_sample(net, latents, labels, sigmas, settings, noise)
+    return edm_uint8(x).permute(0, 2, 3, 1)
+
+
+def test_written_pixels_are_edms_uint8_for_every_value() -> None:
+    """The [-1, 1] image handed to the pipeline's writer comes back as exactly EDM's uint8."""
+    values = torch.arange(256, dtype=torch.uint8).reshape(1, 16, 16)
+    assert torch.equal(to_uint8(as_written(values).float()), values)
+    x = torch.tensor([-2.0, -1.0, -0.999, 0.0, 0.9999, 0.996, 1.5], dtype=torch.float64)
+    assert edm_uint8(x).tolist() == [0, 0, 0, 128, 255, 254, 255]  # +128, truncated
+
+
+def test_seed_range_writes_each_seed_and_resumes_without_drawing(
+    tiny_weights: dict[int, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    first = sample_edm(tiny_weights[0], out, "--seeds", "3-5", "--batch-size", "2")
+    assert first.returncode == 0, first.stderr
+    assert sorted(p.name for p in out.glob("*.png")) == ["000003.png", "000004.png", "000005.png"]
+    expected = expected_images(tiny_weights[0], [3, 4, 5])
+    for index, seed in enumerate((3, 4, 5)):
+        assert np.array_equal(pixels(out / f"{seed:06d}.png"), expected[index].numpy())
+    again = sample_edm(tiny_weights[0], out, "--seeds", "3-5")
+    assert again.returncode == 0, again.stderr
+    assert "3 already done, 0 to draw" in again.stderr
+
+
+def test_the_image_of_a_seed_does_not_depend_on_the_batch(
+    tiny_weights: dict[int, Path], tmp_path: Path
+) -> None:
+    """Seed 7 alone, and seed 7 in a batch of 3 with other seeds: the same file; churn on."""
+    churn = ["--s-churn", "5", "--s-min", "0.01", "--s-max", "100"]
+    alone = sample_edm(tiny_weights[0], tmp_path / "a", "--seeds", "7", *churn)
+    batch = sample_edm(tiny_weights[0], tmp_path / "b", "--seeds", "2,7,9", *churn)
+    assert alone.returncode == 0 and batch.returncode == 0, alone.stderr + batch.stderr
+    assert np.array_equal(pixels(tmp_path / "a/000007.png"), pixels(tmp_path / "b/000007.png"))
+    assert not np.array_equal(pixels(tmp_path / "b/000002.png"), pixels(tmp_path / "b/000007.png"))
+
+
+def test_without_seeds_num_samples_gives_seeds_from_zero(
+    tiny_weights: dict[int, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = sample_edm(tiny_weights[0], out, "--num-samples", "2")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.glob("*.png")) == ["000000.png", "000001.png"]
+    expected = expected_images(tiny_weights[0], [0, 1])
+    assert np.array_equal(pixels(out / "000001.png"), expected[1].numpy())
+
+
+def test_subdirs_put_each_seed_under_its_thousand(
+    tiny_weights: dict[int, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = sample_edm(tiny_weights[0], out, "--seeds", "999-1000", "--subdirs")
+    assert result.returncode == 0, result.stderr
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert files == ["000000/000999.png", "001000/001000.png"]
+    expected = expected_images(tiny_weights[0], [999, 1000])
+    assert np.array_equal(pixels(out / "001000/001000.png"), expected[1].numpy())
+
+
+def test_npz_holds_the_pngs_and_each_seeds_drawn_label(
+    tiny_weights: dict[int, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = sample_edm(tiny_weights[4], out, "--seeds", "0-2", "--npz", "--batch-size", "2")
+    assert result.returncode == 0, result.stderr
+    with np.load(out / "samples.npz") as data:
+        samples, labels = data["samples"], data["label"]
+    assert samples.dtype == np.uint8 and samples.shape == (3, 8, 8, 3)
+    for seed in range(3):
+        assert np.array_equal(samples[seed], pixels(out / f"{seed:06d}.png"))
+    assert np.array_equal(samples, expected_images(tiny_weights[4], [0, 1, 2]).numpy())
+    generators = [torch.Generator().manual_seed(seed) for seed in range(3)]
+    drawn = []
+    for generator in generators:
+        torch.randn([3, 8, 8], generator=generator)  # latents first, then the label
+        drawn.append(int(torch.randint(4, (), generator=generator)))
+    assert labels.argmax(1).tolist() == drawn
+    assert labels.sum(1).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_a_fixed_class_keeps_the_seed_stream_and_changes_the_labels(
+    tiny_weights: dict[int, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = sample_edm(tiny_weights[4], out, "--seeds", "0-1", "--npz", "--class-label", "3")
+    assert result.returncode == 0, result.stderr
+    with np.load(out / "samples.npz") as data:
+        assert data["label"].argmax(1).tolist() == [3, 3]
+        expected = expected_images(tiny_weights[4], [0, 1], class_label=3)
+        assert np.array_equal(data["samples"], expected.numpy())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seeds", "5-3"], "reversed"),
+        (["--seeds", "1,x"], "'x' is not a seed"),
+        (["--seeds", "1,1"], "listed twice"),
+        (["--class-label", "2"], "needs a conditional network"),
+        (["--sigma-min", "500"], "is empty after clamping"),
+    ],
+)
+def test_bad_input_is_one_line(
+    tiny_weights: dict[int, Path], tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = sample_edm(tiny_weights[0], tmp_path / "out", *args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list((tmp_path / "out").glob("*.png"))
