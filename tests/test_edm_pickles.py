@@ -95,16 +95,32 @@ def write_snapshot(path: Path, network: Any, **entries: Any) -> Path:
     return path
 
 
-def test_the_golden_snapshot_layout_reads_to_its_ema_state_dict(
-    tmp_path: Path, golden_dir: Path
-) -> None:
+def golden_snapshot(tmp_path: Path, golden_dir: Path) -> tuple[Path, dict[str, Any], Path]:
+    """The snapshot edm_pickle_layout.pt describes, pickled; its layout; its code's marker."""
     golden = golden_dir / "edm_pickle_layout.pt"
     if not golden.is_file():
+        if os.environ.get("I2I_REQUIRE_GOLDEN") == "1":
+            pytest.fail(f"golden file {golden} missing")
         pytest.skip(f"golden file {golden} missing")
     layout = torch.load(golden, weights_only=False)
     marker = tmp_path / "executed"
     path = tmp_path / "snapshot.pkl"
     path.write_bytes(pickle.dumps(layout_tree(layout, marker_source(marker)), protocol=4))
+    return path, layout, marker
+
+
+def require_edm_backbone() -> None:
+    """Skip unless the i2i_edm plugin's ``edm`` backbone is registered."""
+    try:
+        backbone_descriptor("edm")
+    except UsageError:
+        pytest.skip("the edm backbone is not registered yet")
+
+
+def test_the_golden_snapshot_layout_reads_to_its_ema_state_dict(
+    tmp_path: Path, golden_dir: Path
+) -> None:
+    path, layout, marker = golden_snapshot(tmp_path, golden_dir)
     network = read_edm_network(path)
     expected = layout["state_dict"]["ema"]
     assert list(network.state_dict) == layout["outputs"]["ema_state_dict_keys_from_walk"]
@@ -227,10 +243,7 @@ TINY_EDM = {
 def test_an_edm_pickle_loads_through_the_edm_backbone(tmp_path: Path) -> None:
     from i2i_cli.backbones import load_backbone
 
-    try:
-        backbone_descriptor("edm")
-    except UsageError:
-        pytest.skip("the edm backbone is not registered yet")
+    require_edm_backbone()
     built = load_backbone("edm", overrides={**TINY_EDM, "init_seed": 3})
     recorded = {k: v for k, v in built.settings.precond_kwargs().items() if k != "init_seed"}
     marker = tmp_path / "executed"
@@ -242,4 +255,20 @@ def test_an_edm_pickle_loads_through_the_edm_backbone(tmp_path: Path) -> None:
     for key, value in loaded.module.state_dict().items():
         torch.testing.assert_close(value, expected[key], rtol=0, atol=0)
     assert settings_mismatches(loaded.settings, edm_init_kwargs(path)) == []
+    assert not marker.exists()
+
+
+def test_the_golden_snapshot_loads_into_the_edm_backbone_it_records(
+    tmp_path: Path, golden_dir: Path
+) -> None:
+    from i2i_cli.backbones import load_backbone
+
+    require_edm_backbone()
+    path, layout, marker = golden_snapshot(tmp_path, golden_dir)
+    fields = edm_settings_fields(edm_init_kwargs(path))
+    loaded = load_backbone("edm", overrides=fields, checkpoint=path)
+    expected = layout["state_dict"]["ema"]
+    assert list(loaded.module.state_dict()) == list(expected)
+    for key, value in loaded.module.state_dict().items():
+        torch.testing.assert_close(value, expected[key], rtol=0, atol=0)
     assert not marker.exists()
