@@ -29,6 +29,27 @@ def network(model_type: str, **kwargs: Any) -> nn.Module:
     return NETWORKS[model_type](**kwargs)
 
 
+def vp_sigma(t: torch.Tensor | float, beta_d: float, beta_min: float) -> torch.Tensor:
+    """VP sigma(t) = sqrt(exp(beta_d t^2 / 2 + beta_min t) - 1) (dtype of ``t``; floats: fp32)."""
+    t = t if isinstance(t, torch.Tensor) else torch.tensor(t, dtype=torch.float32, device="cpu")
+    return ((0.5 * beta_d * (t**2) + beta_min * t).exp() - 1).sqrt()
+
+
+def iddpm_alpha_bar(j: torch.Tensor | int, C_2: float, M: int) -> torch.Tensor:
+    """iDDPM's cosine alpha_bar(j) = sin^2(pi/2 * j / M / (C_2 + 1)) (EDM Table 1)."""
+    j = j if isinstance(j, torch.Tensor) else torch.tensor(j, device="cpu")
+    return (0.5 * math.pi * j / M / (C_2 + 1)).sin() ** 2
+
+
+def iddpm_levels(C_1: float, C_2: float, M: int) -> torch.Tensor:
+    """The M + 1 noise levels u_j of iDDPM, u_M = 0, in float32 (EDM Table 1)."""
+    u = torch.zeros(M + 1, device="cpu")
+    for j in range(M, 0, -1):  # u_{j-1} from u_j, j = M..1
+        ratio = (iddpm_alpha_bar(j - 1, C_2, M) / iddpm_alpha_bar(j, C_2, M)).clip(min=C_1)
+        u[j - 1] = ((u[j] ** 2 + 1) / ratio - 1).sqrt()
+    return u
+
+
 class Precond(nn.Module):
     """What the four preconditioners share: casting, labels, the network call in its dtype."""
 
@@ -134,8 +155,7 @@ class VPPrecond(Precond):
 
     def sigma(self, t: torch.Tensor | float) -> torch.Tensor:
         """sigma(t) = sqrt(exp(beta_d t^2 / 2 + beta_min t) - 1) (dtype of ``t``; floats: fp32)."""
-        t = torch.as_tensor(t)
-        return ((0.5 * self.beta_d * (t**2) + self.beta_min * t).exp() - 1).sqrt()
+        return vp_sigma(t, self.beta_d, self.beta_min)
 
     def sigma_inv(self, sigma: torch.Tensor | float) -> torch.Tensor:
         """t(sigma) = (sqrt(beta_min^2 + 2 beta_d ln(1 + sigma^2)) - beta_min) / beta_d."""
@@ -268,10 +288,7 @@ class iDDPMPrecond(Precond):
         self.C_1 = C_1
         self.C_2 = C_2
         self.M = M
-        u = torch.zeros(M + 1)
-        for j in range(M, 0, -1):  # u_{j-1} from u_j, j = M..1 (EDM Table 1, float32)
-            ratio = (self.alpha_bar(j - 1) / self.alpha_bar(j)).clip(min=C_1)
-            u[j - 1] = ((u[j] ** 2 + 1) / ratio - 1).sqrt()
+        u = iddpm_levels(C_1, C_2, M)
         self.register_buffer("u", u)
         self.sigma_min = float(u[M - 1])
         self.sigma_max = float(u[0])
@@ -298,8 +315,7 @@ class iDDPMPrecond(Precond):
 
     def alpha_bar(self, j: torch.Tensor | int) -> torch.Tensor:
         """alpha_bar(j) = sin^2(pi/2 * j / M / (C_2 + 1))."""
-        j = torch.as_tensor(j)
-        return (0.5 * math.pi * j / self.M / (self.C_2 + 1)).sin() ** 2
+        return iddpm_alpha_bar(j, self.C_2, self.M)
 
     def sigma_index(self, sigma: torch.Tensor | float) -> torch.Tensor:
         """Index j of the nearest u_j to each sigma, shaped like sigma."""

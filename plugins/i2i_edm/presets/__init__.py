@@ -1,0 +1,1 @@
+"""Exact constructor arguments of the official EDM network pickles, one TOML file each."""
