@@ -1,0 +1,1 @@
+"""EDM: SongUNet / DhariwalUNet in VP, VE, EDM, iDDPM preconditioning; pickles; sampling."""
