@@ -6,6 +6,7 @@ seeded convolution, EDM's attributes); its weights go through ``--checkpoint`` a
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 from pathlib import Path
 
@@ -27,8 +28,17 @@ from i2i_edm.sampling import (
 )
 from tests.conftest import run_i2i
 from tests.fixture_dists import use_dists
+from tests.persistence_pickles import persisted_tree, persistence_module  # noqa: F401
 
 STEPS = "6"
+TINY_EDM = {
+    "img_resolution": 8,
+    "model_channels": 8,
+    "channel_mult": [2, 2],
+    "num_blocks": 1,
+    "attn_resolutions": [4],
+}
+"""The real ``edm`` backbone's CIFAR-10 VP preset shrunk to 8x8 (dg.md §10's tiny nets)."""
 
 
 @pytest.fixture
@@ -199,3 +209,41 @@ def test_bad_input_is_one_line(
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not list((tmp_path / "out").glob("*.png"))
+
+
+@pytest.mark.usefixtures("persistence_module")
+def test_a_tiny_edm_pickle_samples_through_the_real_backbone(tmp_path: Path) -> None:
+    """The default backbone and preset with tiny overrides, weights from an EDM-layout .pkl."""
+    from i2i_cli.backbones import load_backbone
+
+    built = load_backbone("edm", preset="edm_cifar10_32x32_uncond_vp", overrides=TINY_EDM)
+    kwargs = {k: v for k, v in built.settings.precond_kwargs().items() if k != "init_seed"}
+    network = persisted_tree(built.module, "raise SystemExit('executed')\n", kwargs)
+    weights = tmp_path / "edm-tiny.pkl"
+    weights.write_bytes(pickle.dumps({"ema": network}, protocol=4))
+    config = tmp_path / "tiny.toml"
+    table = "\n".join(f"{k} = {v}" for k, v in TINY_EDM.items())
+    config.write_text(f"[model]\n{table}\n")
+    out = tmp_path / "out"
+    result = run_i2i(
+        [
+            *("sample", "edm", "--device", "cpu", "--config", str(config)),
+            *("--checkpoint", str(weights), "--steps", STEPS, "--seeds", "0-1"),
+            *("--output", str(out)),
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = load_backbone(
+        "edm", preset="edm_cifar10_32x32_uncond_vp", overrides=TINY_EDM, checkpoint=weights
+    )
+    net = EdmNet.of(loaded)
+    assert (net.label_dim, net.sigma_max) == (0, pytest.approx(152.16697692871094))
+    settings = EdmSampleSettings(steps=int(STEPS))
+    noise = EdmSeedNoise(0, ["000000", "000001"])
+    latents, labels = draw_start(net, noise, 2, None, "cpu")
+    x = edm_sample(
+        net, latents, labels, sigma_grid(net, settings, torch.device("cpu")), settings, noise
+    )
+    expected = edm_uint8(x).permute(0, 2, 3, 1).numpy()
+    for seed in (0, 1):
+        assert np.array_equal(pixels(out / f"{seed:06d}.png"), expected[seed])
