@@ -53,6 +53,7 @@ class EdmSampleSettings(BackboneChoice):
     class_label: int | None = Field(
         None,
         ge=0,
+        le=1_000_000,
         description="Class of every image of a conditional network (none: each seed draws its "
         "own, as EDM does).",
     )

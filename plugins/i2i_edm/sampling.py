@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -110,7 +111,11 @@ def sigma_grid(net: EdmNet, settings: EdmSampleSettings, device: torch.device) -
 
 
 def draw_start(
-    net: EdmNet, noise: EdmSeedNoise, count: int, class_label: int | None, device: torch.device
+    net: EdmNet,
+    noise: EdmSeedNoise,
+    count: int,
+    class_label: int | None,
+    device: torch.device | str,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Latents (float32) then one-hot labels, in EDM's draw order from each seed's generator.
 
@@ -183,7 +188,10 @@ BatchFunction = Callable[[int, EdmSeedNoise, StepCallback], torch.Tensor]
 
 
 def batch_sampler(
-    net: EdmNet, settings: EdmSampleSettings, device: torch.device, autocast: Callable
+    net: EdmNet,
+    settings: EdmSampleSettings,
+    device: torch.device,
+    autocast: Callable[[], AbstractContextManager[None]],
 ) -> BatchFunction:
     """``sample(count, noise, callback)``: EDM's images of the batch's seeds, as written."""
     sigmas = sigma_grid(net, settings, device)
