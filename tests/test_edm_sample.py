@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pickle
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from i2i_edm.sampling import (
 from tests.conftest import run_i2i
 from tests.fixture_dists import use_dists
 from tests.persistence_pickles import persisted_tree, persistence_module  # noqa: F401
+from tests.test_runtime import free_port
 
 STEPS = "6"
 TINY_EDM = {
@@ -54,29 +56,31 @@ def tiny_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[int, P
     return files
 
 
-def sample_edm(weights: Path, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``i2i sample edm`` on the tiny backbone (6 steps) into ``out``."""
+def edm_args(weights: Path, out: Path, *args: str) -> list[str]:
+    """The arguments of ``i2i sample edm`` on the tiny backbone (6 steps) into ``out``."""
     preset = "tiny-cond" if weights.stem.endswith("4") else "tiny"
-    return run_i2i(
-        [
-            "sample",
-            "edm",
-            "--device",
-            "cpu",
-            "--backbone",
-            "tinyedm",
-            "--preset",
-            preset,
-            "--checkpoint",
-            str(weights),
-            "--steps",
-            STEPS,
-            "--output",
-            str(out),
-            *args,
-        ],
-        dists=["tinyedm"],
-    )
+    return [
+        "sample",
+        "edm",
+        "--device",
+        "cpu",
+        "--backbone",
+        "tinyedm",
+        "--preset",
+        preset,
+        "--checkpoint",
+        str(weights),
+        "--steps",
+        STEPS,
+        "--output",
+        str(out),
+        *args,
+    ]
+
+
+def sample_edm(weights: Path, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``i2i sample edm`` on the tiny backbone (6 steps) into ``out``, in this process."""
+    return run_i2i(edm_args(weights, out, *args), dists=["tinyedm"])
 
 
 def pixels(path: Path) -> np.ndarray:
@@ -247,3 +251,32 @@ def test_a_tiny_edm_pickle_samples_through_the_real_backbone(tmp_path: Path) -> 
     expected = edm_uint8(x).permute(0, 2, 3, 1).numpy()
     for seed in (0, 1):
         assert np.array_equal(pixels(out / f"{seed:06d}.png"), expected[seed])
+
+
+@pytest.mark.slow
+def test_torchrun_splits_the_seeds_and_gives_each_seeds_image(
+    tiny_weights: dict[int, Path], tmp_path: Path
+) -> None:
+    """Two ranks share seeds 0-4 (--subdirs, --npz): the files of one process, one log."""
+    options = ("--seeds", "0-4", "--subdirs", "--npz", "--batch-size", "2")
+    one = sample_edm(tiny_weights[4], tmp_path / "one", *options)
+    assert one.returncode == 0, one.stderr
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    two = subprocess.run(
+        [
+            *launcher,
+            *("--master_port", str(free_port()), "-m", "i2i_cli"),
+            *edm_args(tiny_weights[4], tmp_path / "two", *options),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert two.returncode == 0, two.stderr
+    for seed in range(5):
+        name = f"000000/{seed:06d}.png"
+        assert np.array_equal(pixels(tmp_path / "one" / name), pixels(tmp_path / "two" / name))
+    with np.load(tmp_path / "one/samples.npz") as a, np.load(tmp_path / "two/samples.npz") as b:
+        assert np.array_equal(a["samples"], b["samples"])
+        assert np.array_equal(a["label"], b["label"])
+    assert two.stderr.count("wrote") == 1
