@@ -8,13 +8,14 @@ with no DG code in the sampler: the guided derivative at x_hat must be DG's
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
-from i2i_cli.backbones import load_backbone
+from i2i_cli.backbones import backbone_settings, load_backbone
 from i2i_cli.diffusion.karras import sample_heun
 from i2i_cli.errors import UsageError
 from i2i_cli.guidance import GuidanceState, WeightedEnergy, bind
@@ -23,7 +24,6 @@ from i2i_dg.discriminator import Discriminator, grad_log_ratio
 from i2i_dg.energy import build_discriminator_energy, discriminator_energy
 from i2i_dg.settings import DiscriminatorEnergySettings
 from tests.analytic_gaussian import GaussianSigmaDenoiser, exact_denoised
-from tests.tiny_models import random_weights
 from tests.toy_training import make_context
 
 EXTRACTOR = {
@@ -47,11 +47,32 @@ HEAD = {
 }
 
 
+def seeded_weights(backbone: str, overrides: dict[str, Any], path: Path, seed: int) -> Path:
+    """A state-dict file of seeded weights as the golden files draw them (dg.md §10).
+
+    Matrices N(0, 1/fan_in), norm gains 1 + 0.1 N, other vectors 0.1 N: no layer is zero, so
+    the discriminator's log-ratio really depends on its input.
+    """
+    descriptor, settings = backbone_settings(backbone, None, overrides)
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, value in descriptor.build(settings).state_dict().items():
+        noise = torch.randn(value.shape, generator=generator)
+        if value.ndim >= 2:
+            state[key] = noise / math.sqrt(value[0].numel())
+        elif key.endswith("weight"):
+            state[key] = 1 + 0.1 * noise
+        else:
+            state[key] = 0.1 * noise
+    torch.save(state, path)
+    return path
+
+
 def tiny_files(tmp_path: Path, condition: bool = False) -> tuple[Path, Path]:
     """Seeded random weights of the tiny extractor and head, as state-dict files."""
-    extractor = random_weights("adm-classifier", "", EXTRACTOR, tmp_path / "extractor.pt", seed=1)
+    extractor = seeded_weights("adm-classifier", EXTRACTOR, tmp_path / "extractor.pt", seed=1)
     head_overrides = {**HEAD, "condition": condition}
-    head = random_weights("dg-discriminator", "", head_overrides, tmp_path / "head.pt", seed=2)
+    head = seeded_weights("dg-discriminator", head_overrides, tmp_path / "head.pt", seed=2)
     return extractor, head
 
 

@@ -1,8 +1,9 @@
-"""Registration of DG's discriminator head backbone and the discriminator energy (torch-free)."""
+"""Registration of DG's head backbone, the discriminator energy and ``sample dg`` (torch-free)."""
 
 from __future__ import annotations
 
-from i2i_cli.plugin import Backbone, Energy
+from i2i_cli.plugin import Backbone, Energy, Method
+from i2i_dg.method_settings import DgSampleSettings
 from i2i_dg.settings import DiscriminatorEnergySettings, DiscriminatorHeadSettings
 
 dg_discriminator = Backbone(
@@ -16,4 +17,11 @@ discriminator = Energy(
     summary="Discriminator guidance (DG): -log d/(1-d) of a time-dependent discriminator.",
     settings=DiscriminatorEnergySettings,
     build="i2i_dg.energy:build_discriminator_energy",
+)
+
+dg = Method(
+    summary="EDM-G++: EDM's Heun sampler with discriminator guidance (DG), one image per seed.",
+    settings=DgSampleSettings,
+    sample="i2i_dg.sampling:sample",
+    presets="i2i_dg.tasks.dg",
 )
