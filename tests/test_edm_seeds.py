@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 import pytest
 import torch
 
+from i2i_cli.backbones import backbone_descriptor, backbone_presets
 from i2i_cli.errors import UsageError
-from i2i_cli.settings import SettingsError, validate
+from i2i_cli.settings import SettingsError, parse_toml, validate
 from i2i_edm.method_settings import EdmSampleSettings
 from i2i_edm.sampling import EdmSeedNoise, seed_items
 from i2i_edm.seeds import MAX_SEEDS, parse_seeds, seed_key, seed_of_key
@@ -86,3 +89,32 @@ def test_seed_noise_is_edms_stacked_generator_per_key() -> None:
         assert int(labels[row]) == int(torch.randint(10, (), generator=generator))
         expected = torch.randn([3, 4, 4], generator=generator, dtype=torch.float64)
         assert torch.equal(eps[row], expected)
+
+
+def task_presets() -> dict[str, dict[str, object]]:
+    """``tasks/edm/<name>.toml`` of ``i2i sample edm``, parsed."""
+    folder = resources.files("i2i_edm.tasks.edm")
+    tables = {}
+    for file in folder.iterdir():
+        if file.name.endswith(".toml"):
+            tables[file.name[: -len(".toml")]] = parse_toml(file.read_text(), file.name)
+    return tables
+
+
+def test_every_task_names_an_official_preset_and_artifact_with_edms_steps() -> None:
+    """EDM's README settings (dg.md §3) on each of the nine official pickles (§2.4)."""
+    presets = set(backbone_presets(backbone_descriptor("edm")))
+    manifest = resources.files("i2i_edm").joinpath("checkpoints.toml").read_text()
+    artifacts = set(parse_toml(manifest, "checkpoints.toml")["artifacts"])
+    tasks = task_presets()
+    assert len(tasks) == 9
+    for name, table in tasks.items():
+        assert table["preset"] in presets and table["checkpoint"] in artifacts, name
+        settings = validate(EdmSampleSettings, {k: v for k, v in table.items() if k != "run"})
+        assert len(parse_seeds(settings.seeds)) == 50_000 and settings.subdirs
+        steps = {"cifar10": 18, "ffhq": 40, "afhqv2": 40, "imagenet": 256}[name.split("-")[0]]
+        assert settings.steps == steps, name
+        churn = (40.0, 0.05, 50.0, 1.003) if steps == 256 else (0.0, 0.0, float("inf"), 1.0)
+        assert (settings.s_churn, settings.s_min, settings.s_max, settings.s_noise) == churn
+    assert EdmSampleSettings().preset in presets
+    assert EdmSampleSettings().checkpoint in artifacts
