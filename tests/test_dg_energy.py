@@ -163,3 +163,12 @@ def test_energy_builds_from_its_settings(tmp_path: Path) -> None:
     _, log_ratio = grad_log_ratio(tiny_discriminator(tmp_path), x, sigma)
     value = energy(x.float(), GuidanceState(sigma=sigma))
     torch.testing.assert_close(value, -log_ratio, atol=1e-5, rtol=1e-5)
+
+
+def test_a_fresh_head_is_seeded_without_touching_the_global_rng() -> None:
+    """Two fresh heads are equal, and building one leaves torch's global RNG as it was."""
+    state = torch.random.get_rng_state()
+    first = load_backbone("dg-discriminator", overrides=HEAD).module.state_dict()
+    assert torch.equal(torch.random.get_rng_state(), state)
+    second = load_backbone("dg-discriminator", overrides=HEAD).module.state_dict()
+    assert all(torch.equal(first[key], second[key]) for key in first)

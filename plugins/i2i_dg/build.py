@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from i2i_dg.head import DiscriminatorHead, HeadConfig
 from i2i_dg.settings import DiscriminatorHeadSettings, int_list
 
@@ -23,6 +25,12 @@ def head_config(settings: DiscriminatorHeadSettings) -> HeadConfig:
     )
 
 
+INIT_SEED = 0
+"""The seed of a fresh head's initial weights (PyTorch's default initialisers)."""
+
+
 def build_head(settings: DiscriminatorHeadSettings) -> DiscriminatorHead:
-    """DG's head network the settings describe (weights freshly initialised)."""
-    return DiscriminatorHead(head_config(settings))
+    """DG's head network the settings describe, initialised from a seeded generator."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(INIT_SEED)
+        return DiscriminatorHead(head_config(settings))

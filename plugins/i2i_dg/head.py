@@ -105,7 +105,9 @@ class AttentionPool2d(nn.Module):
 
     def __init__(self, spatial: int, channels: int, num_head_channels: int, out: int) -> None:
         super().__init__()
-        self.positional_embedding = nn.Parameter(torch.zeros(channels, spatial**2 + 1))
+        self.positional_embedding = nn.Parameter(
+            torch.randn(channels, spatial**2 + 1) / channels**0.5
+        )
         self.qkv_proj = nn.Conv1d(channels, 3 * channels, 1)
         self.c_proj = nn.Conv1d(channels, out, 1)
         self.heads = channels // num_head_channels
