@@ -99,7 +99,7 @@ def test_dg_sampler_replays_the_reference(golden_dir: Path, name: str, case: str
     torch.testing.assert_close(x_hat, expected_x_hat, rtol=tol["rtol"], atol=tol["atol"])
     if out["dg_calls_log_ratio"] is not None:
         log_ratio = torch.stack([step["log_ratio"] for step in steps])
-        torch.testing.assert_close(log_ratio, out["dg_calls_log_ratio"], rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(log_ratio, out["dg_calls_log_ratio"], **tol)
         guidance = torch.stack([step["guidance"] for step in steps])
         expected = out["dg_calls_score"].flatten(0, 1)
         close(guidance.flatten(0, 1), expected, tol, item_scale(expected))
