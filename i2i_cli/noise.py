@@ -108,16 +108,28 @@ class PerItemNoise(GeneratorStack):
         self.keys = list(keys)
 
 
+def seed_of_key(key: str) -> int:
+    """The seed an EDM output key names: its last path component (``[dir/]{k:06d}`` is k)."""
+    return int(key.rsplit("/", 1)[-1])
+
+
 class SeedNoise(GeneratorStack):
     """EDM's ``StackedRandomGenerator``: item ``k`` is an integer seed, its generator seeded with
     ``seed % 2**32`` (NVlabs/edm ``generate.py``), so a seed's image is the reference's.
 
-    The run seed is not used: in EDM's scheme the item is its seed (``--seeds 0-49999``).
+    The run seed is not used: in EDM's scheme the item is its seed (``--seeds 0-49999``); a key
+    ``[dir/]{k:06d}`` (``--subdirs``) is seed k. Besides ``randn``/``randn_like`` it has EDM's
+    ``randint`` (one integer per generator, in its stream).
     """
 
     def __init__(self, seed: int, keys: Sequence[str], device: torch.device | str = "cpu") -> None:
-        super().__init__([int(key) % (1 << 32) for key in keys], device)
+        super().__init__([seed_of_key(key) % (1 << 32) for key in keys], device)
         self.keys = list(keys)
+
+    def randint(self, high: int) -> torch.Tensor:
+        """One integer in [0, high) per item: ``torch.randint(high, size=[])`` of its generator."""
+        rows = [torch.randint(high, (), generator=g, device=self.device) for g in self._generators]
+        return torch.stack(rows)
 
 
 class RecordedNoise:

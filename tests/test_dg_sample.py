@@ -107,3 +107,33 @@ def test_task_presets_are_dgs_readme_commands(task: str, w1: str) -> None:
     assert f"w1 = {w1}" in text
     assert f"boosting = {'true' if cond else 'false'}" in text
     assert f"dg_cifar10_discriminator_{'cond' if cond else 'uncond'}" in text
+
+
+@pytest.mark.parametrize("w1", ["0", "2"])
+def test_seeds_subdirs_and_npz_write_edms_layout(
+    tiny_run: dict[str, Path], tmp_path: Path, w1: str
+) -> None:
+    """``--seeds 3-4 --subdirs --npz``: EDM's files (and, unguided, its bytes), labels in order."""
+    weights = tiny_run["net4"]
+    options = ("--seeds", "3-4", "--subdirs", "--npz", "--batch-size", "1")
+    sample("edm", weights, tmp_path / "edm", *options)
+    sample(
+        "dg", weights, tmp_path / "dg", "--config", str(tiny_run["config"]), "--w1", w1, *options
+    )
+
+    def layout(out: Path) -> list[str]:
+        return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+
+    assert layout(tmp_path / "dg") == layout(tmp_path / "edm")
+    assert layout(tmp_path / "dg") == [
+        "000000/000003.png",
+        "000000/000004.png",
+        "run.toml",
+        "samples.npz",
+    ]
+    with np.load(tmp_path / "dg/samples.npz") as dg, np.load(tmp_path / "edm/samples.npz") as edm:
+        assert np.array_equal(dg["label"], edm["label"])
+        assert dg["samples"].shape == edm["samples"].shape == (2, 8, 8, 3)
+        assert np.array_equal(dg["samples"], edm["samples"]) == (w1 == "0")
+        png = np.asarray(Image.open(tmp_path / "dg/000000/000004.png"))
+        assert np.array_equal(dg["samples"][1], png)

@@ -16,17 +16,11 @@ import pytest
 import torch
 from PIL import Image
 
+from i2i_cli.noise import SeedNoise
 from i2i_cli.outputs import to_uint8
+from i2i_cli.seeds import as_written, draw_start, edm_uint8
 from i2i_edm.method_settings import EdmSampleSettings
-from i2i_edm.sampling import (
-    EdmNet,
-    EdmSeedNoise,
-    as_written,
-    draw_start,
-    edm_sample,
-    edm_uint8,
-    sigma_grid,
-)
+from i2i_edm.sampling import EdmNet, edm_sample, sigma_grid
 from tests.conftest import run_i2i
 from tests.fixture_dists import use_dists
 from tests.persistence_pickles import persisted_tree, persistence_module  # noqa: F401
@@ -97,8 +91,8 @@ def expected_images(weights: Path, seeds: list[int], **options: object) -> torch
     )
     net = EdmNet.of(loaded)
     settings = EdmSampleSettings(steps=int(STEPS), **options)  # type: ignore[arg-type]
-    noise = EdmSeedNoise(0, [f"{seed:06d}" for seed in seeds])
-    latents, labels = draw_start(net, noise, len(seeds), settings.class_label, "cpu")
+    noise = SeedNoise(0, [f"{seed:06d}" for seed in seeds])
+    latents, labels = draw_start(noise, net.shape, net.label_dim, "cpu", settings.class_label)
     sigmas = sigma_grid(net, settings, torch.device("cpu"))
     x = edm_sample(net, latents, labels, sigmas, settings, noise)
     return edm_uint8(x).permute(0, 2, 3, 1)
@@ -243,8 +237,8 @@ def test_a_tiny_edm_pickle_samples_through_the_real_backbone(tmp_path: Path) -> 
     net = EdmNet.of(loaded)
     assert (net.label_dim, net.sigma_max) == (0, pytest.approx(152.16697692871094))
     settings = EdmSampleSettings(steps=int(STEPS))
-    noise = EdmSeedNoise(0, ["000000", "000001"])
-    latents, labels = draw_start(net, noise, 2, None, "cpu")
+    noise = SeedNoise(0, ["000000", "000001"])
+    latents, labels = draw_start(noise, net.shape, net.label_dim, "cpu")
     x = edm_sample(
         net, latents, labels, sigma_grid(net, settings, torch.device("cpu")), settings, noise
     )

@@ -9,10 +9,10 @@ import torch
 
 from i2i_cli.backbones import backbone_descriptor, backbone_presets
 from i2i_cli.errors import UsageError
+from i2i_cli.noise import SeedNoise, seed_of_key
+from i2i_cli.seeds import MAX_SEEDS, parse_seeds, seed_items, seed_key
 from i2i_cli.settings import SettingsError, parse_toml, validate
 from i2i_edm.method_settings import EdmSampleSettings
-from i2i_edm.sampling import EdmSeedNoise, seed_items
-from i2i_edm.seeds import MAX_SEEDS, parse_seeds, seed_key, seed_of_key
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,7 @@ def test_seeds_win_over_num_samples() -> None:
 
 def test_seed_noise_is_edms_stacked_generator_per_key() -> None:
     """Row b of every draw comes from ``torch.Generator().manual_seed(seed_b)``, in EDM's order."""
-    noise = EdmSeedNoise(123, ["000000/000005", "000002"])
+    noise = SeedNoise(123, ["000000/000005", "000002"])
     latents = noise.randn((2, 3, 4, 4))
     labels = noise.randint(10)
     eps = noise.randn_like(torch.zeros(2, 3, 4, 4, dtype=torch.float64))

@@ -12,10 +12,11 @@ import math
 from pydantic import Field
 
 from i2i_cli.model_choice import BackboneChoice
+from i2i_cli.seeds import SeedOutput
 from i2i_dg.settings import DiscriminatorEnergySettings
 
 
-class DgSampleSettings(BackboneChoice):
+class DgSampleSettings(BackboneChoice, SeedOutput):
     """EDM-G++ (Kim et al. 2023): EDM's Heun sampler with discriminator guidance (dg.md §4)."""
 
     backbone: str = Field("edm", description="Registered sigma-time backbone (i2i plugins).")

@@ -1,10 +1,10 @@
 """``i2i sample dg``: DG's ``generate.py`` (EDM-G++) on an EDM backbone, one generator per seed.
 
-Item k is seed k (``SeedNoise``, EDM's per-seed generator): its latents ``randn([C, H, W])``,
-then for a conditional network its label ``randint(label_dim)``, then every step's Gaussian
+Item k is seed k (``i2i_cli.seeds``: EDM's per-seed generator, ``--seeds``, ``--subdirs``,
+``--npz``): its latents, then for a conditional network its label, then every step's Gaussian
 come from that generator, so with ``w1 = 0`` seed k is ``i2i sample edm``'s image k (DG's own
 script draws from the global RNG, unseeded; dg.md pitfall 4). The sampler is ``sample_dg``
-in float64; images are EDM's uint8, ``clip(x * 127.5 + 128, 0, 255)`` truncated (pitfall 18).
+in float64; images are EDM's uint8 (``i2i_cli.seeds.edm_image``, pitfall 18).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from i2i_cli.guidance import EnergyFunction, WeightedEnergy, bind
 from i2i_cli.model_choice import load_for_run
 from i2i_cli.noise import SeedNoise
 from i2i_cli.progress import StepCallback
+from i2i_cli.seeds import draw_start, edm_image, sample_seeds
 from i2i_dg.energy import build_discriminator_energy
 from i2i_dg.method_settings import DgSampleSettings
 from i2i_dg.sampler import sample_dg
@@ -29,15 +30,6 @@ from i2i_dg.sampler import sample_dg
 if TYPE_CHECKING:
     from i2i_cli.backbones import LoadedBackbone
     from i2i_cli.context import RunContext
-
-
-class LabelledSeedNoise(SeedNoise):
-    """``SeedNoise`` with EDM's per-seed ``randint`` (one integer per generator, in order)."""
-
-    def randint(self, high: int) -> torch.Tensor:
-        """One integer in [0, high) per item: ``torch.randint(high, size=[])`` of its generator."""
-        rows = [torch.randint(high, (), generator=g, device=self.device) for g in self._generators]
-        return torch.stack(rows)
 
 
 def sigma_grid(loaded: LoadedBackbone, settings: DgSampleSettings) -> torch.Tensor:
@@ -59,14 +51,6 @@ def sigma_grid(loaded: LoadedBackbone, settings: DgSampleSettings) -> torch.Tens
     )
 
 
-def edm_image(x: torch.Tensor) -> torch.Tensor:
-    """EDM's uint8 ``(x * 127.5 + 128).clip(0, 255)`` truncated, as the [-1, 1] image written.
-
-    ``u / 127.5 - 1`` is what the pipeline's writer turns back into exactly u.
-    """
-    return (x * 127.5 + 128).clip(0, 255).to(torch.uint8).to(torch.float64) / 127.5 - 1
-
-
 class DgBatches:
     """``sample_batch(count, noise, callback)`` of ``sample_images``: DG's images of the seeds."""
 
@@ -84,14 +68,9 @@ class DgBatches:
         self.round_sigma = getattr(loaded.module, "round_sigma", None)
         self.sigmas = sigma_grid(loaded, settings).to(device)
 
-    def __call__(
-        self, count: int, noise: LabelledSeedNoise, callback: StepCallback
-    ) -> torch.Tensor:
+    def __call__(self, count: int, noise: SeedNoise, callback: StepCallback) -> torch.Tensor:
         """Latents, then one-hot labels (conditional nets), then DG's sampler, per seed."""
-        latents = noise.randn((count, *self.shape), device=self.device)
-        labels = None
-        if self.label_dim:
-            labels = torch.eye(self.label_dim, device=self.device)[noise.randint(self.label_dim)]
+        latents, labels = draw_start(noise, self.shape, self.label_dim, self.device)
 
         def denoiser(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
             return self.module(x, sigma, class_labels=labels)
@@ -120,9 +99,7 @@ class DgBatches:
 
 
 def sample(settings: DgSampleSettings, ctx: RunContext) -> None:
-    """Draw DG's image of every seed 0 .. num_samples - 1 not yet written (resumable)."""
-    from i2i_cli.pipeline import sample_images
-
+    """Draw DG's image of every seed not yet written (resumable, seeds sharded over ranks)."""
     disc = settings.discriminator
     references = [settings.checkpoint]
     if settings.w1:
@@ -135,4 +112,4 @@ def sample(settings: DgSampleSettings, ctx: RunContext) -> None:
     if settings.w1:
         discriminator = build_discriminator_energy(settings.discriminator, ctx)
     batches = DgBatches(loaded, settings, discriminator, ctx.runtime.device)
-    sample_images(ctx, batches, noise=LabelledSeedNoise)  # type: ignore[arg-type]
+    sample_seeds(ctx, settings, batches, shape=batches.shape, label_dim=batches.label_dim)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from i2i_cli.model_choice import BackboneChoice
+from i2i_cli.seeds import SeedOutput
 
 DEFAULT_PRESET = "edm_cifar10_32x32_uncond_vp"
 """The backbone preset of EDM's unconditional CIFAR-10 VP network (dg.md §2.4)."""
@@ -20,7 +21,7 @@ DEFAULT_CHECKPOINT = "edm_cifar10_32x32_uncond_vp"
 """Its artifact (``i2i download --exp edm``)."""
 
 
-class EdmSampleSettings(BackboneChoice):
+class EdmSampleSettings(BackboneChoice, SeedOutput):
     """EDM's deterministic/stochastic Heun sampler (Karras et al. 2022, Algorithm 2; dg.md §3)."""
 
     backbone: str = Field("edm", description="Registered sigma-time backbone (i2i plugins).")
@@ -44,12 +45,6 @@ class EdmSampleSettings(BackboneChoice):
     s_min: float = Field(0.0, ge=0.0, description="Stochasticity only at sigma >= S_min.")
     s_max: float = Field(math.inf, ge=0.0, description="Stochasticity only at sigma <= S_max.")
     s_noise: float = Field(1.0, ge=0.0, le=10.0, description="Stochastic noise inflation S_noise.")
-    seeds: str = Field(
-        "",
-        description="Seeds to draw, e.g. 0-49999 or 0,5,7-9: seed k is image {k:06d}.png from "
-        "its own generator (EDM's image k). Given, it wins over --num-samples; empty: seeds "
-        "0 .. num-samples - 1.",
-    )
     class_label: int | None = Field(
         None,
         ge=0,
@@ -57,21 +52,3 @@ class EdmSampleSettings(BackboneChoice):
         description="Class of every image of a conditional network (none: each seed draws its "
         "own, as EDM does).",
     )
-    subdirs: bool = Field(
-        False, description="Write seed k under a folder per 1000 seeds: 000000/000123.png."
-    )
-    npz: bool = Field(
-        False,
-        description="Also write samples.npz: 'samples' uint8 (N, H, W, C) in seed order "
-        "(and 'label' one-hot for a conditional network), DG's --save_type npz.",
-    )
-
-    @field_validator("seeds")
-    @classmethod
-    def _seeds_parse(cls, value: str) -> str:
-        """Reject a bad seed list when the settings are read (one line, EDM's syntax)."""
-        from i2i_edm.seeds import seed_list
-
-        if value.strip():
-            seed_list(value)
-        return value

@@ -20,9 +20,10 @@ import pytest
 import torch
 
 from i2i_cli.backbones import load_backbone
-from i2i_cli.noise import RecordedNoise
+from i2i_cli.noise import RecordedNoise, SeedNoise
+from i2i_cli.seeds import draw_start, edm_uint8
 from i2i_edm.method_settings import EdmSampleSettings
-from i2i_edm.sampling import EdmNet, EdmSeedNoise, draw_start, edm_sample, edm_uint8, sigma_grid
+from i2i_edm.sampling import EdmNet, edm_sample, sigma_grid
 from i2i_edm.settings import settings_from_edm
 from tests.conftest import run_i2i
 
@@ -82,8 +83,8 @@ def ours(golden: dict[str, Any], case: str, folder: Path) -> torch.Tensor:
     net = golden_net(golden, case, folder)
     settings = sampler_settings(golden, case)
     seeds = golden["config"]["seeds"]
-    noise = EdmSeedNoise(0, [f"{seed:06d}" for seed in seeds])
-    latents, labels = draw_start(net, noise, len(seeds), None, torch.device("cpu"))
+    noise = SeedNoise(0, [f"{seed:06d}" for seed in seeds])
+    latents, labels = draw_start(noise, net.shape, net.label_dim, torch.device("cpu"))
     return edm_sample(
         net, latents, labels, sigma_grid(net, settings, torch.device("cpu")), settings, noise
     )
@@ -96,8 +97,8 @@ def test_seed_k_is_the_golden_samplers_output_for_seed_k(
     net = golden_net(golden, case, tmp_path)
     settings = sampler_settings(golden, case)
     seeds = golden["config"]["seeds"]
-    noise = EdmSeedNoise(0, [f"{seed:06d}" for seed in seeds])
-    latents, labels = draw_start(net, noise, len(seeds), None, torch.device("cpu"))
+    noise = SeedNoise(0, [f"{seed:06d}" for seed in seeds])
+    latents, labels = draw_start(noise, net.shape, net.label_dim, torch.device("cpu"))
     assert torch.equal(latents, golden["inputs"]["latents"])
     if net.label_dim:
         assert torch.equal(labels, golden["inputs"]["class_labels"])
@@ -161,7 +162,7 @@ def test_stochastic_settings_replay_the_golden_noise(
     case = "stochastic"
     net = golden_net(golden, case, tmp_path)
     settings = sampler_settings(golden, case)
-    seeds_stream = EdmSeedNoise(0, ["000000", "000001"])
+    seeds_stream = SeedNoise(0, ["000000", "000001"])
     seeds_stream.randn((2, 3, 8, 8))  # the latents; the next draw is EDM generate.py's eps_0
     first_eps = seeds_stream.randn((2, 3, 8, 8), dtype=torch.float64)
     assert not torch.allclose(first_eps, golden["noise"][case][0])  # not the seeds' stream
