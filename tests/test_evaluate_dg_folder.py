@@ -1,10 +1,11 @@
 """``i2i evaluate`` reads the folders ``i2i sample dg`` and ``i2i sample edm`` write (issue 12.7).
 
 ``all --task cifar10`` (the nvidia backend of DG's and EDM's FID-50k) runs on an ``i2i sample
-dg`` folder and counts exactly its samples, not its ``run.toml`` or anything else; an ``i2i
-sample edm --subdirs --npz`` folder is read recursively (``000000/000003.png``) and its
-``samples.npz`` is not an image. The detector is a random-weight Inception and the reference
-statistics are a tiny hand-made ``.npz``, both local (tests/metrics_helpers.py).
+dg --subdirs --npz`` folder and counts exactly its samples: the PNGs of its per-1000 subfolders
+(``000000/000999.png``), not ``samples.npz`` or ``run.toml``; an ``i2i sample edm --subdirs
+--npz`` folder is counted alike (``i2i evaluate stats``, no Frechet distance). The detector is
+a random-weight Inception and the reference statistics a hand-made ``.npz``, both local
+(tests/metrics_helpers.py).
 """
 
 from __future__ import annotations
@@ -52,12 +53,13 @@ def test_cifar10_protocol_runs_on_a_sample_dg_folder(
     detector_and_stats: tuple[Path, Path],
     tmp_path: Path,
 ) -> None:
-    """``all --task cifar10`` on 3 DG samples: nvidia backend, FID of exactly those 3 images."""
+    """``all --task cifar10`` on 3 DG samples in subfolders: nvidia backend, FID of those 3 only."""
     out = tmp_path / "dg"
-    config = ("--config", str(tiny_run["config"]), "--num-samples", "3", "--w1", "2")
-    sample("dg", tiny_run["net0"], out, *config)
-    assert [p.name for p in pngs(out)] == ["000000.png", "000001.png", "000002.png"]
-    assert any(p.is_file() and p.suffix != ".png" for p in out.rglob("*"))  # run.toml etc.
+    config = ("--config", str(tiny_run["config"]), "--w1", "2")
+    sample("dg", tiny_run["net0"], out, *config, "--seeds", "999-1001", "--subdirs", "--npz")
+    written = [p.relative_to(out).as_posix() for p in pngs(out)]
+    assert written == ["000000/000999.png", "001000/001000.png", "001000/001001.png"]
+    assert list(out.rglob("*.npz")) and (out / "run.toml").is_file()
     weights, stats = detector_and_stats
     record = evaluate(
         tmp_path / "eval",
