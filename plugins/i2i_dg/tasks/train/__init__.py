@@ -1,0 +1,1 @@
+"""Task presets of ``i2i train discriminator`` (DG's README training commands, dg.md §6)."""

@@ -1,0 +1,211 @@
+"""``i2i train discriminator``: DG's ``train.py`` on the core training loop (dg.md §6).
+
+The frozen feature extractor is loaded through the core by name (``adm-classifier`` by
+default); the head is a ``dg-discriminator`` backbone, fresh (seeded by the run seed) or from
+``init_checkpoint``. Real (label 1) and fake (label 0) images are the first ``num_data`` of each
+set; every epoch visits each once in a permutation seeded by (run seed, epoch), in steps of
+``batch_size`` (the last incomplete batch dropped). The head's state dict is what the core
+exports as ``model.pt`` (DG's keys: the ``discriminator`` energy's ``checkpoint``), and, with
+``keep_epochs``, ``discriminator_<epoch>.pt`` after each epoch as ``train.py`` saves them.
+Accuracy per VP-time bin goes to ``metrics.jsonl`` (lines with ``accuracy``) and the bar.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from i2i_cli.backbones import backbone_settings
+from i2i_cli.errors import UsageError
+from i2i_cli.model_choice import load_for_run
+from i2i_cli.noise import item_seed
+from i2i_cli.training import METRICS, EpochSampler, TrainingRecipe, run_training
+from i2i_cli.training.state import export_weights
+from i2i_dg.build import head_config
+from i2i_dg.head import TIME_SCALE, DiscriminatorHead
+from i2i_dg.train import Tally, discriminator_step, make_optimizer, time_bins
+from i2i_dg.train_data import ImageSet, check_images, read_image_set, to_model_space
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from i2i_cli.context import RunContext
+    from i2i_dg.train_settings import DiscriminatorTrainSettings
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One step's images in [-1, 1], real/fake targets and (conditional head) classes."""
+
+    step: int
+    x: torch.Tensor
+    targets: torch.Tensor
+    classes: torch.Tensor | None
+
+
+def training_set(
+    settings: DiscriminatorTrainSettings, size: int, channels: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(uint8 images, targets 1 real / 0 fake, classes or None): first num_data of each set."""
+    sets: list[ImageSet] = []
+    for role in ("real", "fake"):
+        found = read_image_set(getattr(settings, role), role)
+        check_images(found, role, size, channels, settings.cond)
+        sets.append(found)
+    real, fake = (s.pixels[: settings.num_data] for s in sets)
+    targets = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))])
+    classes = None
+    if settings.cond:
+        classes = torch.cat([s.labels[: settings.num_data] for s in sets])  # type: ignore[index]
+    return torch.cat([real, fake]), targets, classes
+
+
+def build_head(settings: DiscriminatorTrainSettings, ctx: RunContext) -> nn.Module:
+    """The head to train: from ``init_checkpoint``, else fresh with weights seeded by the run."""
+    choice = settings.head()
+    if choice.checkpoint is not None:
+        return load_for_run(choice, ctx).module.requires_grad_(True)
+    _, head_settings = backbone_settings(choice.backbone, choice.preset, choice.model)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(item_seed(ctx.runtime.seed, "dg-discriminator-init"))
+        return DiscriminatorHead(head_config(head_settings))  # type: ignore[arg-type]
+
+
+def check_fit(extractor: nn.Module, head: nn.Module, size: int, channels: int) -> None:
+    """The head reads the extractor's feature map (channels and side), else one line."""
+    device = next(extractor.parameters()).device
+    probe = torch.zeros(1, channels, size, size, device=device)
+    tau = torch.full((1,), 0.5, device=device)
+    with torch.no_grad():
+        features = extractor.features(probe, tau * TIME_SCALE)  # type: ignore[operator]
+        try:
+            head(features, tau)
+        except RuntimeError:
+            shape = "x".join(str(n) for n in features.shape[1:])
+            raise UsageError(
+                f"the head does not fit the extractor's {shape} features: set "
+                "model.in_channels / model.image_size (the head's) to match"
+            ) from None
+
+
+def train_discriminator(settings: DiscriminatorTrainSettings, ctx: RunContext) -> dict[str, Any]:
+    """Train DG's head on the core loop; returns where the weights went and the final accuracy."""
+    runtime = ctx.runtime
+    device = runtime.device
+    loaded = load_for_run(settings.extractor(), ctx)
+    extractor = loaded.module.eval().requires_grad_(False)
+    size = int(getattr(loaded.settings, "image_size", 32))
+    channels = int(getattr(loaded.settings, "in_channels", 3))
+    pixels, targets, classes = training_set(settings, size, channels)
+    head = build_head(settings, ctx)
+    check_fit(extractor, head.to(device), size, channels)
+    sampler = EpochSampler(
+        len(pixels), settings.batch_size, runtime.seed, runtime.dist.rank, runtime.dist.world_size
+    )
+    per_epoch = sampler.steps_per_epoch
+    steps = settings.epochs * per_epoch
+    pixels, targets = pixels.to(device), targets.to(device)
+    classes = classes.to(device) if classes is not None else None
+    names = time_bins(settings.accuracy_bins)
+    interval = Tally.empty(settings.accuracy_bins, device)
+    epoch_tally = Tally.empty(settings.accuracy_bins, device)
+    log_every = settings.log_every
+    ctx.log(
+        f"{int(targets.sum())} real + {int((1 - targets).sum())} fake images, {size} px; "
+        f"{settings.epochs} epochs of {per_epoch} steps"
+    )
+
+    def snapshot(epoch: int) -> None:
+        if settings.keep_epochs and runtime.is_main and epoch > 0:
+            export_weights(ctx.output / f"discriminator_{epoch}.pt", head)
+
+    def batches(step: int, generator: torch.Generator) -> Batch:
+        if step % per_epoch == 0:
+            snapshot(step // per_epoch)
+        index = sampler.indices(step).to(device)
+        chosen = classes[index] if classes is not None else None
+        return Batch(step, to_model_space(pixels[index]), targets[index], chosen)
+
+    def loss(net: nn.Module, batch: Batch, generator: torch.Generator) -> torch.Tensor:
+        count = len(batch.x)
+        u = torch.rand(count, generator=generator, device=device)
+        z = torch.randn(batch.x.shape, generator=generator, device=device)
+        out = discriminator_step(
+            extractor,
+            net,
+            batch.x,
+            batch.targets,
+            u,
+            z,
+            classes=batch.classes,
+            t_min=settings.t_min,
+            importance_sampling=settings.importance_sampling,
+        )
+        interval.add(out, batch.targets)
+        epoch_tally.add(out, batch.targets)
+        done = batch.step + 1
+        if done % log_every == 0 or done == steps:
+            report(ctx, interval, names, done, steps, per_epoch)
+        if done % per_epoch == 0:
+            summary = epoch_tally.summary(names)
+            ctx.log(
+                f"epoch {done // per_epoch}/{settings.epochs}: BCE {summary['bce']:.4f}, "
+                f"accuracy {summary['accuracy']:.3f} ({bins_text(summary)})"
+            )
+            epoch_tally.reset()
+        return out.loss
+
+    recipe = TrainingRecipe(
+        model=head,
+        optimizer=lambda net: make_optimizer(net, settings.lr, settings.weight_decay),
+        loss=loss,
+        batches=batches,
+        steps=steps,
+        settings=settings.model_dump(),
+        checkpoint_every=settings.checkpoint_every or per_epoch,
+        log_every=log_every,
+        resume_may_change=frozenset({"epochs", "checkpoint_every", "log_every", "keep_epochs"}),
+    )
+    weights = run_training(ctx, recipe)
+    snapshot(settings.epochs)
+    return {"weights": str(weights), "epochs": settings.epochs, "steps": steps}
+
+
+def bins_text(summary: dict[str, Any]) -> str:
+    """``t 0.00-0.20: 0.91, ...`` of a tally summary (``-`` for an empty bin)."""
+    by_bin = summary["accuracy_by_t"]
+    return ", ".join(
+        f"t {name}: {'-' if value is None else f'{value:.2f}'}" for name, value in by_bin.items()
+    )
+
+
+def report(
+    ctx: RunContext, tally: Tally, names: list[str], step: int, steps: int, per_epoch: int
+) -> None:
+    """Append the interval's accuracy line to metrics.jsonl and show it on the bar; reset."""
+    values = torch.stack([tally.correct, tally.items])
+    ctx.runtime.all_reduce_sum(values)
+    tally.correct, tally.items = values[0].clone(), values[1].clone()
+    summary = tally.summary(names)
+    tally.reset()
+    if not ctx.runtime.is_main:
+        return
+    record = {"step": step, "accuracy": _finite(summary["accuracy"])}
+    record["accuracy_by_t"] = summary["accuracy_by_t"]
+    ctx.output.mkdir(parents=True, exist_ok=True)
+    path: Path = ctx.output / METRICS
+    with path.open("a") as log:
+        log.write(json.dumps(record) + "\n")
+    epoch, offset = divmod(step - 1, per_epoch)
+    bar = ctx.progress.step_callback(f"epoch {epoch + 1}: accuracy {summary['accuracy']:.2f}")
+    bar({"i": offset, "total": per_epoch})
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN as null (JSON has no NaN)."""
+    return None if isinstance(value, float) and math.isnan(value) else value
