@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 import torch
@@ -10,6 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from i2i_edm.layers import Conv2d, GroupNorm, Linear, attention_weights, seeded
+
+Labels = torch.Tensor | None
+"""Class or augmentation labels [N, dim], or none."""
 
 
 class UNetBlock(nn.Module):
@@ -99,3 +102,51 @@ class UNetBlock(nn.Module):
             x = self.proj(a.reshape(*x.shape)) + x
             x = x * self.skip_scale
         return x
+
+
+def add_decoder_head(
+    dec: MutableMapping[str, nn.Module],
+    res: int,
+    channels: int,
+    lowest: bool,
+    block: Mapping[str, Any],
+) -> None:
+    """A decoder level's first blocks: ``in0`` (attention), ``in1`` at the bottom, else ``up``."""
+    if lowest:
+        dec[f"{res}x{res}_in0"] = UNetBlock(channels, channels, attention=True, **block)
+        dec[f"{res}x{res}_in1"] = UNetBlock(channels, channels, **block)
+    else:
+        dec[f"{res}x{res}_up"] = UNetBlock(channels, channels, up=True, **block)
+
+
+class EdmUNet(nn.Module):
+    """What SongUNet and DhariwalUNet share: F(x; c_noise, labels) = unet(x, embedding(...))."""
+
+    label_dropout: float = 0.0
+
+    def embedding(
+        self, noise_labels: torch.Tensor, class_labels: Labels, augment_labels: Labels
+    ) -> torch.Tensor:
+        """The mapping network's embedding [N, E] of the noise labels and class/augment labels."""
+        raise NotImplementedError
+
+    def unet(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """The encoder-decoder on ``x`` conditioned on the embedding ``emb``."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        noise_labels: torch.Tensor,
+        class_labels: Labels = None,
+        augment_labels: Labels = None,
+    ) -> torch.Tensor:
+        """F(x; c_noise, labels): the raw network output, shaped [N, out_channels, H, W]."""
+        return self.unet(x, self.embedding(noise_labels, class_labels, augment_labels))
+
+    def dropped(self, labels: torch.Tensor) -> torch.Tensor:
+        """EDM's label dropout: in training, each row's labels zeroed with p = label_dropout."""
+        if not (self.training and self.label_dropout):
+            return labels
+        keep = F.dropout(torch.ones_like(labels[:, :1]), p=self.label_dropout)
+        return labels * (keep > 0).to(labels.dtype)

@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from i2i_edm.block import UNetBlock
+from i2i_edm.block import EdmUNet, Labels, UNetBlock, add_decoder_head
 from i2i_edm.layers import Conv2d, GroupNorm, Linear, PositionalEmbedding
 
 
-class DhariwalUNet(nn.Module):
+class DhariwalUNet(EdmUNet):
     """ADM with EDM's layer names (``edm-imagenet-64x64-cond-adm``).
 
     Unlike SongUNet: positional frequencies without endpoint, no half swap, a bias-free label map
@@ -97,11 +97,7 @@ class DhariwalUNet(nn.Module):
         self.dec = nn.ModuleDict()
         for level, mult in reversed(list(enumerate(channel_mult))):
             res = img_resolution >> level
-            if level == len(channel_mult) - 1:
-                self.dec[f"{res}x{res}_in0"] = UNetBlock(cout, cout, attention=True, **block)
-                self.dec[f"{res}x{res}_in1"] = UNetBlock(cout, cout, **block)
-            else:
-                self.dec[f"{res}x{res}_up"] = UNetBlock(cout, cout, up=True, **block)
+            add_decoder_head(self.dec, res, cout, level == len(channel_mult) - 1, block)
             for idx in range(num_blocks + 1):
                 cin, cout = cout + skips.pop(), model_channels * mult
                 attn = res in attn_resolutions
@@ -110,10 +106,7 @@ class DhariwalUNet(nn.Module):
         self.out_conv = Conv2d(cout, out_channels, 3, **init_zero, generator=g)
 
     def embedding(
-        self,
-        noise_labels: torch.Tensor,
-        class_labels: torch.Tensor | None,
-        augment_labels: torch.Tensor | None,
+        self, noise_labels: torch.Tensor, class_labels: Labels, augment_labels: Labels
     ) -> torch.Tensor:
         """The mapping network: silu(map_layer1(silu(map_layer0(pos(c_noise)))) + map_label(y))."""
         emb = self.map_noise(noise_labels)
@@ -122,22 +115,12 @@ class DhariwalUNet(nn.Module):
         emb = F.silu(self.map_layer0(emb))
         emb = self.map_layer1(emb)
         if self.map_label is not None and class_labels is not None:
-            labels = class_labels
-            if self.training and self.label_dropout:
-                keep = F.dropout(torch.ones_like(labels[:, :1]), p=self.label_dropout)
-                labels = labels * (keep > 0).to(labels.dtype)
+            labels = self.dropped(class_labels)
             emb = emb + self.map_label(labels)
         return F.silu(emb)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        noise_labels: torch.Tensor,
-        class_labels: torch.Tensor | None = None,
-        augment_labels: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """F(x; c_noise, labels): the raw network output, shaped [N, out_channels, H, W]."""
-        emb = self.embedding(noise_labels, class_labels, augment_labels)
+    def unet(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """The encoder-decoder on ``x`` [N, in_channels, H, W] given the embedding ``emb``."""
         skips = []
         for block in self.enc.values():
             x = block(x, emb) if isinstance(block, UNetBlock) else block(x)

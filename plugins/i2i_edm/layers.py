@@ -60,6 +60,25 @@ def init_parameter(
     return nn.Parameter(tensor)
 
 
+def weight_and_bias(
+    shape: Sequence[int],
+    fan_in: int,
+    fan_out: int,
+    init: tuple[InitMode, float, float],
+    bias: bool,
+    generator: torch.Generator | None,
+) -> tuple[nn.Parameter, nn.Parameter | None]:
+    """EDM's ``weight_init(shape) * init_weight``, then (if ``bias``) ``weight_init([out]) *
+    init_bias``, drawn in that order from ``generator``; ``init`` is (mode, weight, bias scale).
+    """
+    g = seeded(generator)
+    mode, init_weight, init_bias = init
+    weight = init_parameter(shape, mode, fan_in, fan_out, init_weight, g)
+    if not bias:
+        return weight, None
+    return weight, init_parameter((shape[0],), mode, fan_in, fan_out, init_bias, g)
+
+
 class Linear(nn.Module):
     """Fully connected layer ``x W^T + b`` with EDM's initialisation (dg.md §2.2)."""
 
@@ -74,14 +93,12 @@ class Linear(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        g = seeded(generator)
         self.in_features = in_features
         self.out_features = out_features
-        fans = (in_features, out_features)
         shape = (out_features, in_features)
-        self.weight = init_parameter(shape, init_mode, *fans, init_weight, g)
-        self.bias = (
-            init_parameter((out_features,), init_mode, *fans, init_bias, g) if bias else None
+        init = (init_mode, init_weight, init_bias)
+        self.weight, self.bias = weight_and_bias(
+            shape, in_features, out_features, init, bias, generator
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -115,22 +132,21 @@ class Conv2d(nn.Module):
         init_bias: float = 0.0,
         generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__()
         if up and down:
             raise ValueError("Conv2d resamples up or down, not both")
-        g = seeded(generator)
+        super().__init__()
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.up = up
         self.down = down
         self.fused_resample = fused_resample
-        fans = (in_channels * kernel * kernel, out_channels * kernel * kernel)
-        shape = (out_channels, in_channels, kernel, kernel)
-        self.weight = init_parameter(shape, init_mode, *fans, init_weight, g) if kernel else None
-        has_bias = bool(kernel) and bias
-        self.bias = (
-            init_parameter((out_channels,), init_mode, *fans, init_bias, g) if has_bias else None
-        )
+        self.weight: nn.Parameter | None = None
+        self.bias: nn.Parameter | None = None
+        if kernel:
+            shape = (out_channels, in_channels, kernel, kernel)
+            fans = (in_channels * kernel * kernel, out_channels * kernel * kernel)
+            init = (init_mode, init_weight, init_bias)
+            self.weight, self.bias = weight_and_bias(shape, *fans, init, bias, generator)
         r = torch.as_tensor(list(resample_filter), dtype=torch.float32)
         f = torch.outer(r, r).unsqueeze(0).unsqueeze(1) / r.sum().square()
         self.register_buffer("resample_filter", f if up or down else None)

@@ -18,6 +18,10 @@ from torch import nn
 from i2i_edm.dhariwal_unet import DhariwalUNet
 from i2i_edm.song_unet import SongUNet
 
+Coefficient = torch.Tensor | float
+Coefficients = tuple[Coefficient, Coefficient, Coefficient, torch.Tensor]
+"""(c_skip, c_out, c_in, c_noise): numbers where Table 1 has a constant."""
+
 NETWORKS: dict[str, type[nn.Module]] = {"SongUNet": SongUNet, "DhariwalUNet": DhariwalUNet}
 """The ``model_type`` names EDM's preconditioners accept."""
 
@@ -53,6 +57,9 @@ def iddpm_levels(C_1: float, C_2: float, M: int) -> torch.Tensor:
 class Precond(nn.Module):
     """What the four preconditioners share: casting, labels, the network call in its dtype."""
 
+    output_factor = 1
+    """The network's output channels per image channel."""
+
     def __init__(
         self,
         img_resolution: int,
@@ -60,7 +67,6 @@ class Precond(nn.Module):
         label_dim: int,
         use_fp16: bool,
         model_type: str,
-        out_channels: int,
         model_kwargs: dict[str, Any],
     ) -> None:
         super().__init__()
@@ -72,7 +78,7 @@ class Precond(nn.Module):
             model_type,
             img_resolution=img_resolution,
             in_channels=img_channels,
-            out_channels=out_channels,
+            out_channels=self.output_factor * img_channels,
             label_dim=label_dim,
             **model_kwargs,
         )
@@ -100,6 +106,28 @@ class Precond(nn.Module):
         """The noise levels the network supports: every sigma (identity), as a tensor."""
         return torch.as_tensor(sigma)
 
+    def coefficients(self, sigma: torch.Tensor) -> Coefficients:
+        """c_skip, c_out, c_in, c_noise of this preconditioner (EDM Table 1)."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        sigma: torch.Tensor | float,
+        class_labels: torch.Tensor | None = None,
+        augment_labels: torch.Tensor | None = None,
+        force_fp32: bool = False,
+    ) -> torch.Tensor:
+        """D(x; sigma) = c_skip x + c_out F(c_in x; c_noise), float32 (EDM Table 1).
+
+        F's first ``img_channels`` output channels (iDDPM's network has twice as many).
+        """
+        x, sigma, class_labels = self.inputs(x, sigma, class_labels)
+        dtype = self.network_dtype(x, force_fp32)
+        c_skip, c_out, c_in, c_noise = self.coefficients(sigma)
+        F_x = self.model((c_in * x).to(dtype), c_noise.flatten(), class_labels, augment_labels)
+        return c_skip * x + c_out * F_x[:, : self.img_channels].to(torch.float32)
+
 
 class VPPrecond(Precond):
     """Variance-preserving preconditioning (Song et al. 2021, DDPM++; EDM Table 1)."""
@@ -118,13 +146,7 @@ class VPPrecond(Precond):
         **model_kwargs: Any,  # network constructor arguments
     ) -> None:
         super().__init__(
-            img_resolution,
-            img_channels,
-            label_dim,
-            use_fp16,
-            model_type,
-            img_channels,
-            model_kwargs,
+            img_resolution, img_channels, label_dim, use_fp16, model_type, model_kwargs
         )
         self.beta_d = beta_d
         self.beta_min = beta_min
@@ -133,25 +155,13 @@ class VPPrecond(Precond):
         self.sigma_min = float(self.sigma(epsilon_t))  # computed in float32: 0.0009765625
         self.sigma_max = float(self.sigma(1))
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        sigma: torch.Tensor | float,
-        class_labels: torch.Tensor | None = None,
-        augment_labels: torch.Tensor | None = None,
-        force_fp32: bool = False,
-    ) -> torch.Tensor:
-        """D(x; sigma), float32 (EDM Table 1, VP column)."""
-        x, sigma, class_labels = self.inputs(x, sigma, class_labels)
-        dtype = self.network_dtype(x, force_fp32)
-
+    def coefficients(self, sigma: torch.Tensor) -> Coefficients:
+        """c_skip, c_out, c_in, c_noise at sigma [-1, 1, 1, 1] (EDM Table 1, VP column)."""
         c_skip = 1
         c_out = -sigma
         c_in = 1 / (sigma**2 + 1).sqrt()
         c_noise = (self.M - 1) * self.sigma_inv(sigma)
-
-        F_x = self.model((c_in * x).to(dtype), c_noise.flatten(), class_labels, augment_labels)
-        return c_skip * x + c_out * F_x.to(torch.float32)
+        return c_skip, c_out, c_in, c_noise
 
     def sigma(self, t: torch.Tensor | float) -> torch.Tensor:
         """sigma(t) = sqrt(exp(beta_d t^2 / 2 + beta_min t) - 1) (dtype of ``t``; floats: fp32)."""
@@ -179,36 +189,18 @@ class VEPrecond(Precond):
         **model_kwargs: Any,  # network constructor arguments
     ) -> None:
         super().__init__(
-            img_resolution,
-            img_channels,
-            label_dim,
-            use_fp16,
-            model_type,
-            img_channels,
-            model_kwargs,
+            img_resolution, img_channels, label_dim, use_fp16, model_type, model_kwargs
         )
         self.sigma_min = sigma_min
         self.sigma_max = sigma_max
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        sigma: torch.Tensor | float,
-        class_labels: torch.Tensor | None = None,
-        augment_labels: torch.Tensor | None = None,
-        force_fp32: bool = False,
-    ) -> torch.Tensor:
-        """D(x; sigma), float32 (EDM Table 1, VE column)."""
-        x, sigma, class_labels = self.inputs(x, sigma, class_labels)
-        dtype = self.network_dtype(x, force_fp32)
-
+    def coefficients(self, sigma: torch.Tensor) -> Coefficients:
+        """c_skip, c_out, c_in, c_noise at sigma [-1, 1, 1, 1] (EDM Table 1, VE column)."""
         c_skip = 1
         c_out = sigma
         c_in = 1
         c_noise = (0.5 * sigma).log()
-
-        F_x = self.model((c_in * x).to(dtype), c_noise.flatten(), class_labels, augment_labels)
-        return c_skip * x + c_out * F_x.to(torch.float32)
+        return c_skip, c_out, c_in, c_noise
 
 
 class EDMPrecond(Precond):
@@ -227,42 +219,27 @@ class EDMPrecond(Precond):
         **model_kwargs: Any,  # network constructor arguments
     ) -> None:
         super().__init__(
-            img_resolution,
-            img_channels,
-            label_dim,
-            use_fp16,
-            model_type,
-            img_channels,
-            model_kwargs,
+            img_resolution, img_channels, label_dim, use_fp16, model_type, model_kwargs
         )
         self.sigma_min = sigma_min
         self.sigma_max = sigma_max
         self.sigma_data = sigma_data
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        sigma: torch.Tensor | float,
-        class_labels: torch.Tensor | None = None,
-        augment_labels: torch.Tensor | None = None,
-        force_fp32: bool = False,
-    ) -> torch.Tensor:
-        """D(x; sigma), float32 (EDM Table 1, "ours")."""
-        x, sigma, class_labels = self.inputs(x, sigma, class_labels)
-        dtype = self.network_dtype(x, force_fp32)
+    def coefficients(self, sigma: torch.Tensor) -> Coefficients:
+        """c_skip, c_out, c_in, c_noise at sigma [-1, 1, 1, 1] (EDM Table 1, "ours")."""
         sigma_data = self.sigma_data
 
         c_skip = sigma_data**2 / (sigma**2 + sigma_data**2)
         c_out = sigma * sigma_data / (sigma**2 + sigma_data**2).sqrt()
         c_in = 1 / (sigma_data**2 + sigma**2).sqrt()
         c_noise = sigma.log() / 4
-
-        F_x = self.model((c_in * x).to(dtype), c_noise.flatten(), class_labels, augment_labels)
-        return c_skip * x + c_out * F_x.to(torch.float32)
+        return c_skip, c_out, c_in, c_noise
 
 
 class iDDPMPrecond(Precond):
     """Improved-DDPM preconditioning (Nichol & Dhariwal 2021; EDM Table 1), 2C output channels."""
+
+    output_factor = 2
 
     def __init__(
         self,
@@ -277,13 +254,7 @@ class iDDPMPrecond(Precond):
         **model_kwargs: Any,  # network constructor arguments
     ) -> None:
         super().__init__(
-            img_resolution,
-            img_channels,
-            label_dim,
-            use_fp16,
-            model_type,
-            2 * img_channels,
-            model_kwargs,
+            img_resolution, img_channels, label_dim, use_fp16, model_type, model_kwargs
         )
         self.C_1 = C_1
         self.C_2 = C_2
@@ -293,25 +264,13 @@ class iDDPMPrecond(Precond):
         self.sigma_min = float(u[M - 1])
         self.sigma_max = float(u[0])
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        sigma: torch.Tensor | float,
-        class_labels: torch.Tensor | None = None,
-        augment_labels: torch.Tensor | None = None,
-        force_fp32: bool = False,
-    ) -> torch.Tensor:
-        """D(x; sigma), float32, from the first C output channels (EDM Table 1, iDDPM)."""
-        x, sigma, class_labels = self.inputs(x, sigma, class_labels)
-        dtype = self.network_dtype(x, force_fp32)
-
+    def coefficients(self, sigma: torch.Tensor) -> Coefficients:
+        """c_skip, c_out, c_in, c_noise at sigma [-1, 1, 1, 1] (EDM Table 1, iDDPM column)."""
         c_skip = 1
         c_out = -sigma
         c_in = 1 / (sigma**2 + 1).sqrt()
         c_noise = self.M - 1 - self.sigma_index(sigma).to(torch.float32)
-
-        F_x = self.model((c_in * x).to(dtype), c_noise.flatten(), class_labels, augment_labels)
-        return c_skip * x + c_out * F_x[:, : self.img_channels].to(torch.float32)
+        return c_skip, c_out, c_in, c_noise
 
     def alpha_bar(self, j: torch.Tensor | int) -> torch.Tensor:
         """alpha_bar(j) = sin^2(pi/2 * j / M / (C_2 + 1))."""

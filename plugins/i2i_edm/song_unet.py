@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from i2i_edm.block import UNetBlock
+from i2i_edm.block import EdmUNet, Labels, UNetBlock, add_decoder_head
 from i2i_edm.layers import Conv2d, FourierEmbedding, GroupNorm, Linear, PositionalEmbedding
 
 
-class SongUNet(nn.Module):
+class SongUNet(EdmUNet):
     """DDPM++ (positional embedding, standard encoder) or NCSN++ (Fourier, residual encoder).
 
     Module names are EDM's: ``map_noise``, ``map_label``, ``map_augment``, ``map_layer0/1``, the
@@ -127,11 +127,7 @@ class SongUNet(nn.Module):
         self.dec = nn.ModuleDict()
         for level, mult in reversed(list(enumerate(channel_mult))):
             res = img_resolution >> level
-            if level == len(channel_mult) - 1:
-                self.dec[f"{res}x{res}_in0"] = UNetBlock(cout, cout, attention=True, **block)
-                self.dec[f"{res}x{res}_in1"] = UNetBlock(cout, cout, **block)
-            else:
-                self.dec[f"{res}x{res}_up"] = UNetBlock(cout, cout, up=True, **block)
+            add_decoder_head(self.dec, res, cout, level == len(channel_mult) - 1, block)
             for idx in range(num_blocks + 1):
                 cin, cout = cout + skips.pop(), model_channels * mult
                 attn = idx == num_blocks and res in attn_resolutions
@@ -152,10 +148,7 @@ class SongUNet(nn.Module):
                 )
 
     def embedding(
-        self,
-        noise_labels: torch.Tensor,
-        class_labels: torch.Tensor | None,
-        augment_labels: torch.Tensor | None,
+        self, noise_labels: torch.Tensor, class_labels: Labels, augment_labels: Labels
     ) -> torch.Tensor:
         """The mapping network: noise embedding, halves swapped, + labels, two SiLU layers."""
         emb = self.map_noise(noise_labels)
@@ -163,25 +156,15 @@ class SongUNet(nn.Module):
             emb.reshape(emb.shape[0], 2, -1).flip(1).reshape(*emb.shape)
         )  # [cos, sin] -> [sin, cos]
         if self.map_label is not None and class_labels is not None:
-            labels = class_labels
-            if self.training and self.label_dropout:
-                keep = F.dropout(torch.ones_like(labels[:, :1]), p=self.label_dropout)
-                labels = labels * (keep > 0).to(labels.dtype)
+            labels = self.dropped(class_labels)
             emb = emb + self.map_label(labels * math.sqrt(self.map_label.in_features))
         if self.map_augment is not None and augment_labels is not None:
             emb = emb + self.map_augment(augment_labels)
         emb = F.silu(self.map_layer0(emb))
         return F.silu(self.map_layer1(emb))
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        noise_labels: torch.Tensor,
-        class_labels: torch.Tensor | None = None,
-        augment_labels: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """F(x; c_noise, labels): the raw network output, shaped [N, out_channels, H, W]."""
-        emb = self.embedding(noise_labels, class_labels, augment_labels)
+    def unet(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """The encoder-decoder on ``x`` [N, in_channels, H, W] given the embedding ``emb``."""
 
         skips = []
         aux = x
