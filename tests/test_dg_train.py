@@ -137,3 +137,17 @@ def test_edm_sample_folders_and_npz_sets(tmp_path: Path) -> None:
     np.savez(tmp_path / "true.npz", arr_0=images(3, 7), label=np.array([1, 2, 0]))
     real = read_image_set(str(tmp_path / "true.npz"), "real")
     assert real.pixels.shape == (3, 8, 8, 3) and real.labels.tolist() == [1, 2, 0]  # type: ignore[union-attr]
+
+
+def test_conditional_head_trains_on_labelled_npz(setup: dict[str, Path], tmp_path: Path) -> None:
+    """cond = true: DG's true_data_label layout (integer labels) vs. one-hot EDM samples."""
+    real, fake = tmp_path / "true_data_label.npz", tmp_path / "gen" / "samples.npz"
+    fake.parent.mkdir()
+    np.savez(real, samples=images(4, 8), label=np.array([0, 3, 9, 3]))
+    np.savez(fake, samples=images(4, 9), label=np.eye(10)[[1, 3, 5, 7]])
+    paths = {**setup, "real": real, "fake": fake.parent}
+    out = tmp_path / "cond"
+    result = train(paths, out, "--cond", "--set", "model.condition=true", "--epochs", "1")
+    assert result.returncode == 0, result.stderr + result.stdout
+    weights = torch.load(out / "model.pt", weights_only=True)
+    assert weights["label_emb.weight"].shape == (10, 4 * HEAD["width"])
