@@ -151,3 +151,12 @@ def test_conditional_head_trains_on_labelled_npz(setup: dict[str, Path], tmp_pat
     assert result.returncode == 0, result.stderr + result.stdout
     weights = torch.load(out / "model.pt", weights_only=True)
     assert weights["label_emb.weight"].shape == (10, 4 * HEAD["width"])
+
+
+@pytest.mark.parametrize(("task", "cond"), [("cifar10-uncond", "false"), ("cifar10-cond", "true")])
+def test_task_presets_are_dgs_readme_commands(task: str, cond: str) -> None:
+    """The presets resolve: DG's data paths, the matching released head preset, cond."""
+    result = run_i2i(["train", "discriminator", "--task", task, "--dry-run"])
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert f"cond = {cond}" in result.stdout
+    assert f'preset = "{task.replace("-", "_")}"' in result.stdout

@@ -26,10 +26,16 @@ def _integral_beta(t: torch.Tensor) -> torch.Tensor:
     return 0.5 * t**2 * (BETA_MAX - BETA_MIN) + t * BETA_MIN
 
 
-def _antiderivative(t: torch.Tensor) -> torch.Tensor:
+def antiderivative(t: torch.Tensor) -> torch.Tensor:
     """A(t) = ln(1 - e^{-I(t)}) + I(t), the antiderivative of the likelihood weighting."""
     integral = _integral_beta(t)
     return torch.log(1.0 - torch.exp(-integral)) + integral
+
+
+def normalizing_constant(t_min: float, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Z = A(1) - A(t_min) in float32, the mass of DG's importance-sampling density (§5.1)."""
+    low = antiderivative(torch.tensor(t_min, dtype=torch.float32, device=device))
+    return antiderivative(torch.tensor(1.0, dtype=torch.float32, device=device)) - low
 
 
 def diffusion_time(
@@ -42,8 +48,8 @@ def diffusion_time(
     """
     if not importance_sampling:
         return u * (1.0 - t_min) + t_min
-    low = _antiderivative(torch.tensor(t_min, dtype=torch.float32, device=u.device))
-    total = _antiderivative(torch.tensor(1.0, dtype=torch.float32, device=u.device)) - low
+    low = antiderivative(torch.tensor(t_min, dtype=torch.float32, device=u.device))
+    total = normalizing_constant(t_min, u.device)
     spread = BETA_MAX - BETA_MIN
     inner = torch.log(1.0 + torch.exp(total * u + low))
     return (-BETA_MIN + torch.sqrt(BETA_MIN**2 + 2 * spread * inner)) / spread

@@ -24,7 +24,13 @@ import torch
 
 from i2i_cli.backbones import load_backbone, load_state_dict_strictly
 from i2i_dg.head import DiscriminatorHead
-from i2i_dg.train import diffusion_time, discriminator_step, make_optimizer
+from i2i_dg.train import (
+    antiderivative,
+    diffusion_time,
+    discriminator_step,
+    make_optimizer,
+    normalizing_constant,
+)
 from i2i_dg.train_data import to_model_space
 from tests.parity.test_dg_discriminator import extractor_overrides, head_config
 
@@ -109,3 +115,16 @@ def test_uniform_times_and_importance_sampling_range() -> None:
     t = diffusion_time(u, 1e-5)
     assert t.dtype == torch.float32 and bool((t[1:] > t[:-1]).all())
     assert abs(float(t[0]) - 1e-5) < 1e-6 and abs(float(t[-1]) - 1.0) < 1e-5
+
+
+def test_importance_sampled_times_match_classifier_lib(golden_dir: Path) -> None:
+    """get_diffusion_time(6) from its recorded rand draw, Z and A(1) (dg_discriminator.pt)."""
+    path = golden_dir / "dg_discriminator.pt"
+    if not path.is_file():
+        pytest.skip(f"golden file {path} is missing")
+    golden = torch.load(path, weights_only=True)
+    vpsde, tol = golden["outputs"]["vpsde"], golden["tolerance"]
+    close(diffusion_time(vpsde["importance_sampling_u"]), vpsde["importance_sampling_t"], tol)
+    close(normalizing_constant(1e-5), vpsde["importance_sampling_Z"], tol)
+    close(normalizing_constant(1e-5), vpsde["normalizing_constant_1e-5"], tol)
+    close(antiderivative(torch.tensor(1.0)), vpsde["antiderivative_at_1"], tol)
