@@ -16,11 +16,12 @@ import pytest
 import torch
 from PIL import Image
 
+from i2i_cli.karras_choice import SigmaNet, sigma_grid
 from i2i_cli.noise import SeedNoise
 from i2i_cli.outputs import to_uint8
 from i2i_cli.seeds import as_written, draw_start, edm_uint8
 from i2i_edm.method_settings import EdmSampleSettings
-from i2i_edm.sampling import EdmNet, edm_sample, sigma_grid
+from i2i_edm.sampling import edm_sample
 from tests.conftest import run_i2i
 from tests.fixture_dists import use_dists
 from tests.persistence_pickles import persisted_tree, persistence_module  # noqa: F401
@@ -89,7 +90,7 @@ def expected_images(weights: Path, seeds: list[int], **options: object) -> torch
     loaded = load_backbone(
         "tinyedm", overrides={"label_dim": label_dim}, checkpoint=weights, device="cpu"
     )
-    net = EdmNet.of(loaded)
+    net = SigmaNet.of(loaded, "i2i sample edm")
     settings = EdmSampleSettings(steps=int(STEPS), **options)  # type: ignore[arg-type]
     noise = SeedNoise(0, [f"{seed:06d}" for seed in seeds])
     latents, labels = draw_start(noise, net.shape, net.label_dim, "cpu", settings.class_label)
@@ -234,7 +235,7 @@ def test_a_tiny_edm_pickle_samples_through_the_real_backbone(tmp_path: Path) -> 
     loaded = load_backbone(
         "edm", preset="edm_cifar10_32x32_uncond_vp", overrides=TINY_EDM, checkpoint=weights
     )
-    net = EdmNet.of(loaded)
+    net = SigmaNet.of(loaded, "i2i sample edm")
     assert (net.label_dim, net.sigma_max) == (0, pytest.approx(152.16697692871094))
     settings = EdmSampleSettings(steps=int(STEPS))
     noise = SeedNoise(0, ["000000", "000001"])

@@ -7,16 +7,15 @@ deterministic, w1 = 2, no boosting, the epoch-60 unconditional discriminator; th
 
 from __future__ import annotations
 
-import math
-
 from pydantic import Field
 
+from i2i_cli.karras_choice import KarrasChoice
 from i2i_cli.model_choice import BackboneChoice
 from i2i_cli.seeds import SeedOutput
 from i2i_dg.settings import DiscriminatorEnergySettings
 
 
-class DgSampleSettings(BackboneChoice, SeedOutput):
+class DgSampleSettings(BackboneChoice, KarrasChoice, SeedOutput):
     """EDM-G++ (Kim et al. 2023): EDM's Heun sampler with discriminator guidance (dg.md §4)."""
 
     backbone: str = Field("edm", description="Registered sigma-time backbone (i2i plugins).")
@@ -26,14 +25,6 @@ class DgSampleSettings(BackboneChoice, SeedOutput):
     checkpoint: str | None = Field(
         "edm_cifar10_32x32_uncond_vp", description="EDM network weights: an artifact or a path."
     )
-    steps: int = Field(18, ge=1, le=10_000, description="Heun steps N (2N - 1 network calls).")
-    sigma_min: float = Field(0.002, gt=0.0, le=1e4, description="Lowest noise level.")
-    sigma_max: float = Field(80.0, gt=0.0, le=1e4, description="Highest noise level.")
-    rho: float = Field(7.0, gt=0.0, le=100.0, description="Time-step exponent rho.")
-    s_churn: float = Field(0.0, ge=0.0, le=1e4, description="Stochasticity strength S_churn.")
-    s_min: float = Field(0.0, ge=0.0, description="Stochasticity only at sigma >= S_min.")
-    s_max: float = Field(math.inf, ge=0.0, description="Stochasticity only at sigma <= S_max.")
-    s_noise: float = Field(1.0, ge=0.0, le=10.0, description="Stochastic noise inflation S_noise.")
     w1: float = Field(
         2.0, ge=0.0, le=1e4, description="DG weight of the first-order term (0: plain EDM)."
     )

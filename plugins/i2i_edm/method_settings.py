@@ -7,10 +7,9 @@ README's settings of every official checkpoint.
 
 from __future__ import annotations
 
-import math
-
 from pydantic import Field
 
+from i2i_cli.karras_choice import KarrasChoice
 from i2i_cli.model_choice import BackboneChoice
 from i2i_cli.seeds import SeedOutput
 
@@ -21,7 +20,7 @@ DEFAULT_CHECKPOINT = "edm_cifar10_32x32_uncond_vp"
 """Its artifact (``i2i download --exp edm``)."""
 
 
-class EdmSampleSettings(BackboneChoice, SeedOutput):
+class EdmSampleSettings(BackboneChoice, KarrasChoice, SeedOutput):
     """EDM's deterministic/stochastic Heun sampler (Karras et al. 2022, Algorithm 2; dg.md §3)."""
 
     backbone: str = Field("edm", description="Registered sigma-time backbone (i2i plugins).")
@@ -33,18 +32,6 @@ class EdmSampleSettings(BackboneChoice, SeedOutput):
         description="Weights: an artifact name from `i2i download --list`, or a file path "
         "(an EDM .pkl or a state dict).",
     )
-    steps: int = Field(18, ge=1, le=10_000, description="Heun steps N (2N - 1 network calls).")
-    sigma_min: float = Field(
-        0.002, gt=0.0, le=1e4, description="Lowest noise level (raised to the network's)."
-    )
-    sigma_max: float = Field(
-        80.0, gt=0.0, le=1e4, description="Highest noise level (lowered to the network's)."
-    )
-    rho: float = Field(7.0, gt=0.0, le=100.0, description="Time-step exponent rho (eq. 5).")
-    s_churn: float = Field(0.0, ge=0.0, le=1e4, description="Stochasticity strength S_churn.")
-    s_min: float = Field(0.0, ge=0.0, description="Stochasticity only at sigma >= S_min.")
-    s_max: float = Field(math.inf, ge=0.0, description="Stochasticity only at sigma <= S_max.")
-    s_noise: float = Field(1.0, ge=0.0, le=10.0, description="Stochastic noise inflation S_noise.")
     class_label: int | None = Field(
         None,
         ge=0,

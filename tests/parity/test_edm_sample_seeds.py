@@ -20,10 +20,11 @@ import pytest
 import torch
 
 from i2i_cli.backbones import load_backbone
+from i2i_cli.karras_choice import SigmaNet, sigma_grid
 from i2i_cli.noise import RecordedNoise, SeedNoise
 from i2i_cli.seeds import draw_start, edm_uint8
 from i2i_edm.method_settings import EdmSampleSettings
-from i2i_edm.sampling import EdmNet, edm_sample, sigma_grid
+from i2i_edm.sampling import edm_sample
 from i2i_edm.settings import settings_from_edm
 from tests.conftest import run_i2i
 
@@ -64,13 +65,13 @@ def sampler_settings(golden: dict[str, Any], case: str) -> EdmSampleSettings:
     )
 
 
-def golden_net(golden: dict[str, Any], case: str, folder: Path) -> EdmNet:
+def golden_net(golden: dict[str, Any], case: str, folder: Path) -> SigmaNet:
     """The case's net through the real ``edm`` backbone loader."""
     net = golden["outputs"][case]["net"]
     loaded = load_backbone(
         "edm", overrides=model_table(golden, net), checkpoint=weights(golden, net, folder)
     )
-    return EdmNet.of(loaded)
+    return SigmaNet.of(loaded, "i2i sample edm")
 
 
 def close(actual: torch.Tensor, expected: torch.Tensor, golden: dict[str, Any]) -> None:
