@@ -32,6 +32,7 @@ from tests.persistence_pickles import (
     persistence_module,  # noqa: F401  (the fixture)
     tensor_dict,
 )
+from tests.test_checkpoints_manifest import EDM_PICKLES  # dg.md §2.4's official pickles
 
 pytestmark = pytest.mark.usefixtures("persistence_module")
 
@@ -274,20 +275,6 @@ def test_the_golden_snapshot_loads_into_the_edm_backbone_it_records(
     assert not marker.exists()
 
 
-EDM_PICKLES = (
-    "cifar10-32x32-uncond-vp",
-    "cifar10-32x32-cond-vp",
-    "cifar10-32x32-uncond-ve",
-    "cifar10-32x32-cond-ve",
-    "ffhq-64x64-uncond-vp",
-    "ffhq-64x64-uncond-ve",
-    "afhqv2-64x64-uncond-vp",
-    "afhqv2-64x64-uncond-ve",
-    "imagenet-64x64-cond-adm",
-)
-"""The official EDM pickles dg.md §2.4 names (``edm-<name>.pkl``)."""
-
-
 def test_download_exp_edm_fetches_every_official_pickle_and_fid_reference() -> None:
     from i2i_cli.checkpoints.discovery import discover_manifests, load_manifests, warn_stderr
 
@@ -295,7 +282,7 @@ def test_download_exp_edm_fetches_every_official_pickle_and_fid_reference() -> N
     edm = {name: a for name, a in artifacts.items() if "edm" in a.experiments}
     base = "https://nvlabs-fi-cdn.nvidia.com/edm/"
     urls = {a.sources[0].url for a in edm.values() if a.status == "available" and a.sources}
-    assert {f"{base}pretrained/edm-{name}.pkl" for name in EDM_PICKLES} <= urls
+    assert {f"{base}pretrained/{file}" for file in EDM_PICKLES} <= urls
     assert f"{base}fid-refs/cifar10-32x32.npz" in urls
     pickles = [name for name, a in edm.items() if a.file.endswith(".pkl") and "edm-" in a.file]
     assert len(pickles) == len(EDM_PICKLES)

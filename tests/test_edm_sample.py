@@ -134,37 +134,44 @@ def test_the_image_of_a_seed_does_not_depend_on_the_batch(
     assert not np.array_equal(pixels(tmp_path / "b/000002.png"), pixels(tmp_path / "b/000007.png"))
 
 
-def test_without_seeds_num_samples_gives_seeds_from_zero(
-    tiny_weights: dict[int, Path], tmp_path: Path
+@pytest.mark.parametrize(
+    ("args", "files"),
+    [
+        (["--num-samples", "2"], {0: "000000.png", 1: "000001.png"}),
+        (
+            ["--seeds", "999-1000", "--subdirs"],
+            {999: "000000/000999.png", 1000: "001000/001000.png"},
+        ),
+    ],
+)
+def test_seeds_name_the_files_and_subdirs_group_them_by_thousand(
+    tiny_weights: dict[int, Path], tmp_path: Path, args: list[str], files: dict[int, str]
 ) -> None:
+    """Without --seeds, seeds 0 .. num-samples - 1; each file is its seed's EDM image."""
     out = tmp_path / "out"
-    result = sample_edm(tiny_weights[0], out, "--num-samples", "2")
+    result = sample_edm(tiny_weights[0], out, *args)
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in out.glob("*.png")) == ["000000.png", "000001.png"]
-    expected = expected_images(tiny_weights[0], [0, 1])
-    assert np.array_equal(pixels(out / "000001.png"), expected[1].numpy())
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert written == sorted(files.values())
+    expected = expected_images(tiny_weights[0], list(files))
+    for row, name in enumerate(files.values()):
+        assert np.array_equal(pixels(out / name), expected[row].numpy())
 
 
-def test_subdirs_put_each_seed_under_its_thousand(
-    tiny_weights: dict[int, Path], tmp_path: Path
-) -> None:
-    out = tmp_path / "out"
-    result = sample_edm(tiny_weights[0], out, "--seeds", "999-1000", "--subdirs")
+def sample_npz(weights: Path, out: Path, *args: str) -> dict[str, np.ndarray]:
+    """``i2i sample edm ... --npz`` into ``out``: the arrays of its samples.npz."""
+    result = sample_edm(weights, out, "--npz", *args)
     assert result.returncode == 0, result.stderr
-    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
-    assert files == ["000000/000999.png", "001000/001000.png"]
-    expected = expected_images(tiny_weights[0], [999, 1000])
-    assert np.array_equal(pixels(out / "001000/001000.png"), expected[1].numpy())
+    with np.load(out / "samples.npz") as data:
+        return dict(data)
 
 
 def test_npz_holds_the_pngs_and_each_seeds_drawn_label(
     tiny_weights: dict[int, Path], tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    result = sample_edm(tiny_weights[4], out, "--seeds", "0-2", "--npz", "--batch-size", "2")
-    assert result.returncode == 0, result.stderr
-    with np.load(out / "samples.npz") as data:
-        samples, labels = data["samples"], data["label"]
+    arrays = sample_npz(tiny_weights[4], out, "--seeds", "0-2", "--batch-size", "2")
+    samples, labels = arrays["samples"], arrays["label"]
     assert samples.dtype == np.uint8 and samples.shape == (3, 8, 8, 3)
     for seed in range(3):
         assert np.array_equal(samples[seed], pixels(out / f"{seed:06d}.png"))
@@ -181,13 +188,10 @@ def test_npz_holds_the_pngs_and_each_seeds_drawn_label(
 def test_a_fixed_class_keeps_the_seed_stream_and_changes_the_labels(
     tiny_weights: dict[int, Path], tmp_path: Path
 ) -> None:
-    out = tmp_path / "out"
-    result = sample_edm(tiny_weights[4], out, "--seeds", "0-1", "--npz", "--class-label", "3")
-    assert result.returncode == 0, result.stderr
-    with np.load(out / "samples.npz") as data:
-        assert data["label"].argmax(1).tolist() == [3, 3]
-        expected = expected_images(tiny_weights[4], [0, 1], class_label=3)
-        assert np.array_equal(data["samples"], expected.numpy())
+    arrays = sample_npz(tiny_weights[4], tmp_path / "out", "--seeds", "0-1", "--class-label", "3")
+    assert arrays["label"].argmax(1).tolist() == [3, 3]
+    expected = expected_images(tiny_weights[4], [0, 1], class_label=3)
+    assert np.array_equal(arrays["samples"], expected.numpy())
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -58,6 +58,7 @@ class SongUNet(EdmUNet):
         init = {"init_mode": "xavier_uniform"}
         init_zero = {"init_mode": "xavier_uniform", "init_weight": 1e-5}
         init_attn = {"init_mode": "xavier_uniform", "init_weight": math.sqrt(0.2)}
+        fir: dict[str, Any] = {"resample_filter": resample_filter, "generator": g}  # aux paths
         block = {
             "emb_channels": emb_channels,
             "num_heads": 1,
@@ -101,20 +102,11 @@ class SongUNet(EdmUNet):
             else:
                 self.enc[f"{res}x{res}_down"] = UNetBlock(cout, cout, down=True, **block)
                 if encoder_type == "skip":
-                    self.enc[f"{res}x{res}_aux_down"] = Conv2d(
-                        caux, caux, 0, down=True, resample_filter=resample_filter, generator=g
-                    )
+                    self.enc[f"{res}x{res}_aux_down"] = Conv2d(caux, caux, 0, down=True, **fir)
                     self.enc[f"{res}x{res}_aux_skip"] = Conv2d(caux, cout, 1, **init, generator=g)
                 if encoder_type == "residual":
                     self.enc[f"{res}x{res}_aux_residual"] = Conv2d(
-                        caux,
-                        cout,
-                        3,
-                        down=True,
-                        resample_filter=resample_filter,
-                        fused_resample=True,
-                        **init,
-                        generator=g,
+                        caux, cout, 3, down=True, fused_resample=True, **init, **fir
                     )
                     caux = cout
             for idx in range(num_blocks):
@@ -135,12 +127,7 @@ class SongUNet(EdmUNet):
             if decoder_type == "skip" or level == 0:
                 if decoder_type == "skip" and level < len(channel_mult) - 1:
                     self.dec[f"{res}x{res}_aux_up"] = Conv2d(
-                        out_channels,
-                        out_channels,
-                        0,
-                        up=True,
-                        resample_filter=resample_filter,
-                        generator=g,
+                        out_channels, out_channels, 0, up=True, **fir
                     )
                 self.dec[f"{res}x{res}_aux_norm"] = GroupNorm(cout, eps=1e-6)
                 self.dec[f"{res}x{res}_aux_conv"] = Conv2d(

@@ -18,6 +18,7 @@ from i2i_cli.backbones import load_backbone, load_state_dict_strictly
 from i2i_dg.discriminator import Discriminator, grad_log_ratio, vp_input
 from i2i_dg.head import DiscriminatorHead, HeadConfig
 from i2i_dg.vpsde import compute_tau, marginal_prob, t_cos_from_t_lin
+from tests.parity.test_ddib_image import classifier_settings
 
 
 def load(golden_dir: Path, name: str) -> dict[str, Any]:
@@ -26,19 +27,8 @@ def load(golden_dir: Path, name: str) -> dict[str, Any]:
 
 
 def extractor_overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``adm-classifier`` settings for DG's ``create_classifier`` kwargs (rates -> pixels)."""
-    size = kwargs["image_size"]
-    return {
-        "image_size": size,
-        "in_channels": kwargs["in_channels"],
-        "out_channels": kwargs["out_channels"],
-        "width": kwargs["model_channels"],
-        "depth": kwargs["num_res_blocks"],
-        "channel_mult": ",".join(str(m) for m in kwargs["channel_mult"]),
-        "attention_resolutions": ",".join(str(size // r) for r in kwargs["attention_resolutions"]),
-        "num_head_channels": kwargs["num_head_channels"],
-        "pool": kwargs["pool"],
-    }
+    """``adm-classifier`` settings for DG's ``create_classifier`` kwargs (guided-diffusion's)."""
+    return classifier_settings({"classifier_EncoderUNetModel": kwargs})
 
 
 def head_config(kwargs: dict[str, Any]) -> HeadConfig:
@@ -55,6 +45,13 @@ def head_config(kwargs: dict[str, Any]) -> HeadConfig:
         condition=bool(kwargs["condition"]),
         num_class=kwargs.get("num_class", 1000),
     )
+
+
+def discriminator_case(golden_dir: Path, case: str) -> tuple[Any, Any, Any, Discriminator]:
+    """(tolerance, inputs, outputs, our discriminator) of golden case ``uncond``/``cond``."""
+    golden = load(golden_dir, "dg_discriminator")
+    disc = golden_discriminator(golden["config"], golden["state_dict"], f"discriminator_{case}")
+    return golden["tolerance"], golden["inputs"][case], golden["outputs"][case], disc
 
 
 def golden_discriminator(config: dict[str, Any], state: dict[str, Any], head: str) -> Discriminator:
@@ -102,9 +99,7 @@ def test_vpsde_time_map(golden_dir: Path) -> None:
 @pytest.mark.parametrize("case", ["uncond", "cond"])
 def test_discriminator_and_log_ratio_gradient(golden_dir: Path, case: str) -> None:
     """Features, logits, prediction, log-ratio, its VP gradient and the returned g (§5.2)."""
-    golden = load(golden_dir, "dg_discriminator")
-    tol, inputs, out = golden["tolerance"], golden["inputs"][case], golden["outputs"][case]
-    disc = golden_discriminator(golden["config"], golden["state_dict"], f"discriminator_{case}")
+    tol, inputs, out, disc = discriminator_case(golden_dir, case)
     x, sigma, labels = inputs["x"], inputs["sigma"], inputs["class_labels"]
     resolution = inputs["img_resolution"]
     x_vp, tau, mean = vp_input(x, sigma, resolution)
@@ -131,9 +126,7 @@ def test_discriminator_and_log_ratio_gradient(golden_dir: Path, case: str) -> No
 @pytest.mark.parametrize("case", ["uncond", "cond"])
 def test_time_window_uses_the_batch_minimum(golden_dir: Path, case: str) -> None:
     """One item below time_min, or the smallest tau above time_max: zeros and 1e7 for all."""
-    golden = load(golden_dir, "dg_discriminator")
-    tol, inputs, out = golden["tolerance"], golden["inputs"][case], golden["outputs"][case]
-    disc = golden_discriminator(golden["config"], golden["state_dict"], f"discriminator_{case}")
+    tol, inputs, out, disc = discriminator_case(golden_dir, case)
     x, labels, resolution = inputs["x"], inputs["class_labels"], inputs["img_resolution"]
     score, log_ratio = grad_log_ratio(
         disc, x, out["mixed_window_sigma"], labels=labels, img_resolution=resolution
