@@ -7,6 +7,7 @@ conditional discriminator on an unconditional network is one usage line.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -43,10 +44,12 @@ def tiny_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]
     return files
 
 
-def sample(method: str, weights: Path, out: Path, *args: str) -> None:
-    """``i2i sample METHOD`` on the tiny backbone, 5 steps, 3 seeds, into ``out``."""
+def run_sample(
+    method: str, weights: Path, out: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``i2i sample METHOD`` on the tiny backbone, 5 steps, into ``out``: the finished run."""
     preset = "tiny-cond" if weights.stem.endswith("4") else "tiny"
-    result = run_i2i(
+    return run_i2i(
         [
             "sample",
             method,
@@ -56,6 +59,11 @@ def sample(method: str, weights: Path, out: Path, *args: str) -> None:
         ],
         dists=["tinyedm"],
     )
+
+
+def sample(method: str, weights: Path, out: Path, *args: str) -> None:
+    """``run_sample``, which must succeed."""
+    result = run_sample(method, weights, out, *args)
     assert result.returncode == 0, result.stderr + result.stdout
 
 
@@ -82,16 +90,8 @@ def test_conditional_discriminator_needs_a_conditional_network(
     tiny_run: dict[str, Path], tmp_path: Path
 ) -> None:
     """discriminator.cond on an unconditional network: one usage line, no traceback."""
-    result = run_i2i(
-        [
-            "sample",
-            "dg",
-            *("--device", "cpu", "--backbone", "tinyedm", "--preset", "tiny"),
-            *("--checkpoint", str(tiny_run["net0"]), "--config", str(tiny_run["config"])),
-            *("--set", "discriminator.cond=true", "--output", str(tmp_path / "o")),
-        ],
-        dists=["tinyedm"],
-    )
+    config = ("--config", str(tiny_run["config"]), "--set", "discriminator.cond=true")
+    result = run_sample("dg", tiny_run["net0"], tmp_path / "o", *config)
     assert result.returncode != 0
     assert "needs a class-conditional EDM network" in result.stderr
     assert "Traceback" not in result.stderr
