@@ -110,7 +110,11 @@ def build_reference(dg: Path, edm: Path, precond_kwargs: dict[str, Any]) -> dict
 
 
 def autocast(device: torch.device, dtype: str) -> AbstractContextManager[Any]:
-    """bf16: autocast on the device; fp32: nothing."""
+    """bf16: autocast on the device; fp32: nothing.
+
+    Only i2i runs under bf16: EDM's ``Precond.forward`` asserts its output is float32 (it does
+    mixed precision itself, through ``use_fp16``, on CUDA only), so the reference stays fp32.
+    """
     if dtype == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
@@ -159,7 +163,7 @@ def time_runs(
         for name, run in runs.items():
             synchronize(device)
             start = time.perf_counter()
-            with autocast(device, dtype):
+            with autocast(device, dtype if name == "i2i" else "fp32"):
                 outputs[name] = run()
             synchronize(device)
             seconds[name].append(time.perf_counter() - start)
@@ -174,7 +178,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--steps", type=int, default=18, help="Heun steps N (2N - 1 NFE)")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="autocast")
+    parser.add_argument(
+        "--dtype", choices=["fp32", "bf16"], default="fp32", help="i2i's autocast (reference: fp32)"
+    )
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's)")
     args = parser.parse_args()
     if args.threads:
@@ -197,14 +203,17 @@ def main() -> None:
         parts = build_reference(args.reference, args.edm, precond_kwargs)
         for key, state in zip(("net", "classifier", "discriminator"), states, strict=True):
             parts[key].load_state_dict(state, strict=True)
-            parts[key].to(device).eval()  # parameters keep requires_grad, as in DG's script
+            parts[key].to(device).eval()
+        # EDM's pickled ``ema`` has requires_grad off (training/training_loop.py); DG's freshly
+        # built classifier and head keep theirs on, as in DG's script.
+        parts["net"].requires_grad_(False)
         runs["DG reference"] = lambda: reference_run(parts, latents, args.steps)
 
     seconds, outputs = time_runs(runs, args.repeats, device, args.dtype)
     nfe = 2 * args.steps - 1
     line = (
         f"DG cifar10-uncond config, {device.type}, 32px, {args.steps} steps ({nfe} NFE + "
-        f"{args.steps} discriminator gradients), batch {args.batch}, {args.dtype}"
+        f"{args.steps} discriminator gradients), batch {args.batch}, i2i {args.dtype}"
     )
     if "DG reference" in outputs:
         difference = (outputs["i2i"] - outputs["DG reference"]).abs().max().item()
