@@ -16,10 +16,9 @@ import pytest
 import torch
 from PIL import Image
 
-from i2i_cli.karras_choice import SigmaNet, sigma_grid
 from i2i_cli.noise import SeedNoise
 from i2i_cli.outputs import to_uint8
-from i2i_cli.seeds import as_written, draw_start, edm_uint8
+from i2i_cli.seed_sampling import SigmaNet, as_written, draw_start, edm_uint8, sigma_grid
 from i2i_edm.method_settings import EdmSampleSettings
 from i2i_edm.sampling import edm_sample
 from tests.conftest import run_i2i

@@ -17,11 +17,17 @@ import torch
 
 from i2i_cli.diffusion.karras import sample_heun
 from i2i_cli.errors import UsageError
-from i2i_cli.karras_choice import SigmaNet, sigma_grid
 from i2i_cli.model_choice import load_for_run
 from i2i_cli.noise import SeedNoise
 from i2i_cli.progress import StepCallback, no_step
-from i2i_cli.seeds import SeedBatch, draw_start, edm_image, sample_seeds
+from i2i_cli.seed_sampling import (
+    SeedBatch,
+    SigmaNet,
+    draw_start,
+    edm_image,
+    sample_seeds,
+    sigma_grid,
+)
 from i2i_edm.method_settings import EdmSampleSettings
 
 if TYPE_CHECKING:
