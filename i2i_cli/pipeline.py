@@ -104,6 +104,7 @@ def translate_image_items(
     found = find_images(Path(source))
     items, rejected = _accepted(found, accept)
     todo = pending(items, ctx.output, overwrite=run.overwrite)
+    ctx.runtime.barrier()  # every rank lists the pending items before any rank writes one
     mine = ctx.runtime.shard(todo)
     left_out = f"{len(rejected)} left out, " if rejected else ""
     ctx.log(
@@ -171,6 +172,7 @@ def sample_images(
     run = ctx.run
     items = sample_keys(run.num_samples) if items is None else list(items)
     todo = pending(items, ctx.output, overwrite=run.overwrite)
+    ctx.runtime.barrier()  # every rank lists the pending items before any rank writes one
     mine = ctx.runtime.shard(todo)
     ctx.log(f"{len(items)} samples: {len(items) - len(todo)} already done, {len(todo)} to draw")
     ctx.progress.start_items(len(mine), "samples")

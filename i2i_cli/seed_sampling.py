@@ -168,8 +168,6 @@ def sample_seeds(
     if choice.seeds.strip():
         ctx.log(f"--seeds {choice.seeds}: {len(items)} seeds (--num-samples is not used)")
     todo = pending(items, ctx.output, overwrite=ctx.run.overwrite)
-    # Every rank lists the pending seeds before any writes one (the shards must agree).
-    ctx.runtime.barrier()
     sample_images(ctx, sample_batch, items=items, noise=SeedNoise)  # type: ignore[arg-type]
     if not choice.npz:
         return
