@@ -37,14 +37,9 @@ class DiscriminatorHeadSettings(Settings):
     num_class: int = Field(1000, ge=1, le=100_000, description="Rows of the label embedding.")
 
 
-class DiscriminatorEnergySettings(BackboneChoice):
-    """E(x; sigma) = -log d/(1-d) under DG's discriminator (dg.md §4, §5.2)."""
+class ExtractorChoice(Settings):
+    """DG's frozen feature extractor: the 32x32 ADM noisy classifier (dg.md §5.3)."""
 
-    backbone: str = Field("dg-discriminator", description="Backbone of the discriminator head.")
-    preset: str | None = Field("cifar10_uncond", description="Preset of the discriminator head.")
-    checkpoint: str | None = Field(
-        "dg_cifar10_discriminator_uncond", description="Head weights: an artifact or a path."
-    )
     extractor_backbone: str = Field(
         "adm-classifier", description="Backbone of the frozen feature extractor."
     )
@@ -57,9 +52,6 @@ class DiscriminatorEnergySettings(BackboneChoice):
     extractor_checkpoint: str | None = Field(
         "dg_cifar10_classifier", description="Feature-extractor weights: an artifact or a path."
     )
-    time_min: float = Field(0.01, ge=0.0, le=1.0, description="Guide only from this VP time.")
-    time_max: float = Field(1.0, ge=0.0, le=1.0, description="Guide only up to this VP time.")
-    cond: bool = Field(False, description="Feed the items' class labels to the head.")
 
     def extractor(self) -> BackboneChoice:
         """The feature extractor's backbone choice."""
@@ -69,3 +61,16 @@ class DiscriminatorEnergySettings(BackboneChoice):
             model=self.extractor_model,
             checkpoint=self.extractor_checkpoint,
         )
+
+
+class DiscriminatorEnergySettings(BackboneChoice, ExtractorChoice):
+    """E(x; sigma) = -log d/(1-d) under DG's discriminator (dg.md §4, §5.2)."""
+
+    backbone: str = Field("dg-discriminator", description="Backbone of the discriminator head.")
+    preset: str | None = Field("cifar10_uncond", description="Preset of the discriminator head.")
+    checkpoint: str | None = Field(
+        "dg_cifar10_discriminator_uncond", description="Head weights: an artifact or a path."
+    )
+    time_min: float = Field(0.01, ge=0.0, le=1.0, description="Guide only from this VP time.")
+    time_max: float = Field(1.0, ge=0.0, le=1.0, description="Guide only up to this VP time.")
+    cond: bool = Field(False, description="Feed the items' class labels to the head.")

@@ -12,10 +12,10 @@ from typing import Any
 from pydantic import Field
 
 from i2i_cli.model_choice import BackboneChoice
-from i2i_cli.settings import Settings
+from i2i_dg.settings import ExtractorChoice
 
 
-class DiscriminatorTrainSettings(Settings):
+class DiscriminatorTrainSettings(ExtractorChoice):
     """Train DG's discriminator head on noised real (1) vs. generated (0) images (dg.md §6)."""
 
     real: str | None = Field(
@@ -30,18 +30,6 @@ class DiscriminatorTrainSettings(Settings):
     )
     init_checkpoint: str | None = Field(
         None, description="Start the head from these weights (none: fresh, seeded by --seed)."
-    )
-    extractor_backbone: str = Field(
-        "adm-classifier", description="Backbone of the frozen feature extractor."
-    )
-    extractor_preset: str | None = Field(
-        "dg_cifar10_classifier32", description="Preset of the feature extractor."
-    )
-    extractor_model: dict[str, Any] = Field(
-        default_factory=dict, description="Feature-extractor settings overriding its preset."
-    )
-    extractor_checkpoint: str | None = Field(
-        "dg_cifar10_classifier", description="Feature-extractor weights: an artifact or a path."
     )
     cond: bool = Field(
         False, description="Conditional head: feed each image's class ('label' of the npz files)."
@@ -65,15 +53,6 @@ class DiscriminatorTrainSettings(Settings):
         None, ge=1, description="Steps between resumable checkpoints (none: once per epoch)."
     )
     log_every: int = Field(10, ge=1, description="Steps between metrics.jsonl lines.")
-
-    def extractor(self) -> BackboneChoice:
-        """The frozen feature extractor's backbone choice."""
-        return BackboneChoice(
-            backbone=self.extractor_backbone,
-            preset=self.extractor_preset,
-            model=self.extractor_model,
-            checkpoint=self.extractor_checkpoint,
-        )
 
     def head(self) -> BackboneChoice:
         """The head's backbone choice (its checkpoint: ``init_checkpoint``)."""
