@@ -162,9 +162,12 @@ def test_core_manifest_is_registered_as_an_entry_point() -> None:
 
 
 # What each first-party package's own manifest holds: the artifacts its code reads. The core
-# keeps the FID detectors and statistics, and those of methods whose plugin has not landed.
+# keeps the FID detectors and statistics and the mIoU segmenter.
 OWN_ARTIFACTS = {
-    "i2i": {"fid_pt_inception", "fid_nvidia_inception", "sddm_vgg_normalised", "sde_bbdm_unet"},
+    "i2i": {"fid_pt_inception", "fid_nvidia_inception", "bbdm_deeplabv3_cityscapes"},
+    "i2i_sddm": {"sddm_vgg_normalised"},
+    "i2i_bbdm": {"sde_bbdm_unet"},
+    "i2i_ldm": {"bbdm_vqgan_f4"},
     "i2i_adm": {"afhq_dog_4m", "adm_256x256_diffusion", "adm_256x256_classifier", "ilvr_ffhq_10m"},
     "i2i_ddpm": {"celebahq_female_ddpm"},
     "i2i_egsde": {"egsde_cat2dog_dse", "egsde_afhq_dse", "egsde_fid_celebahq_female"},

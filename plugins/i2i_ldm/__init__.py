@@ -1,0 +1,1 @@
+"""LDM autoencoders (CompVis/latent-diffusion VQ-f4) as backbones."""
