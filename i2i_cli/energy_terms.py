@@ -94,3 +94,12 @@ def build_energies(
         function = energy_descriptor(term.name, registry).build(settings, ctx)
         energies.append(WeightedEnergy(term.name, term.weight, function))
     return energies
+
+
+def energy_checkpoints(terms: Sequence[EnergyTerm], registry: Registry | None = None) -> list[str]:
+    """The checkpoints (artifacts or paths) the terms' energies load, validated first."""
+    return [
+        s.checkpoint
+        for s in validate_energy_settings(terms, registry)
+        if isinstance(getattr(s, "checkpoint", None), str)
+    ]

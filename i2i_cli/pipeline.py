@@ -53,6 +53,18 @@ GRID_FILE = "grid.png"
 GRID_ROWS = 8
 
 
+def under_autocast(ctx: RunContext, sampler: Callable[..., torch.Tensor]) -> BatchTranslator:
+    """The pipeline's batch function: ``sampler(x, noise=, callback=)`` in the run's precision."""
+
+    def translate_batch(
+        x: torch.Tensor, noise: NoiseSource, callback: StepCallback
+    ) -> torch.Tensor:
+        with ctx.runtime.autocast():
+            return sampler(x, noise=noise, callback=callback)
+
+    return translate_batch
+
+
 def _write_batch(ctx: RunContext, items: Sequence[ImageItem], images: torch.Tensor) -> None:
     """Write one output image per item under its key, counting each on the progress bar."""
     for item, image in zip(items, images, strict=True):

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
-import torch
-
 from i2i_cli.backbones import require_checkpoints
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser
-from i2i_cli.energy_terms import build_energies, validate_energy_settings
+from i2i_cli.energy_terms import build_energies, energy_checkpoints
 from i2i_cli.errors import UsageError
 from i2i_cli.guidance import WeightedEnergy
 from i2i_cli.model_choice import load_for_run, schedule_for
-from i2i_cli.noise import NoiseSource
-from i2i_cli.pipeline import BatchTranslator, translate_images
-from i2i_cli.progress import StepCallback
+from i2i_cli.pipeline import translate_images, under_autocast
 from i2i_cli.registry import Registry
 from i2i_cli.resizer import LowPassFilter
 from i2i_egsde.ilvr import sample_ilvr
@@ -25,18 +20,6 @@ from i2i_egsde.sampler import sample_egsde
 if TYPE_CHECKING:
     from i2i_cli.context import RunContext
     from i2i_egsde.settings import EGSDESettings, ILVRSettings, SDEditSettings
-
-
-def under_autocast(ctx: RunContext, sampler: Callable[..., torch.Tensor]) -> BatchTranslator:
-    """The pipeline's batch function: ``sampler(x, noise=, callback=)`` in the run's precision."""
-
-    def translate_batch(
-        x: torch.Tensor, noise: NoiseSource, callback: StepCallback
-    ) -> torch.Tensor:
-        with ctx.runtime.autocast():
-            return sampler(x, noise=noise, callback=callback)
-
-    return translate_batch
 
 
 def translate_sdedit_family(
@@ -65,12 +48,9 @@ def translate_sdedit_family(
 def translate_egsde(settings: EGSDESettings, ctx: RunContext) -> None:
     """EGSDE over the inputs with the configured energies (every checkpoint checked first)."""
     registry = Registry.discover()
-    energy_settings = validate_energy_settings(settings.energy, registry)
-    references = [settings.checkpoint or ""]
-    references += [
-        s.checkpoint for s in energy_settings if isinstance(getattr(s, "checkpoint", None), str)
-    ]
-    require_checkpoints(ctx, references)
+    require_checkpoints(
+        ctx, [settings.checkpoint or "", *energy_checkpoints(settings.energy, registry)]
+    )
     translate_sdedit_family(settings, ctx, build_energies(settings.energy, ctx, registry))
 
 
