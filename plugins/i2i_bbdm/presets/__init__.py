@@ -1,0 +1,1 @@
+"""The SDE-BBDM UNet's official configuration, one TOML file per preset."""

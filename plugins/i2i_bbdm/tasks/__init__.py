@@ -1,0 +1,1 @@
+"""Task presets of the SDE-BBDM plugin, one folder per command."""

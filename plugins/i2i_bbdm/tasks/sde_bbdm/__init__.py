@@ -1,0 +1,1 @@
+"""``i2i translate sde-bbdm`` presets: the reference's evaluation and generation scripts."""

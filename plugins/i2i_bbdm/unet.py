@@ -1,0 +1,166 @@
+"""SDE-BBDM's UNet: ``sde_bbdm.networks.UNet``, an LDM ``openaimodel`` copy (bbdm.md §7).
+
+The layer maths is guided-diffusion's, so the blocks are the core's (``i2i_cli.nn``); module
+and parameter names are the reference's, so its state dicts load with ``strict=True``. What
+differs from ADM's UNet, spelled out here:
+
+* time: the sinusoidal ``[cos | sin]`` embedding of the **raw integer t** in {1..T} (no 1/T
+  scaling, no respacing map), then Linear, SiLU, Linear;
+* ``attention_resolutions`` are downsample factors ``ds`` (1, 2, 4, ... per level) used as
+  given, not pixel sizes: the official [32, 16, 8] matches no level of a 3-level net, so only
+  the middle block attends;
+* heads: ``channels // num_head_channels`` whenever num_head_channels is set (num_heads is then
+  ignored), with the legacy per-head q/k/v split (``QKVAttentionLegacy``);
+* input: x_t only (the source y is not concatenated); output: the objective ``x_t - x0``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from i2i_bbdm.settings import BridgeUNetSettings
+from i2i_cli.diffusion.denoiser import ModelSpec
+from i2i_cli.nn import (
+    AttentionBlock,
+    Downsample,
+    GroupNorm32,
+    ResBlock,
+    TimestepEmbedSequential,
+    Upsample,
+    silu,
+    timestep_embedding,
+)
+
+
+class BridgeUNet(nn.Module):
+    """The bridge network ``net(x_t, t) -> x_t - x0`` the settings describe (reference keys).
+
+    The zero-initialised layers of the reference (each ResBlock's last conv, each attention
+    ``proj_out`` and the output conv) start at zero here too; the rest keep torch's default
+    initialisation, drawn from the global generator of whoever builds it (a trainer seeds it).
+    """
+
+    def __init__(self, settings: BridgeUNetSettings) -> None:
+        super().__init__()
+        s = settings
+        self.settings = s
+        self.model_channels = s.model_channels
+        emb = 4 * s.model_channels
+        self.time_embed = nn.Sequential(
+            nn.Linear(s.model_channels, emb), nn.SiLU(), nn.Linear(emb, emb)
+        )
+        self.input_blocks = nn.ModuleList(
+            [TimestepEmbedSequential(nn.Conv2d(s.in_channels, s.model_channels, 3, padding=1))]
+        )
+        skips = [s.model_channels]
+        ch, ds = s.model_channels, 1
+        for level, mult in enumerate(s.channel_mult):
+            for _ in range(s.num_res_blocks):
+                layers: list[nn.Module] = [self._res_block(ch, mult * s.model_channels)]
+                ch = mult * s.model_channels
+                if ds in s.attention_resolutions:
+                    layers.append(self._attention(ch, s.num_heads))
+                self.input_blocks.append(TimestepEmbedSequential(*layers))
+                skips.append(ch)
+            if level != len(s.channel_mult) - 1:
+                self.input_blocks.append(TimestepEmbedSequential(self._resample(ch, down=True)))
+                skips.append(ch)
+                ds *= 2
+        self.middle_block = TimestepEmbedSequential(
+            self._res_block(ch, ch), self._attention(ch, s.num_heads), self._res_block(ch, ch)
+        )
+        heads_up = s.num_heads if s.num_heads_upsample == -1 else s.num_heads_upsample
+        self.output_blocks = nn.ModuleList()
+        for level, mult in list(enumerate(s.channel_mult))[::-1]:
+            for i in range(s.num_res_blocks + 1):
+                layers = [self._res_block(ch + skips.pop(), mult * s.model_channels)]
+                ch = mult * s.model_channels
+                if ds in s.attention_resolutions:
+                    layers.append(self._attention(ch, heads_up))
+                if level and i == s.num_res_blocks:
+                    layers.append(self._resample(ch, down=False))
+                    ds //= 2
+                self.output_blocks.append(TimestepEmbedSequential(*layers))
+        self.out = nn.Sequential(
+            GroupNorm32(ch), nn.SiLU(), nn.Conv2d(ch, s.out_channels, 3, padding=1)
+        )
+        self._zero_initial_outputs()
+
+    def _res_block(self, channels: int, out_channels: int) -> ResBlock:
+        """A residual block from ``channels`` to ``out_channels`` with the net's conditioning."""
+        s = self.settings
+        return ResBlock(
+            channels,
+            4 * s.model_channels,
+            s.dropout,
+            out_channels,
+            use_scale_shift_norm=s.use_scale_shift_norm,
+        )
+
+    def _attention(self, channels: int, num_heads: int) -> AttentionBlock:
+        """Self-attention: ``channels // num_head_channels`` heads when set, legacy q/k/v split."""
+        s = self.settings
+        return AttentionBlock(channels, num_heads, s.num_head_channels, s.use_new_attention_order)
+
+    def _resample(self, channels: int, *, down: bool) -> nn.Module:
+        """Halve (``down``) or double the map: a residual block when ``resblock_updown``."""
+        s = self.settings
+        if s.resblock_updown:
+            return ResBlock(
+                channels,
+                4 * s.model_channels,
+                s.dropout,
+                channels,
+                use_scale_shift_norm=s.use_scale_shift_norm,
+                up=not down,
+                down=down,
+            )
+        if down:
+            return Downsample(channels, s.conv_resample)
+        return Upsample(channels, s.conv_resample)
+
+    def _zero_initial_outputs(self) -> None:
+        """The reference's ``zero_module`` layers start at zero (deterministic, no draw)."""
+        zeroed = [self.out[2]]
+        for module in self.modules():
+            if isinstance(module, ResBlock):
+                zeroed.append(module.out_layers[3])
+            elif isinstance(module, AttentionBlock):
+                zeroed.append(module.proj_out)
+        for layer in zeroed:
+            for parameter in layer.parameters():
+                nn.init.zeros_(parameter)
+
+    def embed(self, timesteps: torch.Tensor) -> torch.Tensor:
+        """``time_embed([cos(t f) | sin(t f)])`` of the raw integer times (bbdm.md §7)."""
+        return self.time_embed(timestep_embedding(timesteps, self.model_channels))
+
+    def forward(self, x: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        """The predicted objective ``x_t - x0`` for maps ``x`` at integer times ``timesteps``."""
+        emb = self.embed(timesteps)
+        skips = []
+        h = x
+        for block in self.input_blocks:
+            h = block(h, emb)
+            skips.append(h)
+        h = self.middle_block(h, emb)
+        for block in self.output_blocks:
+            h = torch.cat([h, skips.pop()], dim=1)
+            h = block(h, emb)
+        norm, _, conv = self.out
+        return conv(silu(norm(h.type(x.dtype))))
+
+
+def build_unet(settings: BridgeUNetSettings) -> BridgeUNet:
+    """The bridge UNet the settings describe (reference initialisation, weights not loaded)."""
+    return BridgeUNet(settings)
+
+
+def unet_spec(settings: BridgeUNetSettings) -> ModelSpec:
+    """A raw objective ``x_t - x0`` at raw integer times (SDE-BBDM's own reading, bbdm.md §3)."""
+    return ModelSpec(
+        target="raw",
+        channels=settings.out_channels,
+        input_shape=(settings.in_channels, settings.image_size, settings.image_size),
+    )
