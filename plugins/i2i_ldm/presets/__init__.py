@@ -1,0 +1,1 @@
+"""Configurations of LDM's released first-stage autoencoders, one TOML file each."""
