@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from i2i_bbdm.paired import find_paired, read_pair, to_model_space
+from i2i_bbdm.paired import check_pairs, find_paired, read_pair, to_model_space
 from i2i_bbdm.train_data import PairReader, PrefetchedPairs
 from i2i_cli.errors import UsageError
 from i2i_cli.training import EpochSampler
@@ -166,28 +166,31 @@ def test_a_missing_data_folder_is_one_line(tmp_path: Path) -> None:
 
 def test_an_edges2shoes_file_not_twice_as_wide_as_high_is_one_line(tmp_path: Path) -> None:
     save(tmp_path / "train" / "square.png", pixels(0, 16, 16))
-    (item,) = find_paired(tmp_path, "edges2shoes")
-    with pytest.raises(UsageError, match=r"is 16x16: .* width must be twice its height") as error:
-        read_pair(item, 8)
-    one_line(error)
+    items = find_paired(tmp_path, "edges2shoes")
+    for check in (lambda: check_pairs(items), lambda: read_pair(items[0], 8)):
+        with pytest.raises(UsageError, match=r"is 16x16: .* width must be twice") as error:
+            check()
+        one_line(error)
 
 
 def test_a_pair_whose_sides_differ_in_aspect_ratio_is_one_line(tmp_path: Path) -> None:
     save(tmp_path / "train" / "A" / "x.png", pixels(0, 16, 16))
     save(tmp_path / "train" / "B" / "x.png", pixels(1, 16, 24))
-    (item,) = find_paired(tmp_path, "ab")
-    with pytest.raises(UsageError, match=r"is 16x16 but .* is 24x16") as error:
-        read_pair(item, 8)
-    one_line(error)
+    items = find_paired(tmp_path, "ab")
+    for check in (lambda: check_pairs(items), lambda: read_pair(items[0], 8)):
+        with pytest.raises(UsageError, match=r"is 16x16 but .* is 24x16") as error:
+            check()
+        one_line(error)
 
 
 def test_an_unreadable_file_is_one_line(tmp_path: Path) -> None:
     a_b(tmp_path, ["x"])
     (tmp_path / "train" / "B" / "x.jpg").write_bytes(b"not an image")
-    (item,) = find_paired(tmp_path, "ab")
-    with pytest.raises(UsageError, match="cannot read image") as error:
-        read_pair(item, 8)
-    one_line(error)
+    items = find_paired(tmp_path, "ab")
+    for check in (lambda: check_pairs(items), lambda: read_pair(items[0], 8)):
+        with pytest.raises(UsageError, match="cannot read image") as error:
+            check()
+        one_line(error)
 
 
 # ---------------------------------------------------------------- the batches of the loop
@@ -219,3 +222,9 @@ def test_a_bad_file_read_by_a_worker_is_one_line(tmp_path: Path) -> None:
     ):
         batches(0, torch.Generator())
     one_line(error)
+
+
+def test_pairs_that_fit_their_layout_pass_the_header_check(tmp_path: Path) -> None:
+    check_pairs(find_paired(edges2shoes(tmp_path / "e"), "edges2shoes"))
+    check_pairs(find_paired(a_b(tmp_path / "ab", ["x", "y"]), "ab"))
+    check_pairs(find_paired(cityscapes(tmp_path / "c", ["aachen_0_1"]), "cityscapes"))

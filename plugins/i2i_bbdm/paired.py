@@ -24,6 +24,7 @@ their framing (CelebAMask-HQ's 512 px masks and 1024 px photos are both square).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -130,7 +131,19 @@ def _by_name(items: list[ImageItem], suffix: str) -> dict[str, Path]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading one pair
+# Checking and reading pairs
+
+
+def check_pairs(items: Sequence[PairedItem]) -> None:
+    """Every pair's sizes fit its layout, read from the file headers only (no decoding).
+
+    So that a file the layout cannot use stops the run before its first step, not hours in.
+    """
+    for item in items:
+        if item.layout == "edges2shoes":
+            _check_side_by_side(item.source, _header_size(item.source))
+        else:
+            _check_aspect(item, _header_size(item.source), _header_size(item.target))
 
 
 def read_pair(item: PairedItem, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,8 +157,23 @@ def read_pair(item: PairedItem, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     else:
         rgba = item.layout == "cityscapes"  # torchvision opens the colour map as stored (RGBA)
         source, target = _open(item.source, keep_alpha=rgba), _open(item.target)
-        _check_aspect(item, source, target)
+        _check_aspect(item, source.size, target.size)
     return _resized(source, size), _resized(target, size)
+
+
+def _unreadable(path: Path, error: Exception) -> UsageError:
+    """The one-line error of a file Pillow cannot read."""
+    reason = str(error) or type(error).__name__
+    return UsageError(str(UnreadableImageError(path, reason)))
+
+
+def _header_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file's header."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except Exception as error:  # Pillow raises many types on corrupt data
+        raise _unreadable(path, error) from None
 
 
 def _open(path: Path, *, keep_alpha: bool = False) -> Image.Image:
@@ -157,30 +185,31 @@ def _open(path: Path, *, keep_alpha: bool = False) -> Image.Image:
                 return image.copy()
             return image.convert("RGB")
     except Exception as error:  # Pillow raises many types on corrupt data
-        raise UsageError(str(UnreadableImageError(path, _reason(error)))) from None
-
-
-def _reason(error: Exception) -> str:
-    """A short reason for a decoding failure."""
-    return str(error) or type(error).__name__
+        raise _unreadable(path, error) from None
 
 
 def _halves(path: Path) -> tuple[Image.Image, Image.Image]:
     """An edges2shoes file's left (source) and right (target) halves."""
     image = _open(path)
-    width, height = image.size
+    width, height = _check_side_by_side(path, image.size)
+    half = width // 2
+    return image.crop((0, 0, half, height)), image.crop((half, 0, width, height))
+
+
+def _check_side_by_side(path: Path, size: tuple[int, int]) -> tuple[int, int]:
+    """``size`` when it is twice as wide as high (two square halves), else one line."""
+    width, height = size
     if width != 2 * height:
         raise UsageError(
             f"{path} is {width}x{height}: an edges2shoes file holds [source | target] side by "
             "side, so its width must be twice its height"
         )
-    half = width // 2
-    return image.crop((0, 0, half, height)), image.crop((half, 0, width, height))
+    return size
 
 
-def _check_aspect(item: PairedItem, source: Image.Image, target: Image.Image) -> None:
+def _check_aspect(item: PairedItem, source: tuple[int, int], target: tuple[int, int]) -> None:
     """UsageError when the two sides of a pair are framed differently (aspect ratios differ)."""
-    (sw, sh), (tw, th) = source.size, target.size
+    (sw, sh), (tw, th) = source, target
     if abs(sw * th - tw * sh) > ASPECT_TOLERANCE * tw * sh:
         raise UsageError(
             f"pair {item.key}: {item.source} is {sw}x{sh} but {item.target} is {tw}x{th}; "
