@@ -1,0 +1,151 @@
+"""``i2i train bbdm``: SDE-BBDM's training (bbdm.md §3) on the core training loop.
+
+Per step, for a batch of pairs (condition y, target x0): ``t ~ uniform{2, ..., T}``, one
+``eps ~ N(0, I)``, ``x_t = (1 - m_t) x0 + m_t y + B_t eps`` (``i2i_bbdm.bridge``), and the loss
+is the mean absolute error between ``net(x_t, t)`` and the objective ``x_t - x0`` (torchmanager's
+``MAE``). Adam (lr 1e-4, torch defaults otherwise), gradient norm clipped to 1, no EMA and no
+schedule: the reference's ``examples/train.py``. The loop adds AMP, EMA on request, atomic
+checkpoints, bitwise resume and DDP. In latent mode (``latent = "vq-f4"``, bbdm.md §6) both sides
+are first encoded by the frozen VQ-f4 autoencoder (pre-quantisation latents, no gradient), which
+is reached through the backbone registry. The UNet is the ``bbdm-unet`` backbone, fresh (its
+weights seeded by the run seed) or from ``checkpoint``; the core exports its state dict as
+``model.pt``, which ``i2i translate sde-bbdm --checkpoint`` reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from i2i_bbdm.bridge import bridge_marginal
+from i2i_bbdm.paired import check_pairs, find_paired
+from i2i_bbdm.train_data import PairBatch, PrefetchedPairs
+from i2i_cli.backbones import load_backbone
+from i2i_cli.errors import UsageError
+from i2i_cli.model_choice import load_for_run
+from i2i_cli.noise import item_seed
+from i2i_cli.training import EpochSampler, TrainingRecipe, run_training
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from i2i_bbdm.train_settings import BBDMTrainSettings
+    from i2i_cli.context import RunContext
+
+FIRST_TRAINED_T = 2
+"""``randint(2, T + 1)``: t = 1 is never trained (bbdm.md §3, pitfall 5)."""
+VQ_FACTOR = 4
+RESUMABLE_CHANGES = frozenset({"iterations", "checkpoint_every", "log_every", "workers"})
+
+Encode = Callable[[torch.Tensor], torch.Tensor]
+
+
+def training_times(
+    count: int, steps: int, generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
+    """``t ~ uniform{2, ..., T}``, one per pair, int64 (bbdm.md §3)."""
+    return torch.randint(FIRST_TRAINED_T, steps + 1, (count,), generator=generator, device=device)
+
+
+def bridge_loss(
+    net: nn.Module,
+    x0: torch.Tensor,
+    y: torch.Tensor,
+    t: torch.Tensor,
+    eps: torch.Tensor,
+    *,
+    steps: int,
+    c_lambda: float,
+) -> torch.Tensor:
+    """``mean |net(x_t, t) - (x_t - x0)|``, the L1 objective of bbdm.md §3."""
+    x_t, objective = bridge_marginal(x0, y, t, eps, steps=steps, c_lambda=c_lambda)
+    prediction = net(x_t, t)
+    return F.l1_loss(prediction.float(), objective.float())
+
+
+def make_optimizer(net: nn.Module, lr: float) -> torch.optim.Optimizer:
+    """The reference's optimiser: Adam(lr) with torch's defaults (betas 0.9/0.999, eps 1e-8)."""
+    return torch.optim.Adam(net.parameters(), lr=lr)
+
+
+def build_unet(settings: BBDMTrainSettings, ctx: RunContext) -> nn.Module:
+    """The bridge UNet to train: from ``checkpoint``, else fresh with weights seeded by the run."""
+    if settings.checkpoint is not None:
+        module = load_for_run(settings, ctx).module
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(item_seed(ctx.runtime.seed, "bbdm-unet-init"))
+            module = load_backbone(
+                settings.backbone, preset=settings.preset, overrides=settings.model
+            ).module
+    return module.train().requires_grad_(True)
+
+
+def latent_encoder(settings: BBDMTrainSettings, ctx: RunContext) -> Encode | None:
+    """The frozen VQ-f4 ``encode`` of latent mode (bbdm.md §6); None in image space."""
+    if settings.latent == "none":
+        return None
+    if settings.image_size % VQ_FACTOR:
+        raise UsageError(
+            f"--latent {settings.latent} needs an image size divisible by {VQ_FACTOR}, "
+            f"got {settings.image_size}"
+        )
+    autoencoder = load_for_run(settings.autoencoder(), ctx).module
+    encode = getattr(autoencoder, "encode", None)
+    if encode is None:
+        raise UsageError(f"backbone {settings.autoencoder().backbone} has no encode()")
+    return encode
+
+
+def train_bbdm(settings: BBDMTrainSettings, ctx: RunContext) -> dict[str, Any]:
+    """Train the bridge UNet on the pairs of ``--data`` (bbdm.md §3); returns the weights' path."""
+    runtime = ctx.runtime
+    device = runtime.device
+    if not settings.data:
+        raise UsageError("i2i train bbdm needs --data (a folder of pairs; see --layout)")
+    items = find_paired(settings.data, settings.layout, settings.split)
+    check_pairs(items)
+    encode = latent_encoder(settings, ctx)
+    net = build_unet(settings, ctx)
+    sampler = EpochSampler(
+        len(items), settings.batch_size, runtime.seed, runtime.dist.rank, runtime.dist.world_size
+    )
+    steps, c_lambda = settings.steps, settings.c_lambda
+    space = "pixels" if encode is None else f"{settings.latent} latents"
+    ctx.log(
+        f"{len(items)} pairs ({settings.layout}, {settings.split}) at {settings.image_size} px, "
+        f"on {space}; {settings.iterations} steps of {settings.batch_size} "
+        f"({settings.iterations / sampler.steps_per_epoch:.1f} epochs)"
+    )
+
+    def loss(model: nn.Module, batch: PairBatch, generator: torch.Generator) -> torch.Tensor:
+        x0, y = batch.target, batch.source
+        if encode is not None:
+            with torch.no_grad():
+                x0, y = encode(x0).float(), encode(y).float()
+        t = training_times(len(x0), steps, generator, device)
+        eps = torch.randn(x0.shape, generator=generator, device=device)
+        return bridge_loss(model, x0, y, t, eps, steps=steps, c_lambda=c_lambda)
+
+    with PrefetchedPairs(
+        items, settings.image_size, sampler, settings.iterations, device, settings.workers
+    ) as batches:
+        recipe = TrainingRecipe(
+            model=net,
+            optimizer=lambda model: make_optimizer(model, settings.lr),
+            loss=loss,
+            batches=batches,
+            steps=settings.iterations,
+            settings=settings.model_dump(),
+            ema_decay=settings.ema_decay,
+            grad_clip=settings.grad_clip,
+            checkpoint_every=settings.checkpoint_every,
+            log_every=settings.log_every,
+            resume_may_change=RESUMABLE_CHANGES,
+        )
+        weights: Path = run_training(ctx, recipe)
+    return {"weights": str(weights), "pairs": len(items), "steps": settings.iterations}

@@ -1,0 +1,199 @@
+"""``i2i train bbdm`` (bbdm.md §3): the step's maths, a run end to end into ``i2i translate
+sde-bbdm``, bitwise resume (also after a kill) and one-line refusals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from i2i_bbdm.bridge import bridge_marginal
+from i2i_bbdm.train import bridge_loss, training_times
+from tests.conftest import run_i2i
+
+TINY_UNET = """
+[model]
+image_size = 16
+model_channels = 32
+num_res_blocks = 1
+attention_resolutions = [2]
+channel_mult = [1, 1]
+num_head_channels = 16
+"""
+TINY_TRAINING = (
+    "image_size = 16\nsteps = 10\nbatch_size = 2\niterations = 6\ncheckpoint_every = 2\n"
+    "log_every = 1\nworkers = 0\n" + TINY_UNET
+)
+TINY_TRANSLATION = 'image_size = 16\nsteps = 10\nsampler = "fast"\ntaus = "10,5,1"\n' + TINY_UNET
+
+
+def shoes(root: Path, count: int = 4) -> Path:
+    """A tiny edges2shoes folder: ``train/<i>.png``, 12x24 [source | target] files."""
+    (root / "train").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        source = np.full((12, 12, 3), 40 * index, dtype=np.uint8)
+        target = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+        Image.fromarray(np.concatenate([source, target], axis=1)).save(
+            root / "train" / f"{index}.png"
+        )
+    return root
+
+
+@pytest.fixture
+def training(tmp_path: Path) -> list[str]:
+    """Arguments of a tiny run on a generated edges2shoes folder."""
+    config = tmp_path / "train.toml"
+    config.write_text(TINY_TRAINING)
+    data = shoes(tmp_path / "shoes")
+    return ["train", "bbdm", "--data", str(data), "--layout", "edges2shoes",
+            "--config", str(config), "--device", "cpu"]  # fmt: skip
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)
+
+
+def same_weights(a: Path, b: Path) -> None:
+    first, second = weights(a), weights(b)
+    assert first.keys() == second.keys()
+    for key, value in first.items():
+        assert torch.equal(value, second[key]), key
+
+
+# ---------------------------------------------------------------- the step (bbdm.md §3)
+
+
+def test_training_times_are_uniform_on_two_to_t() -> None:
+    t = training_times(20_000, 10, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert t.dtype == torch.int64
+    assert set(t.tolist()) == set(range(2, 11))
+
+
+def test_the_loss_is_the_mean_absolute_error_to_x_t_minus_x0() -> None:
+    generator = torch.Generator().manual_seed(1)
+    x0, y, eps = (torch.randn(3, 3, 4, 4, generator=generator) for _ in range(3))
+    t = torch.tensor([2, 7, 10])
+    seen: list[torch.Tensor] = []
+
+    class Net(nn.Module):
+        def forward(self, x: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+            seen.extend([x, timesteps])
+            return torch.zeros_like(x)
+
+    loss = bridge_loss(Net(), x0, y, t, eps, steps=10, c_lambda=2.0)
+    x_t, objective = bridge_marginal(x0, y, t, eps, steps=10, c_lambda=2.0)
+    assert torch.equal(seen[0], x_t) and torch.equal(seen[1], t)  # x_t only, raw integer t
+    assert torch.allclose(objective, x_t - x0, atol=1e-6)
+    assert torch.allclose(loss, objective.abs().mean())
+
+
+# ---------------------------------------------------------------- through the CLI
+
+
+def test_train_then_translate_end_to_end(training: list[str], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    trained = run_i2i([*training, "--output", str(out), "--set", "workers=1"])
+    assert trained.returncode == 0, trained.stderr
+    assert "4 pairs (edges2shoes, train) at 16 px" in trained.stderr
+    model = out / "model.pt"
+    state = weights(model)
+    assert "input_blocks.0.0.weight" in state and "out.2.weight" in state
+    assert weights(out / "checkpoint.pt")["step"] == 6
+
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    for index in range(2):
+        Image.new("RGB", (12, 12), (40 * index,) * 3).save(sources / f"edge{index}.png")
+    config = tmp_path / "translate.toml"
+    config.write_text(TINY_TRANSLATION)
+    translated = run_i2i(
+        ["translate", "sde-bbdm", "--input", str(sources), "--checkpoint", str(model),
+         "--config", str(config), "--device", "cpu", "--output", str(tmp_path / "shoes_out")]
+    )  # fmt: skip
+    assert translated.returncode == 0, translated.stderr
+    for name in ("edge0.png", "edge1.png"):
+        assert Image.open(tmp_path / "shoes_out" / name).size == (16, 16)
+
+
+def test_a_resumed_run_ends_bitwise_where_an_uninterrupted_one_does(
+    training: list[str], tmp_path: Path
+) -> None:
+    whole = run_i2i([*training, "--output", str(tmp_path / "whole")])
+    assert whole.returncode == 0, whole.stderr
+
+    parts = tmp_path / "parts"
+    first = run_i2i([*training, "--output", str(parts), "--set", "iterations=4"])
+    assert first.returncode == 0, first.stderr
+    resumed = run_i2i([*training, "--output", str(parts), "--resume", "--set", "workers=1"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from step 4 of 6" in resumed.stderr
+    same_weights(tmp_path / "whole" / "model.pt", parts / "model.pt")
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(
+    training: list[str], tmp_path: Path
+) -> None:
+    long = ["--set", "iterations=400", "--set", "log_every=1"]
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "i2i_cli", *training, "--output", str(out), *long]
+    run = subprocess.Popen(command, env=dict(os.environ), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoint.pt").is_file() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=30)
+    assert not (out / "model.pt").exists()
+    reached = weights(out / "checkpoint.pt")["step"]
+    assert 2 <= reached < 400
+
+    target = ["--set", f"iterations={reached + 4}", "--set", "log_every=1"]
+    resumed = run_i2i([*training, "--output", str(out), "--resume", *target])
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from step {reached} of {reached + 4}" in resumed.stderr
+    whole = run_i2i([*training, "--output", str(tmp_path / "whole"), *target])
+    assert whole.returncode == 0, whole.stderr
+    same_weights(tmp_path / "whole" / "model.pt", out / "model.pt")
+
+
+# ---------------------------------------------------------------- one-line refusals
+
+
+def test_without_data_the_command_says_what_it_needs(tmp_path: Path) -> None:
+    result = run_i2i(["train", "bbdm", "--device", "cpu", "--output", str(tmp_path / "x")])
+    assert result.returncode == 2
+    assert "needs --data" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unknown_layout_is_refused_in_one_line(training: list[str], tmp_path: Path) -> None:
+    result = run_i2i([*training, "--layout", "pix2pix", "--output", str(tmp_path / "x")])
+    assert result.returncode == 2
+    assert "layout" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_file_the_layout_cannot_use_fails_before_training(
+    training: list[str], tmp_path: Path
+) -> None:
+    data = Path(training[training.index("--data") + 1])
+    Image.new("RGB", (12, 12)).save(data / "train" / "square.png")
+    result = run_i2i([*training, "--output", str(tmp_path / "x")])
+    assert result.returncode == 2, result.stderr
+    assert "width must be twice its height" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_too_few_pairs_for_one_batch_is_one_line(training: list[str], tmp_path: Path) -> None:
+    result = run_i2i([*training, "--set", "batch_size=8", "--output", str(tmp_path / "x")])
+    assert result.returncode == 2
+    assert "cannot fill one step" in result.stderr and "Traceback" not in result.stderr
