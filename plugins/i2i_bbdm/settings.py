@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from i2i_cli.model_choice import BackboneChoice
 from i2i_cli.settings import Settings
@@ -84,18 +84,28 @@ class BridgeUNetSettings(Settings):
         False, description="Split q/k/v before heads (the reference: legacy per-head split)."
     )
 
-    @model_validator(mode="after")
-    def _fits_group_norm_and_heads(self) -> BridgeUNetSettings:
-        """Every level's width is a multiple of 32 and of the channels per head."""
-        if self.num_heads == -1 and self.num_head_channels == -1:
-            raise ValueError("set num_heads or num_head_channels")
-        for mult in self.channel_mult:
-            width = mult * self.model_channels
-            if mult < 1 or width % 32:
-                raise ValueError(f"level width {width} is not a positive multiple of 32")
-            if self.num_head_channels != -1 and width % self.num_head_channels:
-                raise ValueError(f"level width {width} is not divisible by num_head_channels")
-        return self
+    @field_validator("channel_mult")
+    @classmethod
+    def _widths_fit_group_norm(cls, value: list[int], info: ValidationInfo) -> list[int]:
+        """Every level's width ``mult * model_channels`` is a positive multiple of 32."""
+        base = info.data.get("model_channels", 32)
+        if any(mult < 1 or mult * base % 32 for mult in value):
+            raise ValueError(f"every level width (mult x {base}) must be a multiple of 32")
+        return value
+
+    @field_validator("num_head_channels")
+    @classmethod
+    def _widths_split_into_heads(cls, value: int, info: ValidationInfo) -> int:
+        """Heads are set one way or the other, and every level width splits into them."""
+        if value == -1:
+            if info.data.get("num_heads") == -1:
+                raise ValueError("set num_heads or num_head_channels")
+            return value
+        base = info.data.get("model_channels", 32)
+        widths = [mult * base for mult in info.data.get("channel_mult", [])]
+        if any(width % value for width in widths):
+            raise ValueError(f"the level widths {widths} must be multiples of it")
+        return value
 
 
 Latent = Literal["none", "vq-f4"]
