@@ -86,6 +86,10 @@ def _encode(picture: Image.Image, path: Path) -> bytes:
 # Quick-look grids
 
 
+GRID_FILE = "grid.png"
+"""The quick-look grid a translate run writes beside its outputs (not one of them)."""
+
+
 def image_grid(
     columns: Sequence[torch.Tensor], padding: int = 2, pad_value: float = -1.0
 ) -> torch.Tensor:

@@ -15,7 +15,7 @@ from i2i_cli.data import ImageItem, find_images, iter_batches
 from i2i_cli.errors import UsageError
 from i2i_cli.image_fit import Fit
 from i2i_cli.noise import NoiseFactory, NoiseSource, PerItemNoise
-from i2i_cli.outputs import image_grid, output_path, pending, write_image
+from i2i_cli.outputs import GRID_FILE, image_grid, output_path, pending, write_image
 from i2i_cli.progress import StepCallback
 
 if TYPE_CHECKING:
@@ -49,7 +49,6 @@ ItemFilter = Callable[[ImageItem], "str | None"]
 BatchSampler = Callable[[int, NoiseSource, StepCallback], "torch.Tensor"]
 """``sample(batch_size, noise, callback) -> x``: a batch of samples in [-1,1]."""
 
-GRID_FILE = "grid.png"
 GRID_ROWS = 8
 
 

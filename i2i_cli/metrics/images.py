@@ -17,8 +17,10 @@ import torch
 from PIL import Image
 
 from i2i_cli import image_fit
+from i2i_cli.commands.plugin_commands import RUN_RECORD
 from i2i_cli.data import ImageItem, SkipCallback, UnreadableImageError, find_images, read_each
 from i2i_cli.errors import UsageError
+from i2i_cli.outputs import GRID_FILE
 
 PilTransform = Callable[[Image.Image], Image.Image]
 
@@ -26,11 +28,18 @@ _LISTED = 5
 
 
 def images_in(folder: Path, role: str) -> list[ImageItem]:
-    """The images of ``folder`` (recursive, sorted by key); none or no folder is a UsageError."""
+    """The images of ``folder`` (recursive, sorted by key); none or no folder is a UsageError.
+
+    In the output folder of an i2i run (it holds the run's ``run.toml``) the run's quick-look
+    ``grid.png`` is not one of its images and is left out.
+    """
     folder = Path(folder)
     if not folder.exists():
         raise UsageError(f"{role} folder not found: {folder}")
-    return find_images(folder)
+    items = find_images(folder)
+    if folder.is_dir() and (folder / RUN_RECORD).is_file():
+        items = [item for item in items if item.path != folder / GRID_FILE]
+    return items
 
 
 def pair_by_key(
