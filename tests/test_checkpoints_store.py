@@ -54,8 +54,8 @@ def test_require_names_the_path_and_the_download_command(store: CheckpointStore)
 
 
 def test_require_of_an_unreleased_artifact_says_how_to_supply_it(store: CheckpointStore) -> None:
-    with pytest.raises(MissingCheckpointError, match="i2i download --from FILE bbdm_vqgan_f4"):
-        store.require("bbdm_vqgan_f4")
+    with pytest.raises(MissingCheckpointError, match="i2i download --from FILE sde_bbdm_unet"):
+        store.require("sde_bbdm_unet")
 
 
 def test_require_returns_a_cached_file(store: CheckpointStore) -> None:
