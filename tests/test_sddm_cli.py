@@ -112,6 +112,31 @@ def test_evaluate_all_wild2dog_runs_on_an_sddm_folder(tiny_sddm: Path, tmp_path:
     assert all(math.isfinite(record[k]) for k in ("fid", "l2", "mse", "psnr", "ssim"))
 
 
+TINY_DDPM = {"resolution": 32, "ch": 32, "ch_mult": [1, 2], "num_res_blocks": 1}
+
+
+def test_sddm_male2female_runs_the_ddpm_backbone_with_per_block_combination(
+    tiny_sddm: Path, tmp_path: Path
+) -> None:
+    """The reference's second code path: fixed small variance (DDPM backbone), detail_merge."""
+    ddpm = random_weights("ddpm-unet", "celebahq_female", TINY_DDPM, tmp_path / "ddpm.pth")
+    config = tmp_path / "m2f.toml"
+    model = toml_table("model", {**TINY_DDPM, "attn_resolutions": [16]})
+    config.write_text(
+        tiny_sddm.read_text()
+        .replace('checkpoint = "tiny_afhq_dog"', f'checkpoint = "{ddpm}"\ndetail_merge = true')
+        .replace(toml_table("model", TINY_ADM_UNET), model)
+    )
+    out = tmp_path / "out"
+    files = ["--config", str(config), "--input", str(square_sources(tmp_path / "in", 2))]
+    command = ["translate", "sddm", "--device", "cpu", "--task", "male2female", *files]
+    result = run_i2i([*command, "--output", str(out)], env=manifest_env(), timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "ddpm-unet (celebahq_female)" in result.stderr
+    assert sorted(p.name for p in out.glob("wild*.png")) == ["wild0.png", "wild1.png"]
+    assert "detail_merge = true" in (out / "run.toml").read_text()
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
