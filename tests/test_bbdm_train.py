@@ -17,8 +17,10 @@ from PIL import Image
 from torch import nn
 
 from i2i_bbdm.bridge import bridge_marginal
-from i2i_bbdm.train import bridge_loss, training_times
+from i2i_bbdm.train import bridge_ends, bridge_loss, training_times
+from i2i_bbdm.train_data import PairBatch
 from tests.conftest import run_i2i
+from tests.tiny_models import random_weights
 
 TINY_UNET = """
 [model]
@@ -33,6 +35,8 @@ TINY_TRAINING = (
     "image_size = 16\nsteps = 10\nbatch_size = 2\niterations = 6\ncheckpoint_every = 2\n"
     "log_every = 1\nworkers = 0\n" + TINY_UNET
 )
+TINY_VQ = {"ch": 32, "ch_mult": "1,1,1", "num_res_blocks": 1, "n_embed": 16, "resolution": 32}
+"""vq_f4 shrunk: three levels (f = 4) of 32 channels, 16 codebook vectors."""
 TINY_TRANSLATION = 'image_size = 16\nsteps = 10\nsampler = "fast"\ntaus = "10,5,1"\n' + TINY_UNET
 
 
@@ -95,6 +99,15 @@ def test_the_loss_is_the_mean_absolute_error_to_x_t_minus_x0() -> None:
     assert torch.equal(seen[0], x_t) and torch.equal(seen[1], t)  # x_t only, raw integer t
     assert torch.allclose(objective, x_t - x0, atol=1e-6)
     assert torch.allclose(loss, objective.abs().mean())
+
+
+def test_latent_mode_bridges_the_encoded_target_and_source_without_gradient() -> None:
+    batch = PairBatch(source=torch.zeros(1, 3, 8, 8), target=torch.ones(1, 3, 8, 8))
+    layer = nn.Conv2d(3, 3, 4, stride=4)
+    x0, y = bridge_ends(batch, layer)
+    assert torch.equal(x0, layer(batch.target)) and torch.equal(y, layer(batch.source))
+    assert x0.shape == (1, 3, 2, 2) and not x0.requires_grad
+    assert bridge_ends(batch, None) == (batch.target, batch.source)
 
 
 # ---------------------------------------------------------------- through the CLI
@@ -165,6 +178,31 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(
     whole = run_i2i([*training, "--output", str(tmp_path / "whole"), *target])
     assert whole.returncode == 0, whole.stderr
     same_weights(tmp_path / "whole" / "model.pt", out / "model.pt")
+
+
+def test_latent_mode_trains_on_the_frozen_vq_f4_latents(
+    training: list[str], tmp_path: Path
+) -> None:
+    vq = random_weights("vq-f4", "vq_f4", TINY_VQ, tmp_path / "tiny_vq.pt")
+    vq_model = [f"vq_model.{key}={value}" for key, value in TINY_VQ.items()]
+    out = tmp_path / "latent"
+    trained = run_i2i(
+        [*training, "--output", str(out), "--latent", "vq-f4", "--vq-checkpoint", str(vq),
+         "--image-size", "32", "--set", "iterations=2", "--set", "model.image_size=8",
+         *(arg for item in vq_model for arg in ("--set", item))]
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert "at 32 px, on vq-f4 latents" in trained.stderr
+    assert weights(out / "checkpoint.pt")["step"] == 2
+
+
+def test_latent_mode_needs_an_image_size_divisible_by_four(
+    training: list[str], tmp_path: Path
+) -> None:
+    result = run_i2i([*training, "--latent", "vq-f4", "--image-size", "30",
+                      "--output", str(tmp_path / "x")])  # fmt: skip
+    assert result.returncode == 2
+    assert "divisible by 4" in result.stderr and "Traceback" not in result.stderr
 
 
 # ---------------------------------------------------------------- one-line refusals

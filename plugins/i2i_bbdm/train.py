@@ -51,6 +51,17 @@ def training_times(
     return torch.randint(FIRST_TRAINED_T, steps + 1, (count,), generator=generator, device=device)
 
 
+def bridge_ends(batch: PairBatch, encode: Encode | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x0, y)`` the bridge joins: the pair's target and source, encoded in latent mode (§6).
+
+    The autoencoder is frozen: no gradient flows through ``encode``; latents are float32.
+    """
+    if encode is None:
+        return batch.target, batch.source
+    with torch.no_grad():
+        return encode(batch.target).float(), encode(batch.source).float()
+
+
 def bridge_loss(
     net: nn.Module,
     x0: torch.Tensor,
@@ -123,10 +134,7 @@ def train_bbdm(settings: BBDMTrainSettings, ctx: RunContext) -> dict[str, Any]:
     )
 
     def loss(model: nn.Module, batch: PairBatch, generator: torch.Generator) -> torch.Tensor:
-        x0, y = batch.target, batch.source
-        if encode is not None:
-            with torch.no_grad():
-                x0, y = encode(x0).float(), encode(y).float()
+        x0, y = bridge_ends(batch, encode)
         t = training_times(len(x0), steps, generator, device)
         eps = torch.randn(x0.shape, generator=generator, device=device)
         return bridge_loss(model, x0, y, t, eps, steps=steps, c_lambda=c_lambda)

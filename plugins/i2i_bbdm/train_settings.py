@@ -59,6 +59,9 @@ class BBDMTrainSettings(BackboneChoice):
         "none", description="none: train on pixels; vq-f4: on the VQ-f4 autoencoder's latents."
     )
     vq_preset: str = Field("vq_f4", description="vq-f4 backbone preset (latent mode).")
+    vq_model: dict[str, Any] = Field(
+        default_factory=dict, description="vq-f4 settings overriding its preset (latent mode)."
+    )
     vq_checkpoint: str | None = Field(
         "bbdm_vqgan_f4", description="VQ-f4 weights: artifact or file (latent mode)."
     )
@@ -69,5 +72,8 @@ class BBDMTrainSettings(BackboneChoice):
     def autoencoder(self) -> BackboneChoice:
         """The VQ-f4 backbone choice of latent mode (bbdm.md §6)."""
         return BackboneChoice(
-            backbone="vq-f4", preset=self.vq_preset, checkpoint=self.vq_checkpoint
+            backbone="vq-f4",
+            preset=self.vq_preset,
+            model=self.vq_model,
+            checkpoint=self.vq_checkpoint,
         )
