@@ -17,6 +17,7 @@ from tests.conftest import run_i2i
 from tests.metrics_helpers import random_inception_state
 from tests.tiny_models import (
     TINY_ADM_UNET,
+    TINY_DSE,
     manifest_entry,
     manifest_env,
     random_weights,
@@ -110,6 +111,28 @@ def test_evaluate_all_wild2dog_runs_on_an_sddm_folder(tiny_sddm: Path, tmp_path:
     record = json.loads((tmp_path / "eval" / "result.json").read_text())
     assert record["images_count"] == 3
     assert all(math.isfinite(record[k]) for k in ("fid", "l2", "mse", "psnr", "ssim"))
+
+
+def test_the_egsde_energy_variant_runs_as_energy_flags(tiny_sddm: Path, tmp_path: Path) -> None:
+    """sddm.md section 7: EGSDE's DSE and low-pass energies beside the VGG one, factor 2."""
+    dse = random_weights("adm-classifier", "dse256", TINY_DSE, tmp_path / "dse.pt", seed=1)
+    config = tmp_path / "egsde_energies.toml"
+    config.write_text(
+        tiny_sddm.read_text()
+        + f'\n[[energy]]\nname = "dse"\nweight = 25.0\ncheckpoint = "{dse}"\n\n'
+        + toml_table("energy.model", TINY_DSE)
+        + '\n[[energy]]\nname = "lowpass"\nweight = 25.0\nfactor = 4\n'
+    )
+    out = tmp_path / "out"
+    source = square_sources(tmp_path / "in", 1)
+    result = translate(config, source, out, "--combination-scale", "2")
+    assert result.returncode == 0, result.stderr
+    assert "energies: vgg-adain x 25, dse x 25, lowpass x 25" in result.stderr
+    plain = translate(tiny_sddm, source, tmp_path / "plain")
+    assert plain.returncode == 0, plain.stderr
+    a = np.asarray(Image.open(out / "wild0.png"), dtype=int)
+    b = np.asarray(Image.open(tmp_path / "plain" / "wild0.png"), dtype=int)
+    assert np.abs(a - b).max() > 0
 
 
 TINY_DDPM = {"resolution": 32, "ch": 32, "ch_mult": [1, 2], "num_res_blocks": 1}
