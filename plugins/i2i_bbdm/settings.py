@@ -144,6 +144,9 @@ class SDEBBDMSettings(BackboneChoice):
         "none", description="none: bridge on pixels; vq-f4: on the VQ-f4 autoencoder's latents."
     )
     vq_preset: str = Field("vq_f4", description="vq-f4 backbone preset (latent mode).")
+    vq_model: dict[str, Any] = Field(
+        default_factory=dict, description="vq-f4 settings overriding its preset (latent mode)."
+    )
     vq_checkpoint: str | None = Field(
         "bbdm_vqgan_f4", description="VQ-f4 weights: artifact or file (latent mode)."
     )
@@ -151,14 +154,15 @@ class SDEBBDMSettings(BackboneChoice):
     @field_validator("taus")
     @classmethod
     def _decreasing_within_the_bridge(cls, value: str, info: ValidationInfo) -> str:
-        """The list parses, decreases strictly and lies in [1, T]; '' needs T = 1000."""
+        """The list parses; for the fast sampler it decreases strictly within [1, T], and ''
+        (the evaluation schedule) needs T = 1000."""
         steps = info.data.get("steps")
-        if steps is None:
-            return value
         taus = parse_taus(value)
+        if steps is None or info.data.get("sampler") != "fast":
+            return value
         if taus:
             check_taus(taus, steps)
-        elif info.data.get("sampler") == "fast" and steps != EVALUATION_STEPS:
+        elif steps != EVALUATION_STEPS:
             raise ValueError(
                 f"the default (eval.py) schedule is for T = {EVALUATION_STEPS}; "
                 f"give --taus for T = {steps}"
@@ -172,5 +176,8 @@ class SDEBBDMSettings(BackboneChoice):
     def autoencoder(self) -> BackboneChoice:
         """The VQ-f4 backbone choice of latent mode (bbdm.md §6)."""
         return BackboneChoice(
-            backbone="vq-f4", preset=self.vq_preset, checkpoint=self.vq_checkpoint
+            backbone="vq-f4",
+            preset=self.vq_preset,
+            model=self.vq_model,
+            checkpoint=self.vq_checkpoint,
         )

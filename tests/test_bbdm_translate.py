@@ -1,0 +1,182 @@
+"""``i2i translate sde-bbdm`` end to end on tiny random networks through the real loaders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.conftest import run_i2i
+from tests.tiny_models import manifest_entry, manifest_env, random_weights, toml_table
+
+TINY_BRIDGE: dict[str, Any] = {
+    "image_size": 32,
+    "model_channels": 32,
+    "num_res_blocks": 1,
+    "channel_mult": [1, 1],
+    "attention_resolutions": [2],
+    "num_head_channels": 16,
+}
+"""The golden files' tiny UNet (bbdm.md §11): two levels, attention at ds 2 and in the middle."""
+
+TINY_VQ: dict[str, Any] = {
+    "resolution": 32,
+    "ch": 32,
+    "ch_mult": "1,1,1",
+    "num_res_blocks": 1,
+    "n_embed": 16,
+}
+"""The vq-f4 autoencoder shrunk to 32 px (still f = 4: 32 px images, 8x8x3 latents)."""
+
+
+def toml_value(value: Any) -> str:
+    """A TOML scalar or list of integers."""
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return f'"{value}"' if isinstance(value, str) else str(value).lower()
+
+
+def model_table(name: str, values: dict[str, Any]) -> str:
+    """A TOML table whose values may be integer lists (``toml_table`` writes scalars only)."""
+    return f"[{name}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in values.items())
+
+
+def write_sources(folder: Path, count: int = 3) -> Path:
+    """``count`` non-square RGB images (48x24): the method stretches them to 32x32."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(count):
+        pixels = rng.integers(0, 256, size=(24, 48, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"edge_{k}.png")
+    return folder
+
+
+@pytest.fixture
+def tiny_bridge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """Tiny bridge UNet and VQ-f4 weights in a test manifest, adopted into the cache."""
+    bridge = random_weights("bbdm-unet", "sde_bbdm", TINY_BRIDGE, tmp_path / "tiny_bridge.pt")
+    vq = random_weights("vq-f4", "vq_f4", TINY_VQ, tmp_path / "tiny_vq.pt", seed=1)
+    manifest = tmp_path / "manifest.toml"
+    manifest.write_text(
+        manifest_entry("tiny_sde_bbdm", bridge, "tiny") + manifest_entry("tiny_vq_f4", vq, "tiny")
+    )
+    monkeypatch.setenv("I2I_MANIFESTS", str(manifest))
+    for name, path in (("tiny_sde_bbdm", bridge), ("tiny_vq_f4", vq)):
+        adopted = run_i2i(["download", "--from", str(path), name], env=manifest_env())
+        assert adopted.returncode == 0, adopted.stderr
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        'checkpoint = "tiny_sde_bbdm"\nimage_size = 32\nsteps = 10\ntaus = "10,5,1"\n'
+        'vq_checkpoint = "tiny_vq_f4"\n\n' + model_table("model", TINY_BRIDGE)
+    )
+    return {"config": config, "sources": write_sources(tmp_path / "edges"), "bridge": bridge}
+
+
+def translate(setup: dict[str, Path], out: Path, *extra: str) -> Any:
+    """Run ``i2i translate sde-bbdm`` on the tiny sources with the tiny config."""
+    args = ["translate", "sde-bbdm", "--config", str(setup["config"])]
+    args += ["--input", str(setup["sources"]), "--output", str(out), "--device", "cpu", *extra]
+    return run_i2i(args, env=manifest_env())
+
+
+def outputs(folder: Path) -> dict[str, np.ndarray]:
+    """The translated images by name (the quick-look grid left out)."""
+    return {
+        p.name: np.asarray(Image.open(p)) for p in sorted(folder.glob("*.png")) if p.stem != "grid"
+    }
+
+
+def test_fast_translation_writes_one_stretched_target_per_source(
+    tiny_bridge: dict[str, Path], tmp_path: Path
+) -> None:
+    result = translate(tiny_bridge, tmp_path / "out", "--batch-size", "2")
+    assert result.returncode == 0, result.stderr
+    images = outputs(tmp_path / "out")
+    assert sorted(images) == ["edge_0.png", "edge_1.png", "edge_2.png"]
+    assert {image.shape for image in images.values()} == {(32, 32, 3)}
+    assert "fast sampler, 3 network calls" in result.stderr
+    again = translate(tiny_bridge, tmp_path / "again", "--batch-size", "3")
+    assert again.returncode == 0, again.stderr
+    for name, image in outputs(tmp_path / "again").items():  # per-item noise: batch-free
+        np.testing.assert_array_equal(image, images[name])
+
+
+def test_full_sampler_runs_every_step(tiny_bridge: dict[str, Path], tmp_path: Path) -> None:
+    result = translate(tiny_bridge, tmp_path / "out", "--sampler", "full", "--steps", "4")
+    assert result.returncode == 0, result.stderr
+    assert "full sampler, 4 network calls" in result.stderr
+    assert len(outputs(tmp_path / "out")) == 3
+
+
+def test_latent_mode_round_trips_through_vq_f4(
+    tiny_bridge: dict[str, Path], tmp_path: Path
+) -> None:
+    """Sources encoded to 8x8x3 latents, bridged there and decoded to 32 px (bbdm.md §6)."""
+    assignments = [f"--set=vq_model.{k}={toml_value(v)}" for k, v in TINY_VQ.items()]
+    result = translate(tiny_bridge, tmp_path / "out", "--latent", "vq-f4", *assignments)
+    assert result.returncode == 0, result.stderr
+    images = outputs(tmp_path / "out")
+    assert {image.shape for image in images.values()} == {(32, 32, 3)}
+    assert "vq-f4" in result.stderr
+
+
+def test_without_checkpoint_says_to_train_one(tmp_path: Path) -> None:
+    sources = write_sources(tmp_path / "edges")
+    result = run_i2i(["translate", "sde-bbdm", "--input", str(sources), "--device", "cpu"])
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "i2i train bbdm" in result.stderr and "--checkpoint" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--taus", "5,10"], "strictly decreasing"),
+        (["--taus", "20,10"], "[1, T = 10]"),
+        (["--taus", "10,a"], "comma-separated"),
+        (["--steps", "20", "--taus", ""], "give --taus for T = 20"),
+    ],
+)
+def test_bad_taus_are_one_line(
+    tiny_bridge: dict[str, Path], tmp_path: Path, flags: list[str], says: str
+) -> None:
+    result = translate(tiny_bridge, tmp_path / "out", *flags)
+    assert result.returncode == 2
+    assert says in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+def test_weights_of_another_architecture_are_one_line(
+    tiny_bridge: dict[str, Path], tmp_path: Path
+) -> None:
+    """A bridge file of another width, and an ADM UNet's, each: one line, nothing written."""
+    wide = random_weights(
+        "bbdm-unet", "sde_bbdm", {**TINY_BRIDGE, "model_channels": 64}, tmp_path / "wide.pt"
+    )
+    adm = tmp_path / "adm.pt"
+    torch.save({"time_embed.0.weight": torch.zeros(4, 4)}, adm)
+    for weights in (wide, adm):
+        result = translate(tiny_bridge, tmp_path / "out", "--checkpoint", str(weights))
+        assert result.returncode == 1, result.stderr
+        assert "does not fit the configured network" in result.stderr
+        assert result.stderr.strip().count("\n") == 0
+    assert not outputs(tmp_path / "out")
+
+
+def test_a_backbone_predicting_noise_is_refused(
+    tiny_bridge: dict[str, Path], tmp_path: Path
+) -> None:
+    from tests.tiny_models import TINY_ADM_UNET
+
+    adm = random_weights("adm-unet", "afhq_dog_4m", TINY_ADM_UNET, tmp_path / "adm.pt")
+    config = tmp_path / "adm.toml"
+    config.write_text(
+        f'backbone = "adm-unet"\npreset = "afhq_dog_4m"\ncheckpoint = "{adm}"\nsteps = 10\n'
+        'taus = "10,5,1"\n\n' + toml_table("model", TINY_ADM_UNET)
+    )
+    result = translate({**tiny_bridge, "config": config}, tmp_path / "out")
+    assert result.returncode == 2
+    assert "predicts eps" in result.stderr and "bbdm-unet" in result.stderr
