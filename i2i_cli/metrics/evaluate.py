@@ -10,10 +10,12 @@ from i2i_cli.metrics.frechet import frechet_distance
 from i2i_cli.metrics.images import images_in
 from i2i_cli.metrics.record import file_sha256, package_versions, result_header
 from i2i_cli.metrics.settings import (
+    FEATURE_METRICS,
     PAIRED_METRIC_NAMES,
     AllSettings,
     FidSettings,
     KidSettings,
+    LpipsSettings,
     MiouSettings,
     PairedSettings,
     StatsSettings,
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
     from i2i_cli.context import RunContext
 
 STATS_FILE = "stats.npz"
+TARGETS_FOLDER = "targets"
+"""Where ``i2i evaluate all`` writes the resized targets FID takes as its reference."""
 
 
 def _closing(ctx: RunContext, warnings: Warnings) -> dict[str, Any]:
@@ -155,6 +159,7 @@ def evaluate_paired(settings: PairedSettings, ctx: RunContext) -> dict[str, Any]
 
 def evaluate_all(settings: AllSettings, ctx: RunContext) -> dict[str, Any]:
     """``i2i evaluate all``: every metric of a task's protocol in one result."""
+    from i2i_cli.metrics.lpips_run import lpips_fields
     from i2i_cli.metrics.paired_run import paired_fields
 
     warnings = Warnings(ctx.log)
@@ -162,13 +167,50 @@ def evaluate_all(settings: AllSettings, ctx: RunContext) -> dict[str, Any]:
         "protocol": ctx.task or settings.protocol,
         "metrics": settings.metrics,
     }
-    feature_names = [name for name in settings.metrics if name in ("fid", "kid")]
-    paired_names = [name for name in settings.metrics if name not in ("fid", "kid")]
+    feature_names = [name for name in settings.metrics if name in FEATURE_METRICS]
+    paired_names = [name for name in settings.metrics if name in PAIRED_METRIC_NAMES]
+    if feature_names and settings.ref is None and settings.target is not None:
+        reference, reference_fields = _targets_as_reference(settings, ctx, warnings)
+        settings = settings.model_copy(update={"ref": str(reference)})
+        fields.update(reference_fields)
     if feature_names:
         fields.update(_feature_metrics(settings, ctx, warnings, feature_names, "all"))
     if paired_names:
         fields.update(paired_fields(paired_names, settings, ctx, warnings, "all"))
+    if "lpips" in settings.metrics:
+        fields.update(lpips_fields(settings, ctx, warnings, "all"))
     return {**result_header("all"), **fields, **_closing(ctx, warnings)}
+
+
+def _targets_as_reference(
+    settings: AllSettings, ctx: RunContext, warnings: Warnings
+) -> tuple[Path, dict[str, Any]]:
+    """The targets written as PNGs at ``target_size`` (rank 0), FID's reference folder."""
+    from i2i_cli.metrics.targets import target_items, write_targets
+
+    assert settings.target is not None
+    items = target_items(settings.target, settings.target_layout, settings.target_split)
+    out = ctx.output / TARGETS_FOLDER
+    if ctx.runtime.is_main:
+        skipped = write_targets(items, settings.target_layout, settings.target_size, out)
+        if skipped:
+            warnings.warn(f"skipped {len(skipped)} unreadable target(s) ({skipped[0]})")
+    ctx.runtime.barrier()
+    size = settings.target_size
+    return out, {
+        "ref_from_target": str(settings.target),
+        "ref_target_layout": settings.target_layout,
+        "ref_target_resize": f"PIL bilinear to {size}x{size}, PNG" if size else "stored size, PNG",
+    }
+
+
+def evaluate_lpips(settings: LpipsSettings, ctx: RunContext) -> dict[str, Any]:
+    """``i2i evaluate lpips``: mean LPIPS (AlexNet, v0.1) of translations against targets."""
+    from i2i_cli.metrics.lpips_run import lpips_fields
+
+    warnings = Warnings(ctx.log)
+    fields = lpips_fields(settings, ctx, warnings, "lpips")
+    return {**result_header("lpips"), **fields, **_closing(ctx, warnings)}
 
 
 def evaluate_miou(settings: MiouSettings, ctx: RunContext) -> dict[str, Any]:

@@ -50,6 +50,11 @@ miou = Metric(
     settings=metric.MiouSettings,
     evaluate=f"{EVALUATE}:evaluate_miou",
 )
+lpips = Metric(
+    summary="Mean LPIPS (AlexNet, v0.1) of --images against their --target (pairs by name).",
+    settings=metric.LpipsSettings,
+    evaluate=f"{EVALUATE}:evaluate_lpips",
+)
 all_metrics = Metric(
     summary="Every metric of a task's protocol: i2i evaluate all --task wild2dog --images DIR.",
     settings=metric.AllSettings,

@@ -12,10 +12,12 @@ from i2i_cli.settings import Settings
 Backend = Literal["pytorch-fid", "nvidia"]
 Transform = Literal["none", "egsde-celebahq"]
 LabelFormat = Literal["train-ids", "cityscapes-label-ids"]
+TargetLayout = Literal["folder", "edges2shoes", "cityscapes"]
 
 FEATURE_METRICS = ("fid", "kid")
 PAIRED_METRIC_NAMES = ("l2", "mse", "psnr", "ssim", "ms-ssim")
-ALL_METRICS = FEATURE_METRICS + PAIRED_METRIC_NAMES
+TARGET_METRICS = ("lpips",)
+ALL_METRICS = FEATURE_METRICS + PAIRED_METRIC_NAMES + TARGET_METRICS
 
 
 class DetectorSettings(Settings):
@@ -100,6 +102,42 @@ class PairedSettings(Settings):
     )
 
 
+class LpipsSettings(Settings):
+    """``i2i evaluate lpips``: each translation against its ground-truth target (bbdm.md 9)."""
+
+    images: Path | None = Field(None, description="Folder of translated images.")
+    target: Path | None = Field(
+        None,
+        description=(
+            "Ground-truth targets: a folder paired with the images by file name (layout "
+            "folder), or a data set root in the edges2shoes or cityscapes layout."
+        ),
+    )
+    target_layout: TargetLayout = Field(
+        "folder",
+        description=(
+            "folder: <target>/<name>.*; edges2shoes: right halves of <target>/<split>/*.jpg; "
+            "cityscapes: <target>/leftImg8bit/<split>/<city>/<name>_leftImg8bit.png."
+        ),
+    )
+    target_split: str = Field("val", description="Split folder of a data set layout.")
+    target_size: int = Field(
+        256,
+        ge=0,
+        le=8192,
+        description=(
+            "Square side images and targets are resized to (PIL bilinear, aspect not kept, "
+            "as SDE-BBDM's data); 0 keeps their size."
+        ),
+    )
+    trunk: str = Field(
+        "lpips_alexnet", description="AlexNet ImageNet weights: a checkpoint name or a file."
+    )
+    heads: str = Field(
+        "lpips_alex_v0_1", description="LPIPS v0.1 linear heads: a checkpoint name or a file."
+    )
+
+
 class MiouSettings(Settings):
     """``i2i evaluate miou``: predicted label maps against ground-truth label maps."""
 
@@ -117,12 +155,17 @@ class MiouSettings(Settings):
     )
 
 
-class AllSettings(KidSettings, PairedSettings):
-    """``i2i evaluate all``: a task's whole protocol (its preset lists the metrics)."""
+class AllSettings(KidSettings, PairedSettings, LpipsSettings):
+    """``i2i evaluate all``: a task's whole protocol (its preset lists the metrics).
+
+    With a data set ``target_layout``, the targets are first written as PNGs at
+    ``target_size`` under ``<output>/targets``, and FID takes that folder as its reference
+    unless ``--ref`` names another.
+    """
 
     metrics: list[str] = Field(
         ["fid", "l2", "mse", "psnr", "ssim"],
-        description="Metrics to compute: fid, kid, l2, mse, psnr, ssim, ms-ssim.",
+        description="Metrics to compute: fid, kid, l2, mse, psnr, ssim, ms-ssim, lpips.",
         json_schema_extra={"cli_flag": "--metric"},
     )
     protocol: str = Field(
