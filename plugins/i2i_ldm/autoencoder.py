@@ -15,7 +15,7 @@ from torch import nn
 
 from i2i_ldm.layers import Downsample, ResnetBlock, Upsample, conv3x3, make_attn, normalize
 
-CODE_CHUNK = 1 << 14
+CODE_CHUNK = 1 << 12
 """Latent vectors matched against the codebook at once (bounds the distance matrix)."""
 
 
@@ -171,15 +171,20 @@ class VectorQuantizer(nn.Module):
         nn.init.uniform_(self.embedding.weight, -1.0 / n_embed, 1.0 / n_embed)
 
     def indices(self, z: torch.Tensor) -> torch.Tensor:
-        """The codebook index of every position of ``z`` (B x D x H x W) -> B x H x W."""
+        """The codebook index of every position of ``z`` (B x D x H x W) -> B x H x W.
+
+        Distances are computed in float32 even under autocast (a half-precision matmul would
+        move the choice between near codebook vectors).
+        """
         b, d, height, width = z.shape
-        flat = z.permute(0, 2, 3, 1).reshape(-1, d)
-        codebook = self.embedding.weight.to(flat.dtype)
-        squared = codebook.pow(2).sum(dim=1)
-        found = [
-            (rows.pow(2).sum(dim=1, keepdim=True) + squared - 2.0 * rows @ codebook.T).argmin(1)
-            for rows in flat.split(CODE_CHUNK)
-        ]
+        with torch.autocast(z.device.type, enabled=False):
+            flat = z.permute(0, 2, 3, 1).reshape(-1, d).float()
+            codebook = self.embedding.weight.float()
+            squared = codebook.pow(2).sum(dim=1)
+            found = [
+                (rows.pow(2).sum(dim=1, keepdim=True) + squared - 2.0 * rows @ codebook.T).argmin(1)
+                for rows in flat.split(CODE_CHUNK)
+            ]
         return torch.cat(found).reshape(b, height, width)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
