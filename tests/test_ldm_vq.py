@@ -152,11 +152,12 @@ def assert_loads_as(path: Path, state: dict[str, torch.Tensor]) -> None:
     assert all(torch.equal(weights[key], state[key]) for key in state)
 
 
+@pytest.mark.parametrize("name", ["model.ckpt", "vq-f4.zip"])  # vq-f4.zip: `--from model.ckpt`
 def test_a_lightning_checkpoint_loads_without_its_loss_tensors(
-    tmp_path: Path, fake_lightning: type
+    tmp_path: Path, fake_lightning: type, name: str
 ) -> None:
     state = random_state()
-    assert_loads_as(lightning_checkpoint(tmp_path / "model.ckpt", state, fake_lightning), state)
+    assert_loads_as(lightning_checkpoint(tmp_path / name, state, fake_lightning), state)
 
 
 @pytest.mark.parametrize("member", ["model.ckpt", "vq-f4/model.ckpt"])
