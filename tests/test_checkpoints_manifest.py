@@ -79,7 +79,7 @@ FILES_OF_EXPERIMENT = {
         "fid_celebahq_female.npz",
         "pt_inception-2015-12-05-6726825d.pth",
     },
-    "bbdm": {"sde_bbdm.pt", "vqgan_f4.pt", "deeplabv3_resnet101_cityscapes.pt"},
+    "bbdm": {"sde_bbdm.pt", "vq-f4.zip", "deeplabv3_resnet101_cityscapes.pt"},
 }
 
 # Every Google-Drive id and direct URL the specs give for an artifact.
