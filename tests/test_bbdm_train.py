@@ -17,7 +17,7 @@ from PIL import Image
 from torch import nn
 
 from i2i_bbdm.bridge import bridge_marginal
-from i2i_bbdm.train import bridge_ends, bridge_loss, training_times
+from i2i_bbdm.train import bridge_ends, bridge_loss, decoding_workers, training_times
 from i2i_bbdm.train_data import PairBatch
 from tests.conftest import run_i2i
 from tests.tiny_models import random_weights
@@ -108,6 +108,12 @@ def test_latent_mode_bridges_the_encoded_target_and_source_without_gradient() ->
     assert torch.equal(x0, layer(batch.target)) and torch.equal(y, layer(batch.source))
     assert x0.shape == (1, 3, 2, 2) and not x0.requires_grad
     assert bridge_ends(batch, None) == (batch.target, batch.source)
+
+
+def test_decoding_workers_default_to_the_cpus_per_rank_at_most_eight() -> None:
+    assert decoding_workers(0, 1) == 0 and decoding_workers(3, 8) == 3
+    assert 1 <= decoding_workers(None, 1) <= 8
+    assert decoding_workers(None, 10_000) == 1
 
 
 # ---------------------------------------------------------------- through the CLI

@@ -65,8 +65,12 @@ class BBDMTrainSettings(BackboneChoice):
     vq_checkpoint: str | None = Field(
         "bbdm_vqgan_f4", description="VQ-f4 weights: artifact or file (latent mode)."
     )
-    workers: int = Field(
-        4, ge=0, le=256, description="Processes decoding images (0: decode in the loop)."
+    workers: int | None = Field(
+        None,
+        ge=0,
+        le=256,
+        description="Processes decoding pairs per rank (0: in the loop; none: the CPUs per rank, "
+        "at most 8).",
     )
 
     def autoencoder(self) -> BackboneChoice:
