@@ -238,7 +238,7 @@ def test_every_available_artifact_has_a_valid_source(shipped: dict[str, Artifact
 
 def test_unreleased_artifacts_say_why(shipped: dict[str, Artifact]) -> None:
     unreleased = {a.name: a for a in shipped.values() if not a.released}
-    assert {a.file for a in unreleased.values()} == FILES_OF_EXPERIMENT["bbdm"]
+    assert {a.file for a in unreleased.values()} == FILES_OF_EXPERIMENT["bbdm"] - {"vq-f4.zip"}
     assert all(len(a.note) > 40 and not a.sources for a in unreleased.values())
 
 
