@@ -147,13 +147,14 @@ def test_train_then_translate_end_to_end(training: list[str], tmp_path: Path) ->
 def test_a_resumed_run_ends_bitwise_where_an_uninterrupted_one_does(
     training: list[str], tmp_path: Path
 ) -> None:
-    whole = run_i2i([*training, "--output", str(tmp_path / "whole")])
+    ema = ["--set", "ema_decay=0.9"]
+    whole = run_i2i([*training, *ema, "--output", str(tmp_path / "whole")])
     assert whole.returncode == 0, whole.stderr
 
     parts = tmp_path / "parts"
-    first = run_i2i([*training, "--output", str(parts), "--set", "iterations=4"])
+    first = run_i2i([*training, *ema, "--output", str(parts), "--set", "iterations=4"])
     assert first.returncode == 0, first.stderr
-    resumed = run_i2i([*training, "--output", str(parts), "--resume", "--set", "workers=1"])
+    resumed = run_i2i([*training, *ema, "--output", str(parts), "--resume", "--set", "workers=1"])
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from step 4 of 6" in resumed.stderr
     same_weights(tmp_path / "whole" / "model.pt", parts / "model.pt")

@@ -33,8 +33,9 @@ class BBDMTrainSettings(BackboneChoice):
     data: str | None = Field(None, description="Data folder holding the layout's split(s).")
     layout: Layout = Field(
         "edges2shoes",
-        description="edges2shoes: <split>/*.jpg, [source | target] side by side; cityscapes: "
-        "leftImg8bit + gtFine_color; ab: <split>/A (source) and <split>/B (target).",
+        description="edges2shoes: <split>/* images, source left and target right; cityscapes: "
+        "gtFine_color maps (source) and leftImg8bit photos; ab: <split>/A (source), "
+        "<split>/B (target). Pairs match by file name.",
     )
     split: str = Field("train", description="Split folder to train on.")
     image_size: int = Field(
