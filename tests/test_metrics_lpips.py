@@ -266,3 +266,14 @@ def test_a_weights_file_of_another_network_is_one_line(tiny_lpips: States, tmp_p
         "--heads", HEADS, "--output", str(tmp_path / "eval"), code=1,
     )  # fmt: skip
     assert "not an AlexNet state dict" in output
+
+
+def test_two_translations_of_one_stem_are_one_line(tiny_lpips: States, tmp_path: Path) -> None:
+    side_by_side(tmp_path / "data" / "val", 1, seed=3)
+    write_images(tmp_path / "out" / "a", 1, seed=1, size=(64, 64))
+    write_images(tmp_path / "out" / "b", 1, seed=2, size=(64, 64))
+    output = one_line_error(
+        "lpips", "--images", str(tmp_path / "out"), "--target", str(tmp_path / "data"),
+        "--target-layout", "edges2shoes", *WEIGHTS, "--output", str(tmp_path / "eval"),
+    )  # fmt: skip
+    assert "two images under" in output and "pair by the name 0" in output

@@ -57,7 +57,7 @@ def target_items(root: Path, layout: str, split: str) -> list[ImageItem]:
         items = [i for i in find_images(folder) if i.key.endswith(CITYSCAPES_SUFFIXES[1])]
         if not items:
             raise UsageError(f"no *{CITYSCAPES_SUFFIXES[1]}.png photos under {folder}")
-    return _rekeyed(items, layout, folder)
+    return _rekeyed(items, layout, folder, "targets")
 
 
 def _layout_folder(path: Path, layout: str, expected: str) -> Path:
@@ -67,14 +67,14 @@ def _layout_folder(path: Path, layout: str, expected: str) -> Path:
     return path
 
 
-def _rekeyed(items: Sequence[ImageItem], layout: str, folder: Path) -> list[ImageItem]:
+def _rekeyed(items: Sequence[ImageItem], layout: str, folder: Path, role: str) -> list[ImageItem]:
     """``items`` keyed by ``pairing_key``; two files with one key is a UsageError."""
     by_key: dict[str, ImageItem] = {}
     for item in items:
         key = pairing_key(item.key, layout)
         if key in by_key:
             raise UsageError(
-                f"two targets under {folder} pair by the name {key}: {by_key[key].path} and "
+                f"two {role} under {folder} pair by the name {key}: {by_key[key].path} and "
                 f"{item.path}"
             )
         by_key[key] = ImageItem(key, item.path)
@@ -83,7 +83,7 @@ def _rekeyed(items: Sequence[ImageItem], layout: str, folder: Path) -> list[Imag
 
 def rekeyed_images(items: Sequence[ImageItem], layout: str, folder: Path) -> list[ImageItem]:
     """Translated images keyed as their targets are (``pairing_key``)."""
-    return _rekeyed(items, layout, folder)
+    return _rekeyed(items, layout, folder, "images")
 
 
 def read_target(path: Path, layout: str, size: int) -> torch.Tensor:
