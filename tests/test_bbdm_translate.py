@@ -180,3 +180,81 @@ def test_a_backbone_predicting_noise_is_refused(
     result = translate({**tiny_bridge, "config": config}, tmp_path / "out")
     assert result.returncode == 2
     assert "predicts eps" in result.stderr and "bbdm-unet" in result.stderr
+
+
+def pickle_as_the_reference(weights: Path, path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``torch.save(model, path)`` of a tiny net whose classes carry the reference's names.
+
+    Stand-in modules ``sde_bbdm.networks.openai`` / ``.utils`` exist only while pickling, so
+    the file names the reference's classes exactly as examples/train.py's final save does.
+    """
+    import sys
+    import types
+
+    from i2i_bbdm.settings import BridgeUNetSettings
+    from i2i_bbdm.unet import BridgeUNet
+    from i2i_cli import nn as core
+
+    renamed = {
+        BridgeUNet: ("openai", "UNet"),
+        core.TimestepEmbedSequential: ("openai", "TimestepEmbedSequential"),
+        core.ResBlock: ("openai", "ResBlock"),
+        core.AttentionBlock: ("openai", "AttentionBlock"),
+        core.Downsample: ("openai", "Downsample"),
+        core.Upsample: ("openai", "Upsample"),
+        core.GroupNorm32: ("utils", "GroupNorm32"),
+    }
+    packages = (
+        "sde_bbdm",
+        "sde_bbdm.networks",
+        "sde_bbdm.networks.openai",
+        "sde_bbdm.networks.utils",
+    )
+    for package in packages:
+        monkeypatch.setitem(sys.modules, package, types.ModuleType(package))
+    fakes: dict[type, type] = {}
+    for ours, (module, name) in renamed.items():
+        qualified = f"sde_bbdm.networks.{module}"
+        fakes[ours] = type(name, (ours,), {"__module__": qualified})
+        setattr(sys.modules[qualified], name, fakes[ours])
+    openai = fakes[BridgeUNet].__module__
+    qkv = type("QKVAttentionLegacy", (torch.nn.Module,), {"__module__": openai})
+    sys.modules[openai].QKVAttentionLegacy = qkv
+    model = BridgeUNet(BridgeUNetSettings(**TINY_BRIDGE))
+    model.load_state_dict(torch.load(weights, weights_only=True))
+    for module in list(model.modules()):
+        if isinstance(module, core.AttentionBlock):
+            module.attention = qkv()  # the reference's parameter-free attention submodule
+        module.__class__ = fakes.get(type(module), type(module))
+    torch.save(model, path)
+    return path
+
+
+def test_a_pickled_reference_network_translates_like_its_state_dict(
+    tiny_bridge: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reference's ``torch.save(model)`` file, read without its code, gives the same images."""
+    pickled = pickle_as_the_reference(tiny_bridge["bridge"], tmp_path / "model.pth", monkeypatch)
+    from i2i_bbdm.weights import read_bridge_weights
+
+    state = read_bridge_weights(pickled)
+    expected = torch.load(tiny_bridge["bridge"], weights_only=True)
+    assert state.keys() == expected.keys()
+    assert all(torch.equal(state[k], expected[k]) for k in expected)
+    base = translate(tiny_bridge, tmp_path / "base")
+    result = translate(tiny_bridge, tmp_path / "out", "--checkpoint", str(pickled))
+    assert base.returncode == 0 and result.returncode == 0, result.stderr
+    for name, image in outputs(tmp_path / "out").items():
+        np.testing.assert_array_equal(image, outputs(tmp_path / "base")[name])
+
+
+def test_a_pickle_naming_other_code_is_refused_in_one_line(
+    tiny_bridge: dict[str, Path], tmp_path: Path
+) -> None:
+    import pickle
+
+    evil = tmp_path / "evil.pth"
+    evil.write_bytes(pickle.dumps(print))  # a global outside the allow-list
+    result = translate(tiny_bridge, tmp_path / "out", "--checkpoint", str(evil))
+    assert result.returncode != 0
+    assert "builtins.print" in result.stderr and result.stderr.strip().count("\n") == 0

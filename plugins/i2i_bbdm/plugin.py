@@ -18,6 +18,7 @@ bbdm_unet = Backbone(
     settings=BridgeUNetSettings,
     build="i2i_bbdm.unet:build_unet",
     spec="i2i_bbdm.unet:unet_spec",
+    read_weights="i2i_bbdm.weights:read_bridge_weights",
     presets="i2i_bbdm.presets",
 )
 

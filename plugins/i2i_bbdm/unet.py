@@ -33,6 +33,39 @@ from i2i_cli.nn import (
 )
 
 
+def res_block(s: BridgeUNetSettings, channels: int, out_channels: int) -> ResBlock:
+    """A residual block from ``channels`` to ``out_channels`` with the net's conditioning."""
+    return ResBlock(
+        channels,
+        4 * s.model_channels,
+        s.dropout,
+        out_channels,
+        use_scale_shift_norm=s.use_scale_shift_norm,
+    )
+
+
+def attention(s: BridgeUNetSettings, channels: int, num_heads: int) -> AttentionBlock:
+    """Self-attention: ``channels // num_head_channels`` heads when set, legacy q/k/v split."""
+    return AttentionBlock(channels, num_heads, s.num_head_channels, s.use_new_attention_order)
+
+
+def resample(s: BridgeUNetSettings, channels: int, *, down: bool) -> nn.Module:
+    """Halve (``down``) or double the map: a residual block when ``resblock_updown``."""
+    if s.resblock_updown:
+        return ResBlock(
+            channels,
+            4 * s.model_channels,
+            s.dropout,
+            channels,
+            use_scale_shift_norm=s.use_scale_shift_norm,
+            up=not down,
+            down=down,
+        )
+    if down:
+        return Downsample(channels, s.conv_resample)
+    return Upsample(channels, s.conv_resample)
+
+
 class BridgeUNet(nn.Module):
     """The bridge network ``net(x_t, t) -> x_t - x0`` the settings describe (reference keys).
 
@@ -44,7 +77,6 @@ class BridgeUNet(nn.Module):
     def __init__(self, settings: BridgeUNetSettings) -> None:
         super().__init__()
         s = settings
-        self.settings = s
         self.model_channels = s.model_channels
         emb = 4 * s.model_channels
         self.time_embed = nn.Sequential(
@@ -57,68 +89,35 @@ class BridgeUNet(nn.Module):
         ch, ds = s.model_channels, 1
         for level, mult in enumerate(s.channel_mult):
             for _ in range(s.num_res_blocks):
-                layers: list[nn.Module] = [self._res_block(ch, mult * s.model_channels)]
+                layers: list[nn.Module] = [res_block(s, ch, mult * s.model_channels)]
                 ch = mult * s.model_channels
                 if ds in s.attention_resolutions:
-                    layers.append(self._attention(ch, s.num_heads))
+                    layers.append(attention(s, ch, s.num_heads))
                 self.input_blocks.append(TimestepEmbedSequential(*layers))
                 skips.append(ch)
             if level != len(s.channel_mult) - 1:
-                self.input_blocks.append(TimestepEmbedSequential(self._resample(ch, down=True)))
+                self.input_blocks.append(TimestepEmbedSequential(resample(s, ch, down=True)))
                 skips.append(ch)
                 ds *= 2
         self.middle_block = TimestepEmbedSequential(
-            self._res_block(ch, ch), self._attention(ch, s.num_heads), self._res_block(ch, ch)
+            res_block(s, ch, ch), attention(s, ch, s.num_heads), res_block(s, ch, ch)
         )
         heads_up = s.num_heads if s.num_heads_upsample == -1 else s.num_heads_upsample
         self.output_blocks = nn.ModuleList()
         for level, mult in list(enumerate(s.channel_mult))[::-1]:
             for i in range(s.num_res_blocks + 1):
-                layers = [self._res_block(ch + skips.pop(), mult * s.model_channels)]
+                layers = [res_block(s, ch + skips.pop(), mult * s.model_channels)]
                 ch = mult * s.model_channels
                 if ds in s.attention_resolutions:
-                    layers.append(self._attention(ch, heads_up))
+                    layers.append(attention(s, ch, heads_up))
                 if level and i == s.num_res_blocks:
-                    layers.append(self._resample(ch, down=False))
+                    layers.append(resample(s, ch, down=False))
                     ds //= 2
                 self.output_blocks.append(TimestepEmbedSequential(*layers))
         self.out = nn.Sequential(
             GroupNorm32(ch), nn.SiLU(), nn.Conv2d(ch, s.out_channels, 3, padding=1)
         )
         self._zero_initial_outputs()
-
-    def _res_block(self, channels: int, out_channels: int) -> ResBlock:
-        """A residual block from ``channels`` to ``out_channels`` with the net's conditioning."""
-        s = self.settings
-        return ResBlock(
-            channels,
-            4 * s.model_channels,
-            s.dropout,
-            out_channels,
-            use_scale_shift_norm=s.use_scale_shift_norm,
-        )
-
-    def _attention(self, channels: int, num_heads: int) -> AttentionBlock:
-        """Self-attention: ``channels // num_head_channels`` heads when set, legacy q/k/v split."""
-        s = self.settings
-        return AttentionBlock(channels, num_heads, s.num_head_channels, s.use_new_attention_order)
-
-    def _resample(self, channels: int, *, down: bool) -> nn.Module:
-        """Halve (``down``) or double the map: a residual block when ``resblock_updown``."""
-        s = self.settings
-        if s.resblock_updown:
-            return ResBlock(
-                channels,
-                4 * s.model_channels,
-                s.dropout,
-                channels,
-                use_scale_shift_norm=s.use_scale_shift_norm,
-                up=not down,
-                down=down,
-            )
-        if down:
-            return Downsample(channels, s.conv_resample)
-        return Upsample(channels, s.conv_resample)
 
     def _zero_initial_outputs(self) -> None:
         """The reference's ``zero_module`` layers start at zero (deterministic, no draw)."""
