@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from i2i_bbdm.paired import check_pairs, find_paired, read_pair, to_model_space
+from i2i_bbdm.paired import check_pairs, find_paired, main, read_pair, to_model_space
 from i2i_bbdm.train_data import PairReader, PrefetchedPairs
 from i2i_cli.errors import UsageError
 from i2i_cli.training import EpochSampler
@@ -228,3 +228,26 @@ def test_pairs_that_fit_their_layout_pass_the_header_check(tmp_path: Path) -> No
     check_pairs(find_paired(edges2shoes(tmp_path / "e"), "edges2shoes"))
     check_pairs(find_paired(a_b(tmp_path / "ab", ["x", "y"]), "ab"))
     check_pairs(find_paired(cityscapes(tmp_path / "c", ["aachen_0_1"]), "cityscapes"))
+
+
+def test_a_split_is_written_as_source_and_target_folders_of_its_pairs(tmp_path: Path) -> None:
+    data = edges2shoes(tmp_path / "shoes", count=2, split="val")
+    assert main(["--data", str(data), "--layout", "edges2shoes", "--image-size", "8",
+                 "--output", str(tmp_path / "out")]) == 0  # fmt: skip
+    items = find_paired(data, "edges2shoes", "val")
+    for item in items:
+        source, target = read_pair(item, 8)
+        written = [
+            torch.from_numpy(np.array(Image.open(tmp_path / "out" / side / f"{item.key}.png")))
+            for side in ("source", "target")
+        ]
+        assert torch.equal(written[0].permute(2, 0, 1), source)
+        assert torch.equal(written[1].permute(2, 0, 1), target)
+
+
+def test_writing_a_split_of_a_missing_layout_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--data", str(tmp_path), "--layout", "ab", "--output", str(tmp_path / "o")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: layout ab: no folder") and error.count("\n") == 1

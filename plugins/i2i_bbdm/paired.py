@@ -226,3 +226,52 @@ def _resized(image: Image.Image, size: int) -> torch.Tensor:
 def to_model_space(pixels: torch.Tensor) -> torch.Tensor:
     """uint8 (..., 3, H, W) -> float32 in [-1, 1]: ToDtype(scale=True), then ``(x - 0.5) * 2``."""
     return (pixels.float() / 255 - 0.5) * 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing a split as two folders (for translate and evaluate)
+
+
+def write_split(items: Sequence[PairedItem], size: int, output: Path) -> tuple[Path, Path]:
+    """``output/source/<key>.png`` and ``output/target/<key>.png``, resized as in training.
+
+    ``i2i translate sde-bbdm --input output/source`` then translates what the reference's
+    ``eval.py`` translates, and ``output/target`` is what its metrics compare with (§9).
+    """
+    check_pairs(items)
+    folders = (Path(output) / "source", Path(output) / "target")
+    for item in items:
+        for folder, pixels in zip(folders, read_pair(item, size), strict=True):
+            path = folder / f"{item.key}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels.permute(1, 2, 0).numpy()).save(path)
+    return folders
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m i2i_bbdm.paired --data DIR --layout L [--split val] --output OUT``."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m i2i_bbdm.paired",
+        description="Write a paired split as source/ and target/ PNG folders (bbdm.md §9).",
+    )
+    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--layout", required=True, choices=LAYOUTS)
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--image-size", type=int, default=256)
+    parser.add_argument("--output", required=True, type=Path)
+    args = parser.parse_args(argv)
+    try:
+        items = find_paired(args.data, args.layout, args.split)
+        source, target = write_split(items, args.image_size, args.output)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{len(items)} pairs at {args.image_size} px: sources in {source}, targets in {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
