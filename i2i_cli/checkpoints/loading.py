@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,35 +19,41 @@ from i2i_cli.errors import I2IError, UsageError
 SAFETENSORS_SUFFIX = ".safetensors"
 
 
-def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> Any:
+def load_checkpoint(
+    path: str | os.PathLike[str], map_location: Any = "cpu", *, mmap: bool = False
+) -> Any:
     """The contents of a checkpoint file, loaded without running code from it.
 
     ``.safetensors`` files load with the safetensors package (a dict of tensors); any other file
-    with ``torch.load(weights_only=True)``. A missing, unsafe or corrupt file -> I2IError.
+    with ``torch.load(weights_only=True)`` (``mmap``: map the storages instead of reading them,
+    for zip archives). A missing, unsafe or corrupt file -> I2IError.
     """
     path = Path(path)
     if not path.is_file():
         raise I2IError(f"checkpoint {path} does not exist")
     if path.suffix == SAFETENSORS_SUFFIX:
         return _load_safetensors(path, map_location)
-    return _load_torch(path, map_location)
+    return _load_torch(path, map_location, mmap)
 
 
-def _load_torch(path: Path, map_location: Any) -> Any:
+def _load_torch(path: Path, map_location: Any, mmap: bool) -> Any:
     """``torch.load(path, weights_only=True)``; anything but tensors and containers -> I2IError."""
     import torch
 
+    html = _html_page(path)
+    if html:
+        raise I2IError(html)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as error:
-        if "Unsupported global" in str(error):
-            raise I2IError(
-                f"checkpoint {path} holds objects other than tensors and plain containers; "
-                f"refusing to unpickle it (weights_only=True)"
-            ) from None
-        raise I2IError(corrupt_message(path, error)) from None
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as error:
-        raise I2IError(corrupt_message(path, error)) from None
+        if mmap and _needs_plain_read(error):
+            return _load_torch(path, map_location, mmap=False)
+        raise I2IError(load_error_message(path, error)) from None
+
+
+def _needs_plain_read(error: BaseException) -> bool:
+    """Whether ``torch.load(mmap=True)`` failed only because the file is not a zip archive."""
+    return "mmap" in str(error) and "zip" in str(error)
 
 
 def _load_safetensors(path: Path, map_location: Any) -> dict[str, Any]:
@@ -64,10 +71,79 @@ def _load_safetensors(path: Path, map_location: Any) -> dict[str, Any]:
         raise I2IError(corrupt_message(path, error)) from None
 
 
+FORBIDDEN_GLOBAL = re.compile(r"\bGLOBAL\s+([A-Za-z_][\w.]*)", re.IGNORECASE)
+"""How torch's weights-only unpickler names the global it refused, in every wording so far:
+"Unsupported global: GLOBAL os.system was not an allowed global" (2.4-2.5) and "Trying to load
+unsupported GLOBAL posix.system whose module posix is blocked" (2.6 on)."""
+
+WEIGHTS_ONLY_REASON = re.compile(r"WeightsUnpickler error:\s*(.+?)(?:\n\s*\n|$)", re.DOTALL)
+UNSAFE_ADVICE = ("weights_only", "allow_pickle", "add_safe_globals", "safe_globals")
+"""Words of advice that lead to loading a file unsafely: never relayed to the user."""
+
+HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<?xml", b"<!--")
+
+
+def forbidden_global(error: BaseException) -> str | None:
+    """The ``module.name`` a refused unpickle asked for, or None when it is not that kind."""
+    if not isinstance(error, pickle.UnpicklingError):
+        return None
+    match = FORBIDDEN_GLOBAL.search(str(error))
+    return match.group(1).rstrip(".") if match else None
+
+
+def unsafe_message(label: Path | str, global_name: str, what: str = "checkpoint") -> str:
+    """The one line for a file that asks to run something: it names the file and the global."""
+    return (
+        f"{what} {label} contains code or objects that are not allowed to run: it asks for "
+        f"{global_name}; refusing to unpickle it (only tensors and plain containers are read, "
+        "and nothing from the file was run). Use a file that holds only weights"
+    )
+
+
+def error_reason(error: BaseException) -> str:
+    """A one-line reason for a failed read, without any advice to load the file unsafely.
+
+    torch's weights-only failures start with how to load the file with ``weights_only=False``
+    and carry the real reason after "WeightsUnpickler error:"; only that reason is kept.
+    """
+    text = str(error).strip()
+    found = WEIGHTS_ONLY_REASON.search(text)
+    if found:
+        text = found.group(1).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    safe = [line for line in lines if not any(word in line for word in UNSAFE_ADVICE)]
+    if safe:
+        return safe[0]
+    return "not plain tensors and containers" if lines else type(error).__name__
+
+
+def load_error_message(label: Path | str, error: BaseException, what: str = "checkpoint") -> str:
+    """The one line for a file that did not load: refused as unsafe, or corrupt."""
+    name = forbidden_global(error)
+    if name is not None:
+        return unsafe_message(label, name, what)
+    return corrupt_message(label, error)
+
+
 def corrupt_message(path: Path | str, error: BaseException) -> str:
     """The one-line message for a checkpoint that cannot be read."""
-    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return (
-        f"cannot load checkpoint {path}: the file is corrupt or truncated ({first}); "
+        f"cannot load checkpoint {path}: the file is corrupt or truncated ({error_reason(error)}); "
         "delete it and download it again"
+    )
+
+
+def _html_page(path: Path) -> str | None:
+    """The message for a file that is a web page (a failed download's HTML), else None."""
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(512).lstrip().lower()
+    except OSError:
+        return None
+    if not head.startswith(HTML_STARTS):
+        return None
+    return (
+        f"cannot load checkpoint {path}: it is a web page (HTML), not a checkpoint; the download "
+        "returned a page instead of the file (e.g. Google Drive's warning or quota page). "
+        "Download the file itself and run `i2i download --from FILE NAME`"
     )

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
-from i2i_cli.checkpoints.loading import corrupt_message
+from i2i_cli.checkpoints.loading import corrupt_message, error_reason
 from i2i_cli.errors import I2IError
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -180,7 +180,7 @@ def _storage_from_bytes(data: bytes) -> Any:
     try:
         storage = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        raise Refusal(f"a storage whose bytes are not plain data ({_first_line(error)})") from None
+        raise Refusal(f"a storage whose bytes are not plain data ({error_reason(error)})") from None
     if not isinstance(storage, torch.storage.TypedStorage):
         raise Refusal(f"storage bytes holding a {type(storage).__name__}")
     return storage
@@ -235,8 +235,9 @@ class RestrictedUnpickler(pickle.Unpickler):
         if key in self._allowed:
             return self._allowed[key]
         raise UnsafePickleError(
-            f"refusing to unpickle {self._label}: it asks for {key}, which is not allow-listed "
-            "(no code from the file was run)"
+            f"{self._label} contains code or objects that are not allowed to run: it asks for "
+            f"{key}, which is not allow-listed; refusing to unpickle it (nothing from the file "
+            "was run)"
         )
 
     def persistent_load(self, pid: Any) -> Any:
@@ -276,7 +277,8 @@ def restricted_load(
         raise
     except Refusal as refusal:
         raise UnsafePickleError(
-            f"refusing to unpickle {label}: it holds {refusal} (no code from the file was run)"
+            f"{label} contains objects that are not allowed: it holds {refusal}; refusing to "
+            "unpickle it (nothing from the file was run)"
         ) from None
     except Exception as error:
         raise I2IError(corrupt_message(label, error)) from None
@@ -351,9 +353,3 @@ def _label_of(file: Source) -> str:
     if isinstance(file, (str, os.PathLike)):
         return str(Path(file))
     return str(getattr(file, "name", "<stream>"))
-
-
-def _first_line(error: BaseException) -> str:
-    """The first line of an exception's message, or its type."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

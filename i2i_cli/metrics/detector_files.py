@@ -20,10 +20,11 @@ import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
+from i2i_cli.checkpoints.loading import error_reason, forbidden_global, unsafe_message
 from i2i_cli.errors import I2IError
 
 PERSISTENT_VERSION = 6
@@ -82,7 +83,13 @@ _ALLOWED = {
 class DetectorUnpickler(pickle.Unpickler):
     """An unpickler that builds tensors and inert stand-ins and refuses everything else."""
 
+    def __init__(self, file: IO[bytes], label: str = "the detector pickle") -> None:
+        """Unpickle ``file``, named ``label`` in messages (its path)."""
+        super().__init__(file)
+        self._label = label
+
     def find_class(self, module: str, name: str) -> Any:
+        """The allowed object for ``module.name``; anything else -> DetectorFileError."""
         if (module, name) in _ALLOWED:
             return _ALLOWED[(module, name)]
         if module == "copyreg" and name == "_reconstructor":
@@ -90,8 +97,9 @@ class DetectorUnpickler(pickle.Unpickler):
         if module.startswith("torch.nn.modules."):
             return _stand_in(module, name)
         raise DetectorFileError(
-            f"the detector pickle asks for {module}.{name}; refusing to load it "
-            "(only tensors and torch.nn containers are allowed)"
+            f"detector {self._label} contains code or objects that are not allowed to run: it "
+            f"asks for {module}.{name}; refusing to load it (only tensors and torch.nn "
+            "containers are read, and nothing from the file was run)"
         )
 
 
@@ -129,15 +137,20 @@ def read_detector_pickle(path: Path) -> dict[str, torch.Tensor]:
     """The state dict inside NVIDIA's ``inception-2015-12-05.pkl``, without running its code."""
     try:
         with open(path, "rb") as handle:
-            root = DetectorUnpickler(handle).load()
-    except DetectorFileError:
-        raise
+            root = DetectorUnpickler(handle, str(path)).load()
+        return collect_state(root)
+    except DetectorFileError as error:
+        if str(path) in str(error):
+            raise
+        raise DetectorFileError(f"detector {path}: {error}") from None
     except Exception as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        name = forbidden_global(error)
+        if name is not None:
+            raise DetectorFileError(unsafe_message(path, name, "detector")) from None
         raise DetectorFileError(
-            f"cannot read detector {path}: the file is corrupt or not a detector pickle ({reason})"
+            f"cannot read detector {path}: the file is corrupt or not a detector pickle "
+            f"({error_reason(error)})"
         ) from None
-    return collect_state(root)
 
 
 def read_torchscript_state(path: Path) -> dict[str, torch.Tensor]:
@@ -147,7 +160,9 @@ def read_torchscript_state(path: Path) -> dict[str, torch.Tensor]:
             warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.9+: jit is deprecated
             module = torch.jit.load(str(path), map_location="cpu")
     except Exception as error:
-        raise DetectorFileError(f"cannot read TorchScript detector {path}: {error}") from None
+        raise DetectorFileError(
+            f"cannot read TorchScript detector {path}: {error_reason(error)}"
+        ) from None
     state = {key: value.detach() for key, value in module.state_dict().items()}
     if state and all(key.startswith("net.") for key in state):
         state = {key.removeprefix("net."): value for key, value in state.items()}

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from i2i_cli.checkpoints.arrays import array_error_reason
 from i2i_cli.errors import UsageError
 
 
@@ -54,7 +55,9 @@ def read_stats(path: Path) -> ReferenceStats:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise UsageError(f"cannot read statistics {path}: not an .npz file ({error})") from None
+        raise UsageError(
+            f"cannot read statistics {path}: not an .npz file ({array_error_reason(error)})"
+        ) from None
     missing = [key for key in ("mu", "sigma") if key not in arrays]
     if missing:
         raise UsageError(

@@ -19,6 +19,7 @@ import torch
 from i2i_cli.atomic import write_atomic_bytes
 from i2i_cli.backbones import LoadedBackbone, checkpoint_path, state_dict_from
 from i2i_cli.checkpoints import load_checkpoint
+from i2i_cli.checkpoints.arrays import array_error_reason
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser
 from i2i_cli.diffusion.ode import decode_ode
 from i2i_cli.diffusion.schedule import DiscreteSchedule
@@ -160,7 +161,9 @@ def read_points(path: Path) -> torch.Tensor:
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
-        raise UsageError(f"--input {path} is not a readable .npy file: {error}") from None
+        raise UsageError(
+            f"--input {path} is not a readable .npy file: {array_error_reason(error)}"
+        ) from None
     if array.ndim != 2 or array.shape[1] != 2 or len(array) == 0:
         raise UsageError(f"--input {path} holds shape {array.shape}; expected (n, 2) points")
     if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():

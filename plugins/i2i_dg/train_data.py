@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from i2i_cli.checkpoints.arrays import array_error_reason
 from i2i_cli.data import UnreadableImageError, find_images, read_image
 from i2i_cli.errors import UsageError
 
@@ -55,7 +56,9 @@ def read_npz(path: Path, role: str) -> ImageSet:
             pixels = data[key]
             label = data[LABEL_KEY] if LABEL_KEY in data.files else None
     except (OSError, ValueError) as error:
-        raise UsageError(f"--{role} {path}: not a readable .npz ({error})") from None
+        raise UsageError(
+            f"--{role} {path}: not a readable .npz ({array_error_reason(error)})"
+        ) from None
     if pixels.dtype != np.uint8 or pixels.ndim != 4:
         raise UsageError(
             f"--{role} {path}: '{key}' is {pixels.dtype} {pixels.shape}, "
