@@ -30,10 +30,12 @@ BridgeNet = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """``net(x_t, t) -> objective``: the predicted ``x_t - x0`` at integer times ``t`` (B,) long."""
 
 
-def full_step_coefficients(t: int, steps: int, c_lambda: float) -> tuple[float, ...]:
+def full_step_coefficients(
+    t: int, steps: int, c_lambda: float
+) -> tuple[float, float, float, float]:
     """``(c_xt, c_yt, c_epst, c_zt)`` of the step ``t -> t - 1``, ``t >= 2``, in float64 (§4).
 
-    With ``u = (t - 1) / T``, ``beta_t = T - t + 1``, ``gamma_t = ln(T / beta_t)`` and
+    With ``beta_t = T - t + 1``, ``gamma_t = ln(T / beta_t)`` (= -ln(1 - (t-1)/T)) and
     ``C = 1 - 1/beta_t + 1/(beta_t gamma_t)``: ``c_xt = (1 + 1/(T gamma_t)) / C``,
     ``c_yt = (1/beta_t - (t-1)/(T beta_t gamma_t)) / C``, ``c_epst = 1/(T gamma_t) / C`` and
     ``c_zt = lambda / C sqrt(1 - t/T + 1/T) sqrt(1/T)``.
