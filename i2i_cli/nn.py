@@ -1,4 +1,4 @@
-"""Torch layers several backbones share, computed exactly as guided-diffusion's ``nn.py``.
+"""Torch layers several backbones share, computed exactly as in guided-diffusion.
 
 The ADM UNet and classifier, DDIB's 2-D model, DG's discriminator and SDE-BBDM's UNet all
 normalise with ``GroupNorm32`` and embed time with ``timestep_embedding`` (spec adm.md §1.2,

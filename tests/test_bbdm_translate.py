@@ -258,3 +258,15 @@ def test_a_pickle_naming_other_code_is_refused_in_one_line(
     result = translate(tiny_bridge, tmp_path / "out", "--checkpoint", str(evil))
     assert result.returncode != 0
     assert "builtins.print" in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize(("task", "sampler"), [("eval", "fast"), ("generate", "full")])
+def test_task_presets_are_the_reference_scripts(task: str, sampler: str) -> None:
+    """eval: eval.py's 199-step fast schedule; generate: generate.py's full T-step sampler."""
+    from i2i_bbdm.settings import SDEBBDMSettings
+    from i2i_cli.commands.plugin_commands import preset_layer
+    from i2i_cli.settings import validate
+
+    settings = validate(SDEBBDMSettings, preset_layer("i2i_bbdm.tasks.sde_bbdm", task))
+    assert (settings.sampler, settings.steps, settings.c_lambda) == (sampler, 1000, 2.0)
+    assert len(settings.fast_taus()) == 199
