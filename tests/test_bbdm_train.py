@@ -187,7 +187,7 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(
     same_weights(tmp_path / "whole" / "model.pt", out / "model.pt")
 
 
-def test_latent_mode_trains_on_the_frozen_vq_f4_latents(
+def test_latent_mode_trains_on_the_frozen_vq_f4_latents_then_translates(
     training: list[str], tmp_path: Path
 ) -> None:
     vq = random_weights("vq-f4", "vq_f4", TINY_VQ, tmp_path / "tiny_vq.pt")
@@ -201,6 +201,20 @@ def test_latent_mode_trains_on_the_frozen_vq_f4_latents(
     assert trained.returncode == 0, trained.stderr
     assert "at 32 px, on vq-f4 latents" in trained.stderr
     assert weights(out / "checkpoint.pt")["step"] == 2
+
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    Image.new("RGB", (12, 12), (90, 90, 90)).save(sources / "edge.png")
+    config = tmp_path / "translate.toml"
+    config.write_text(TINY_TRANSLATION)
+    translated = run_i2i(
+        ["translate", "sde-bbdm", "--input", str(sources), "--checkpoint", str(out / "model.pt"),
+         "--config", str(config), "--latent", "vq-f4", "--vq-checkpoint", str(vq),
+         "--image-size", "32", "--set", "model.image_size=8", "--device", "cpu",
+         "--output", str(tmp_path / "made"), *(arg for item in vq_model for arg in ("--set", item))]
+    )  # fmt: skip
+    assert translated.returncode == 0, translated.stderr
+    assert Image.open(tmp_path / "made" / "edge.png").size == (32, 32)
 
 
 def test_latent_mode_needs_an_image_size_divisible_by_four(
