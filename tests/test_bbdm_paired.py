@@ -251,3 +251,15 @@ def test_writing_a_split_of_a_missing_layout_is_one_line(
     assert main(["--data", str(tmp_path), "--layout", "ab", "--output", str(tmp_path / "o")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: layout ab: no folder") and error.count("\n") == 1
+
+
+def test_starting_the_stream_leaves_the_global_generator_alone(tmp_path: Path) -> None:
+    items = find_paired(edges2shoes(tmp_path, count=2), "edges2shoes")
+    sampler = EpochSampler(len(items), 2, seed=0)
+    for workers in (0, 1):
+        torch.manual_seed(5)
+        expected = torch.rand(3)
+        torch.manual_seed(5)
+        with PrefetchedPairs(items, 8, sampler, 1, torch.device("cpu"), workers) as batches:
+            batches(0, torch.Generator())
+        assert torch.equal(torch.rand(3), expected)  # dropout draws stay those of (seed, step)

@@ -112,6 +112,7 @@ class PrefetchedPairs:
             num_workers=workers,
             prefetch_factor=PREFETCH_PER_WORKER if workers else None,
             pin_memory=self.device.type == "cuda",
+            generator=torch.Generator(),  # its base seed is drawn from here, not the global RNG
         )
         return iter(loader)
 
