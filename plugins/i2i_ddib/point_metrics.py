@@ -21,9 +21,24 @@ def sliced_wasserstein(
     directions /= np.linalg.norm(directions, axis=0, keepdims=True)
     size = min(len(a), len(b))
     levels = (np.arange(size) + 0.5) / size
-    pa = np.quantile(a @ directions, levels, axis=0)
-    pb = np.quantile(b @ directions, levels, axis=0)
+    pa = sorted_quantiles(np.sort(a @ directions, axis=0), levels)
+    pb = sorted_quantiles(np.sort(b @ directions, axis=0), levels)
     return float(np.abs(pa - pb).mean())
+
+
+def sorted_quantiles(columns: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """``np.quantile(columns, levels, axis=0)`` (linear method) of column-wise sorted values.
+
+    Position ``h = (n - 1) q`` interpolates between the sorted values at floor(h) and floor(h)+1:
+    one gather per level instead of a selection per level, O(n log n) for n levels.
+    """
+    count = len(columns)
+    position = (count - 1) * np.asarray(levels, dtype=np.float64)
+    below = np.clip(np.floor(position).astype(np.int64), 0, count - 1)
+    above = np.minimum(below + 1, count - 1)
+    fraction = (position - below)[:, None]
+    low, high = columns[below], columns[above]
+    return low + fraction * (high - low)
 
 
 def mmd_rbf(a: np.ndarray, b: np.ndarray, *, bandwidth: float = 0.2) -> float:
