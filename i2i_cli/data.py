@@ -7,6 +7,7 @@ Writing outputs and resuming live in ``i2i_cli.outputs``.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -62,14 +63,15 @@ def find_images(source: Path) -> list[ImageItem]:
     """The images of ``source`` (one file, or a folder searched recursively), sorted by key.
 
     Non-image files and hidden files or folders (names starting with ``.``) are ignored. A
-    missing path, a folder without images, or two files with the same key (``a.png`` and
-    ``a.jpg``) is a UsageError.
+    missing path (or a broken link, or a link loop, each said as such), a folder that cannot be
+    listed, a folder without images, or two files with the same key (``a.png`` and ``a.jpg``)
+    is a UsageError.
     """
     source = Path(source)
     if source.is_file():
         return [_single_file_item(source)]
     if not source.is_dir():
-        raise UsageError(f"input not found: {source}")
+        raise UsageError(_not_an_input(source))
     items = [ImageItem(_key(path, source), path) for path in _image_files(source)]
     if not items:
         raise UsageError(f"no images ({_suffix_list()}) found in {source}")
@@ -99,6 +101,26 @@ def find_pairs(root: Path, a: str = "A", b: str = "B") -> list[tuple[ImageItem, 
     return [(left[key], right[key]) for key in sorted(left)]
 
 
+def _not_an_input(source: Path) -> str:
+    """Why ``source`` is neither a file nor a folder: absent, a broken link, a loop, denied."""
+    try:
+        os.stat(source)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return f"input {source} is a symbolic link loop (it leads back to itself)"
+        if error.errno == errno.ENOENT and os.path.islink(source):
+            return f"input {source} is a broken symbolic link (to {os.readlink(source)})"
+        if error.errno == errno.ENOENT:
+            return f"input not found: {source}"
+        return f"cannot read input {source}: {error.strerror or error}"
+    return f"input {source} is neither a file nor a folder"
+
+
+def _unlisted_folder(error: OSError) -> None:
+    """``os.walk``'s error handler: a folder that cannot be listed is a UsageError, not a gap."""
+    raise UsageError(f"cannot list folder {error.filename}: {error.strerror or error}")
+
+
 def _single_file_item(path: Path) -> ImageItem:
     """The item of an input given as one file (key: its stem); a non-image file is a UsageError."""
     if not _is_image_name(path.name):
@@ -109,7 +131,7 @@ def _single_file_item(path: Path) -> ImageItem:
 def _image_files(root: Path) -> Iterator[Path]:
     """Image files under ``root``, recursively, following folder links once each."""
     visited: set[str] = set()
-    for folder, folders, names in os.walk(root, followlinks=True):
+    for folder, folders, names in os.walk(root, onerror=_unlisted_folder, followlinks=True):
         real = os.path.realpath(folder)
         if real in visited:  # a link back to a folder already searched
             folders.clear()

@@ -8,6 +8,7 @@ that exist.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,46 @@ from PIL import Image
 from i2i_cli.atomic import write_atomic_bytes
 from i2i_cli.data import ImageItem
 from i2i_cli.errors import I2IError, UsageError
+
+# ---------------------------------------------------------------------------------------------
+# The output folder
+
+
+def make_output_folder(folder: Path) -> None:
+    """Create ``folder`` and its parents for writing; one line when it cannot be made or written.
+
+    A file where the folder (or one of its parents) should be, a parent without write
+    permission, or an existing folder this process may not write to is a UsageError naming the
+    path, before anything is written.
+    """
+    folder = Path(folder)
+    blocking = _file_in_the_way(folder)
+    if blocking is not None:
+        what = "it" if blocking == folder else str(blocking)
+        raise UsageError(
+            f"cannot use --output {folder}: {what} exists and is not a folder; "
+            "choose another --output"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise UsageError(
+            f"cannot create --output {folder}: {reason}; choose another --output"
+        ) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"cannot write to --output {folder}: permission denied; choose another --output"
+        )
+
+
+def _file_in_the_way(folder: Path) -> Path | None:
+    """``folder`` or the nearest of its parents that exists as something other than a folder."""
+    for path in (folder, *folder.parents):
+        if os.path.lexists(path):
+            return None if path.is_dir() else path
+    return None
+
 
 # ---------------------------------------------------------------------------------------------
 # Writing outputs and resuming

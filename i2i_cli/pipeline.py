@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from i2i_cli.context import RunContext
-from i2i_cli.data import ImageItem, find_images, iter_batches
+from i2i_cli.data import ImageItem, UnreadableImageError, find_images, iter_batches, read_image
 from i2i_cli.errors import UsageError
 from i2i_cli.image_fit import Fit
 from i2i_cli.noise import NoiseFactory, NoiseSource, PerItemNoise
@@ -79,7 +79,9 @@ def translate_images(
     Sources come from ``--input`` (a file or folder) or the method's ``default_input``; results
     go to ``<output>/<source key>.png``; existing results are kept unless ``--overwrite``; item
     ``k`` draws its noise from ``PerItemNoise(seed, k)`` whatever the batch, order or rank.
-    A ``grid.png`` (source | result) of the first batch is written for a quick look. ``fit``
+    A ``grid.png`` (source | result of the first inputs, see ``write_preview``) is written after
+    the first batch for a quick look and again at the end. No readable input at all (every
+    source unreadable, none done before) is a UsageError after the skipped lines. ``fit``
     brings each image to ``image_size`` (see ``i2i_cli.image_fit.Fit``); ``accept`` leaves items out
     (see ``translate_image_items``).
     """
@@ -127,10 +129,12 @@ def translate_image_items(
     ctx.progress.start_items(len(mine))
     device = ctx.runtime.device
     written: list[ImageItem] = []
+    unreadable: list[ImageItem] = []
 
     def skip(item: ImageItem, reason: str) -> None:
         ctx.console.print(f"[yellow]skipped[/yellow] {item.path}: {reason}")
         ctx.progress.skip_items()
+        unreadable.append(item)
 
     batches = iter_batches(
         mine, image_size, run.batch_size, strict=run.strict, on_skip=skip, fit=fit
@@ -142,10 +146,50 @@ def translate_image_items(
         y = translate_batch(batch_items, x, source_noise, callback).detach().float().cpu()
         _write_batch(ctx, batch_items, y)
         if not written and ctx.runtime.is_main:
-            rows = slice(0, GRID_ROWS)
-            write_image(image_grid([batch[rows], y[rows]]), ctx.output / GRID_FILE)
+            write_preview(ctx.output, items, image_size, fit)
         written.extend(batch_items)
+    if mine and len(unreadable) == len(mine) and len(todo) == len(items):
+        raise UsageError(
+            f"none of the {len(mine)} source images in {source} could be read (each is named "
+            "above); nothing was translated"
+        )
+    ctx.runtime.barrier()  # every rank's results are written before the preview is made
+    if ctx.runtime.is_main and (todo or not (ctx.output / GRID_FILE).exists()):
+        write_preview(ctx.output, items, image_size, fit)
     return written
+
+
+def write_preview(
+    output: Path, items: Sequence[ImageItem], image_size: int | None, fit: Fit = "crop"
+) -> None:
+    """``grid.png``: source | result rows of the first ``GRID_ROWS`` items whose result exists.
+
+    Items are taken in key order, sources read as the run reads them and results from their
+    files, so the preview depends on the inputs and results only: a resumed run shows what an
+    uninterrupted one does, whatever the batch size. Rows of another shape than the first (or
+    whose files cannot be read) are passed over; with no row, nothing is written.
+    """
+    sources: list[torch.Tensor] = []
+    results: list[torch.Tensor] = []
+    for item in items:
+        path = output_path(output, item)
+        if not path.is_file():
+            continue
+        try:
+            source, result = read_image(item.path, image_size, fit=fit), read_image(path)
+        except UnreadableImageError:
+            continue
+        if source.shape != result.shape or (sources and source.shape != sources[0].shape):
+            continue
+        sources.append(source)
+        results.append(result)
+        if len(sources) == GRID_ROWS:
+            break
+    if sources:
+        import torch
+
+        grid = image_grid([torch.stack(sources), torch.stack(results)])
+        write_image(grid, output / GRID_FILE)
 
 
 def _accepted(

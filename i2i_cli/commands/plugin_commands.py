@@ -26,6 +26,7 @@ from i2i_cli.errors import PluginError, UsageError
 from i2i_cli.options import Flag, flags_for
 from i2i_cli.plugin import DESCRIPTOR_OF_KIND, Descriptor
 from i2i_cli.registry import Registry
+from i2i_cli.run_record import RUN_RECORD
 from i2i_cli.run_settings import EvaluateRun, RunSettings, SampleRun, TrainRun, TranslateRun
 from i2i_cli.settings import (
     Settings,
@@ -42,7 +43,6 @@ RECORD_TABLE = "i2i"
 """Table of a settings file that describes the run rather than configures it (ignored on load)."""
 
 RUN_TABLE = "run"
-RUN_RECORD = "run.toml"
 RESULT = "result.json"
 
 BUILT_IN_OPTIONS = frozenset({"task", "config", "set", "dry_run", "help", RECORD_TABLE, RUN_TABLE})
@@ -50,16 +50,23 @@ BUILT_IN_OPTIONS = frozenset({"task", "config", "set", "dry_run", "help", RECORD
 
 @dataclass(frozen=True)
 class Capability:
-    """A command that runs plugins: the plugin kind, descriptor function and run options."""
+    """A command that runs plugins: the plugin kind, descriptor function and run options.
+
+    ``keeps_done`` commands resume by keeping the outputs already in their folder (translate,
+    sample): a rerun with other settings would mix results, so it is refused unless
+    ``--overwrite``. The others redo or check their outputs themselves (train compares the
+    checkpoint's settings, evaluate recomputes its result).
+    """
 
     command: str
     kind: str
     function: str
     run_model: type[RunSettings]
+    keeps_done: bool = False
 
 
-TRANSLATE = Capability("translate", "methods", "translate", TranslateRun)
-SAMPLE = Capability("sample", "methods", "sample", SampleRun)
+TRANSLATE = Capability("translate", "methods", "translate", TranslateRun, keeps_done=True)
+SAMPLE = Capability("sample", "methods", "sample", SampleRun, keeps_done=True)
 TRAIN = Capability("train", "trainers", "train", TrainRun)
 EVALUATE = Capability("evaluate", "metrics", "evaluate", EvaluateRun)
 
@@ -146,28 +153,77 @@ def resolve(
     return Resolved(settings=settings, run=run, task=task)
 
 
-def execute(capability: Capability, name: str, plugin: Descriptor, resolved: Resolved) -> None:
-    """Run the plugin's command in a fresh context; rank 0 writes ``run.toml`` first.
+def check_record(capability: Capability, name: str, plugin: Descriptor, resolved: Resolved) -> bool:
+    """Compare the output folder's ``run.toml`` with this run; whether to write ours up front.
 
-    A command that returns a dict (a metric) has it written as ``result.json`` and shown.
+    A folder without a record, or whose record shapes its outputs as this run would, gets this
+    run's record before any work. A ``keeps_done`` command into a folder recorded with other
+    settings stops with one line naming them, unless ``--overwrite``; any other command writes
+    its record only once it has finished, so a run that stops early never leaves a record
+    describing outputs it did not make.
+    """
+    from i2i_cli.run_record import describe, kept_fields, record_differences
+
+    output = resolved.run.output
+    assert output is not None
+    record = resolved.record(capability, name)
+    differences = record_differences(output, record, kept_fields(plugin.settings))
+    if not differences:
+        return True
+    overwrite = bool(getattr(resolved.run, "overwrite", False))
+    if capability.keeps_done and not overwrite:
+        raise UsageError(
+            f"{output} holds a run with other settings ({describe(differences)}); pass "
+            "--overwrite to redo its outputs, or choose another --output"
+        )
+    return overwrite
+
+
+def execute(capability: Capability, name: str, plugin: Descriptor, resolved: Resolved) -> None:
+    """Run the plugin's command in a fresh context, after checking the output folder.
+
+    ``run.toml`` is compared with the folder's (``check_record``) and written by rank 0; a
+    command that returns a dict (a metric) has it written as ``result.json`` and shown.
     """
     from i2i_cli.atomic import write_atomic_text
     from i2i_cli.context import open_context
+    from i2i_cli.outputs import make_output_folder
 
     output = resolved.run.output
     assert output is not None
     run = plugin.function(capability.function)  # a reference that does not import fails here
+    record_first = check_record(capability, name, plugin, resolved)
+    make_output_folder(output)
     with open_context(capability.command, name, resolved.task, resolved.run, output) as ctx:
-        if ctx.runtime.is_main:
-            output.mkdir(parents=True, exist_ok=True)
-            write_atomic_text(to_toml(resolved.record(capability, name)), output / RUN_RECORD)
-        result = run(resolved.settings, ctx)
+        record = to_toml(resolved.record(capability, name))
+        if ctx.runtime.is_main and record_first:
+            write_atomic_text(record, output / RUN_RECORD)
+        result = _run_plugin(capability, run, resolved.settings, ctx)
+        if ctx.runtime.is_main and not record_first:
+            write_atomic_text(record, output / RUN_RECORD)
         if isinstance(result, Mapping) and ctx.runtime.is_main:
             write_atomic_text(json.dumps(result, indent=2, default=str) + "\n", output / RESULT)
             print_result(name, result)
         if ctx.progress.done or ctx.progress.skipped:
             noun = "steps" if capability.command == "train" else "images"
             ctx.log(f"[green]done[/green]: {ctx.progress.summary(noun)} -> {output}")
+
+
+def _run_plugin(
+    capability: Capability, run: Callable[..., Any], settings: Settings, ctx: Any
+) -> Any:
+    """``run(settings, ctx)``; a trainer under the run seed's global generators.
+
+    Torch's initialisers draw from the global generator, which every process seeds differently:
+    seeded from the run seed (``training_setup_rng``), every trainer's initial model is the same
+    in every process, so two runs, or a run and its resumption, start from the same weights.
+    """
+    if capability is not TRAIN:
+        return run(settings, ctx)
+    from i2i_cli.training.randomness import training_setup_rng
+
+    with training_setup_rng(ctx.runtime.seed, ctx.runtime.device):
+        return run(settings, ctx)
 
 
 def print_result(name: str, result: Mapping[str, Any]) -> None:

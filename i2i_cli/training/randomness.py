@@ -33,11 +33,30 @@ def step_global_rng(seed: int, step: int, rank: int, device: torch.device) -> It
     Modules that draw from the global generator (dropout) then see a stream fixed by
     (run seed, step, rank) instead of one that depends on how many steps this process ran.
     """
+    with seeded_global_rng(item_seed(seed, f"train-global-{step}-rank-{rank}"), device):
+        yield
+
+
+@contextlib.contextmanager
+def training_setup_rng(seed: int, device: torch.device) -> Iterator[None]:
+    """The global generators seeded from the run seed while a trainer runs; restored after.
+
+    A trainer builds its model with torch's initialisers, which draw from the global generator;
+    under this the initial weights follow from the run seed alone, the same in every process
+    and on every rank (each step then reseeds for itself, see ``step_global_rng``).
+    """
+    with seeded_global_rng(item_seed(seed, "train-setup"), device):
+        yield
+
+
+@contextlib.contextmanager
+def seeded_global_rng(seed: int, device: torch.device) -> Iterator[None]:
+    """The global CPU (and ``device``'s CUDA) generator seeded with ``seed``; restored after."""
     cuda: list[int] = []
     if device.type == "cuda":
         cuda = [device.index if device.index is not None else torch.cuda.current_device()]
     with torch.random.fork_rng(devices=cuda):
-        torch.manual_seed(item_seed(seed, f"train-global-{step}-rank-{rank}"))
+        torch.manual_seed(seed)
         yield
 
 

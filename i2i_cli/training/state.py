@@ -20,6 +20,7 @@ from torch import nn
 
 from i2i_cli.atomic import write_atomic_bytes
 from i2i_cli.errors import I2IError, UsageError
+from i2i_cli.run_record import changed_settings
 
 FORMAT = "i2i-training-checkpoint/1"
 
@@ -39,14 +40,6 @@ class TrainingState:
 def plain_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     """``settings`` as JSON values (paths become strings), safe for ``weights_only`` loading."""
     return json.loads(json.dumps(dict(settings), default=str))
-
-
-def changed_settings(
-    saved: Mapping[str, Any], current: Mapping[str, Any], allowed: frozenset[str]
-) -> list[str]:
-    """Names of the settings, outside ``allowed``, whose values differ between two runs."""
-    names = sorted(set(saved) | set(current))
-    return [n for n in names if n not in allowed and saved.get(n) != current.get(n)]
 
 
 def save_atomic(obj: Any, path: Path) -> None:
