@@ -19,6 +19,7 @@ from torch import nn
 from i2i_bbdm.bridge import bridge_marginal
 from i2i_bbdm.train import bridge_ends, bridge_loss, decoding_workers, training_times
 from i2i_bbdm.train_data import PairBatch
+from i2i_cli.settings import parse_toml
 from tests.conftest import run_i2i
 from tests.tiny_models import random_weights
 
@@ -224,6 +225,22 @@ def test_latent_mode_needs_an_image_size_divisible_by_four(
                       "--output", str(tmp_path / "x")])  # fmt: skip
     assert result.returncode == 2
     assert "divisible by 4" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_training_can_start_from_given_weights(training: list[str], tmp_path: Path) -> None:
+    tiny = parse_toml(TINY_UNET, "TINY_UNET")["model"]
+    start = random_weights("bbdm-unet", "sde_bbdm", tiny, tmp_path / "start.pt")
+    out = tmp_path / "tuned"
+    args = [*training, "--checkpoint", str(start), "--set", "iterations=1", "--set", "lr=1e-12"]
+    tuned = run_i2i([*args, "--output", str(out)])
+    assert tuned.returncode == 0, tuned.stderr
+    for key, value in weights(start).items():
+        assert torch.allclose(weights(out / "model.pt")[key], value, atol=1e-6), key
+
+    wider = run_i2i([*args, "--set", "model.model_channels=64", "--output", str(tmp_path / "w")])
+    assert wider.returncode != 0
+    assert "does not fit the configured network" in wider.stderr
+    assert "Traceback" not in wider.stderr
 
 
 # ---------------------------------------------------------------- one-line refusals
