@@ -57,6 +57,8 @@ class Record:
     size: int
     mtime_ns: int
     published: bool
+    checked: str | None = None
+    """What the contents were verified to be (``structure.ContentCheck.checked``), if anything."""
 
     def describes(self, stat: os.stat_result) -> bool:
         """Whether the file still has the size and mtime it had when hashed."""
@@ -72,6 +74,7 @@ def read_record(path: Path) -> Record | None:
             size=int(data["size"]),
             mtime_ns=int(data["mtime_ns"]),
             published=bool(data["published"]),
+            checked=str(data["checked"]) if data.get("checked") else None,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -99,11 +102,37 @@ def mismatch(artifact: Artifact, sha256: str, size: int) -> str | None:
         return f"expected {artifact.size} bytes, got {size}"
     if artifact.sha256 is not None and sha256 != artifact.sha256:
         return f"expected sha256 {artifact.sha256}, got {sha256}"
+    prefix = artifact.sha256_prefix
+    if prefix is not None and not sha256.startswith(prefix):
+        return f"expected a sha256 starting with {prefix} (published), got {sha256}"
     return None
 
 
-Verified = Literal["verified", "recorded", "unverified", "changed", "mismatch"]
-"""verified: matches the published sha256; recorded: no published hash, ours recorded;
+def content_text(artifact: Artifact, checked: str | None, skipped: str | None) -> str:
+    """What was verified of a file without a published full sha256: its published prefix and
+    its structure ('structure verified (adm-unet preset afhq_dog_4m, 362 tensors)'); '' if
+    nothing."""
+    parts = []
+    if artifact.sha256_prefix is not None:
+        parts.append(f"published sha256 prefix {artifact.sha256_prefix} verified")
+    if checked is not None:
+        parts.append(f"structure verified ({checked})")
+    elif skipped is not None:
+        parts.append(f"structure not checked ({skipped})")
+    return ", ".join(parts)
+
+
+def recorded_text(content: str, sha256: str) -> str:
+    """'<content>, sha256 recorded <hash>', or 'no published sha256; recorded <hash>'."""
+    if content:
+        return f"{content}, sha256 recorded {sha256}"
+    return f"no published sha256; recorded {sha256}"
+
+
+Verified = Literal["verified", "structure", "recorded", "unverified", "changed", "mismatch"]
+"""verified: matches the published sha256; structure: no published hash, the contents verified
+(network structure, arrays or a safe load) and the hash recorded; recorded: no published hash,
+ours recorded;
 unverified: never hashed (placed by hand); changed: size/mtime differ from the record;
 mismatch: the recorded hash is not the published one."""
 
@@ -136,14 +165,15 @@ class Fetched:
     size: int
     published: bool
     already_cached: bool = False
+    content: str = ""
+    """What was verified besides the hash (``content_text``), for files without a published one."""
 
     def describe(self) -> str:
         """One line: where the file is and whether its hash was checked or just recorded."""
         if self.already_cached:
             return f"{self.name}: already cached at {self.path}"
-        check = (
-            "sha256 verified" if self.published else f"no published sha256; recorded {self.sha256}"
-        )
+        recorded = recorded_text(self.content, self.sha256 or "?")
+        check = "sha256 verified" if self.published else recorded
         return f"{self.name}: {human_size(self.size)} at {self.path} ({check})"
 
 
@@ -157,6 +187,8 @@ class Verification:
     size: int
     problem: str | None
     against: Literal["published", "recorded", "none"]
+    content: str = ""
+    """What was verified besides the hash (``content_text``), for files without a published one."""
 
     @property
     def ok(self) -> bool:
@@ -168,7 +200,8 @@ class Verification:
         if self.problem is not None:
             return f"{self.name}: MISMATCH, {self.problem} ({self.path})"
         if self.against == "published":
-            return f"{self.name}: ok, sha256 {self.sha256} matches the manifest"
+            return f"{self.name}: ok, sha256 verified ({self.sha256} matches the manifest)"
         if self.against == "recorded":
-            return f"{self.name}: ok, sha256 {self.sha256} matches the hash recorded earlier"
-        return f"{self.name}: ok, no published sha256; recorded {self.sha256}"
+            found = f"sha256 {self.sha256} matches the hash recorded earlier"
+            return f"{self.name}: ok, " + (f"{self.content}, {found}" if self.content else found)
+        return f"{self.name}: ok, {recorded_text(self.content, self.sha256)}"

@@ -28,6 +28,7 @@ PARTIAL_SUFFIX = ".download"
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+SHA256_PREFIX_PATTERN = re.compile(r"^[0-9a-f]{8,63}$")
 DRIVE_ID_PATTERN = re.compile(r"^[-\w]{10,}$")
 
 
@@ -112,6 +113,20 @@ class Artifact(BaseModel):
     approx_size: str | None = Field(default=None, description="Human size estimate.")
     sha256: str | None = Field(default=None, description="Published sha256, lowercase hex.")
     size: int | None = Field(default=None, ge=0, description="Exact size in bytes.")
+    sha256_prefix: str | None = Field(
+        default=None,
+        description="Published leading hex digits of the sha256 (torch hub's file-name rule).",
+    )
+    backbone: str | None = Field(
+        default=None, description="Registered backbone whose network the file holds."
+    )
+    preset: str | None = Field(
+        default=None, description="The backbone's preset the file's tensors must fit."
+    )
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="Backbone settings on top of the preset."
+    )
+    arrays: tuple[str, ...] = Field(default=(), description="Arrays an .npz file must hold.")
     sources: tuple[Source, ...] = Field(default=(), description="Tried in order.")
 
     @field_validator("name")
@@ -140,6 +155,27 @@ class Artifact(BaseModel):
         if not SHA256_PATTERN.match(digest.lower()):
             raise ValueError(f"sha256 must be 64 hex digits, got {digest!r}")
         return digest.lower()
+
+    @field_validator("sha256_prefix")
+    @classmethod
+    def _sha256_prefix(cls, prefix: str | None) -> str | None:
+        """8 to 63 hex digits, stored lowercase."""
+        if prefix is None:
+            return None
+        if not SHA256_PREFIX_PATTERN.match(prefix.lower()):
+            raise ValueError(f"sha256_prefix must be 8 to 63 hex digits, got {prefix!r}")
+        return prefix.lower()
+
+    @model_validator(mode="after")
+    def _structure_fields_fit(self) -> Artifact:
+        """A preset or overrides need a backbone; arrays need an .npz file."""
+        if (self.preset or self.overrides) and not self.backbone:
+            raise ValueError("preset and overrides need a backbone")
+        if self.arrays and not self.file.endswith(".npz"):
+            raise ValueError("arrays describe an .npz file")
+        if self.sha256 and self.sha256_prefix and not self.sha256.startswith(self.sha256_prefix):
+            raise ValueError("sha256 does not start with sha256_prefix")
+        return self
 
     @model_validator(mode="after")
     def _sources_match_status(self) -> Artifact:

@@ -11,10 +11,11 @@ import difflib
 import glob
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from i2i_cli.checkpoints.cache import (
     VERIFIED_FILE,
@@ -24,6 +25,7 @@ from i2i_cli.checkpoints.cache import (
     Verification,
     Verified,
     cache_root,
+    content_text,
     mismatch,
     read_record,
     sha256_file,
@@ -40,6 +42,9 @@ from i2i_cli.checkpoints.downloads import (
 )
 from i2i_cli.checkpoints.manifest import PARTIAL_SUFFIX, Artifact, ManifestSource, Source
 from i2i_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from i2i_cli.checkpoints.structure import ContentCheck
 
 
 class MissingCheckpointError(UsageError):
@@ -175,16 +180,17 @@ class CheckpointStore:
             return "changed"
         if published is not None:
             return "verified" if record.sha256 == published else "mismatch"
-        return "recorded"
+        return "structure" if record.checked else "recorded"
 
-    def _remember(self, name: str, sha256: str) -> Record:
-        """Write the record of the file now in place, whose hash is ``sha256``."""
+    def _remember(self, name: str, sha256: str, checked: str | None = None) -> Record:
+        """Write the record of the file now in place: its hash and what its contents proved."""
         stat = self.path(name).stat()
         record = Record(
             sha256=sha256,
             size=stat.st_size,
             mtime_ns=stat.st_mtime_ns,
             published=self.artifact(name).sha256 is not None,
+            checked=checked,
         )
         write_record(self.directory(name) / VERIFIED_FILE, record)
         return record
@@ -196,27 +202,43 @@ class CheckpointStore:
     # -- checking -------------------------------------------------------------------------------
 
     def verify(self, name: str) -> Verification:
-        """Rehash the cached file against the published hash, else the recorded one.
+        """Rehash the cached file against the published hash, else check its contents (see
+        ``structure``) and compare with the recorded hash.
 
-        With neither, the hash is recorded. A mismatch drops the record (the file stays).
+        With neither hash, the hash is recorded. A mismatch drops the record (the file stays).
         """
         artifact = self.artifact(name)
         path = self.require(name)
         sha256, size = sha256_file(path)
         record = self.record(name)
+        problem = mismatch(artifact, sha256, size)
+        content, checked = "", None
         if artifact.sha256 is not None or artifact.size is not None:
             against: Literal["published", "recorded", "none"] = "published"
-            problem = mismatch(artifact, sha256, size)
-        elif record is not None:
-            against = "recorded"
-            problem = _changed(record.sha256, sha256)
         else:
-            against, problem = "none", None
+            against = "recorded" if record is not None else "none"
+            if problem is None:
+                check = self.check_contents(artifact, path)
+                problem, checked = check.problem, check.checked
+                content = content_text(artifact, check.checked, check.skipped)
+            if problem is None and record is not None:
+                problem = _changed(record.sha256, sha256)
         if problem is None:
-            self._remember(name, sha256)
+            self._remember(name, sha256, checked)
         else:
             self._forget(name)
-        return Verification(name, path, sha256, size, problem, against)
+        return Verification(name, path, sha256, size, problem, against, content)
+
+    def check_contents(self, artifact: Artifact, path: Path) -> ContentCheck:
+        """What ``path`` proves to hold for ``artifact`` (``structure.check_contents``).
+
+        The file is looked at under the artifact's file name (a temporary link beside it), so
+        readers that go by the suffix see the real one.
+        """
+        from i2i_cli.checkpoints.structure import check_contents
+
+        with _named_as(path, artifact.file) as named:
+            return check_contents(artifact, named)
 
     # -- getting files --------------------------------------------------------------------------
 
@@ -264,19 +286,32 @@ class CheckpointStore:
         fetch_source(source, partial, progress)
         sha256, size = sha256_file(partial)
         problem = mismatch(artifact, sha256, size)
+        check = None
+        if problem is None and artifact.sha256 is None:
+            check = self.check_contents(artifact, partial)
+            problem = check.problem
         if problem is not None:
             drop_partial(partial)
             raise DownloadError(f"{source.describe()}: {problem}; the downloaded file was removed")
-        return self._install(artifact, partial, sha256, size)
+        return self._install(artifact, partial, sha256, size, check)
 
-    def _install(self, artifact: Artifact, temporary: Path, sha256: str, size: int) -> Fetched:
+    def _install(
+        self,
+        artifact: Artifact,
+        temporary: Path,
+        sha256: str,
+        size: int,
+        check: ContentCheck | None = None,
+    ) -> Fetched:
         """Rename a checked temporary file to the artifact's path and record its hash."""
         path = self.path(artifact.name)
         os.replace(temporary, path)
         for leftover in path.parent.glob(f"{glob.escape(path.name)}{PARTIAL_SUFFIX}*"):
             leftover.unlink(missing_ok=True)  # gdown's .part files, the partial's source note
-        record = self._remember(artifact.name, sha256)
-        return Fetched(artifact.name, path, sha256, size, published=record.published)
+        checked = check.checked if check else None
+        record = self._remember(artifact.name, sha256, checked)
+        content = content_text(artifact, checked, check.skipped if check else None)
+        return Fetched(artifact.name, path, sha256, size, record.published, content=content)
 
     def adopt(self, name: str, file: Path, *, force: bool = False) -> Fetched:
         """Copy a hand-downloaded ``file`` into the cache after checking its size and sha256."""
@@ -292,17 +327,22 @@ class CheckpointStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary, sha256, size = _hashed_copy(source, path.parent, prefix=f"{path.name}.")
         problem = mismatch(artifact, sha256, size)
+        check = None
+        if problem is None and artifact.sha256 is None:
+            check = self.check_contents(artifact, temporary)
+            problem = check.problem
         if problem is not None:
             temporary.unlink(missing_ok=True)
             raise UsageError(f"{source} is not '{name}': {problem}; nothing was copied")
-        return self._install(artifact, temporary, sha256, size)
+        return self._install(artifact, temporary, sha256, size, check)
 
     def _adopt_in_place(self, name: str, path: Path) -> Fetched:
         """A file put straight into the cache by hand: check it where it is."""
         check = self.verify(name)
         if not check.ok:
             raise UsageError(f"{path} is not '{name}': {check.problem}")
-        return Fetched(name, path, check.sha256, check.size, published=check.against == "published")
+        published = check.against == "published"
+        return Fetched(name, path, check.sha256, check.size, published, content=check.content)
 
 
 def _changed(recorded: str, sha256: str) -> str | None:
@@ -310,6 +350,28 @@ def _changed(recorded: str, sha256: str) -> str | None:
     if recorded == sha256:
         return None
     return f"changed since it was recorded: expected sha256 {recorded}, got {sha256}"
+
+
+@contextmanager
+def _named_as(path: Path, file_name: str) -> Iterator[Path]:
+    """``path`` under ``file_name``: a hidden hard (else symbolic) link beside it, or itself."""
+    if path.name == file_name:
+        yield path
+        return
+    link = path.with_name(f".check-{os.getpid()}-{file_name}")
+    link.unlink(missing_ok=True)
+    try:
+        os.link(path, link)
+    except OSError:
+        try:
+            link.symlink_to(path.name)
+        except OSError:
+            yield path
+            return
+    try:
+        yield link
+    finally:
+        link.unlink(missing_ok=True)
 
 
 def _hashed_copy(source: Path, directory: Path, prefix: str) -> tuple[Path, str, int]:

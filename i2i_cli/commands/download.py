@@ -37,6 +37,7 @@ USAGE_HINT = (
 
 VERIFIED_TEXT = {
     "verified": "yes",
+    "structure": "structure",
     "recorded": "recorded",
     "unverified": "never",
     "changed": "changed",

@@ -74,10 +74,14 @@ def test_from_supplies_an_unreleased_artifact(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, home: Path
 ) -> None:
     use_manifest(tmp_path, monkeypatch, UNRELEASED)
+    import torch
+
     mine = tmp_path / "trained.pt"
-    mine.write_bytes(b"my weights")
-    assert i2i("download", "--from", str(mine), "t_secret").exit_code == 0
-    assert CheckpointStore.open().require("t_secret").read_bytes() == b"my weights"
+    torch.save({"weight": torch.ones(2)}, mine)
+    adopted = i2i("download", "--from", str(mine), "t_secret")
+    assert adopted.exit_code == 0, adopted.output
+    assert "structure verified (loads safely, 1 tensor), sha256 recorded" in adopted.stdout
+    assert CheckpointStore.open().require("t_secret").read_bytes() == mine.read_bytes()
 
 
 def test_verify_rehashes_and_fails_on_a_changed_file(good: Path) -> None:
