@@ -1,0 +1,464 @@
+"""Run faults: bad and odd inputs, output paths, interrupted runs, reruns with other settings.
+
+Each fault case asserts one ``error:`` line naming the fault, a non-zero exit, no traceback, and
+that nothing already in the output folder was lost or altered (its files compared byte for
+byte). Inputs are made at test time; runs use the ``smoke`` method and ``tinytrain`` trainer.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pathlib
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import run_i2i
+from tests.fixture_dists import use_dists
+from tests.robustness.run_helpers import (
+    error_line,
+    file_names,
+    make_images,
+    sample,
+    snapshot,
+    train,
+    translate,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+
+@pytest.fixture(autouse=True)
+def fixture_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The smoke method and tinytrain trainer are test fixtures, not shipped plugins."""
+    use_dists(monkeypatch, "smoke", "tinytrain")
+
+
+@pytest.fixture
+def done(tmp_path: Path) -> tuple[Path, Path]:
+    """A finished translate run: (input folder of 3 images, output folder)."""
+    source, out = tmp_path / "in", tmp_path / "out"
+    make_images(source, 3)
+    first = translate(source, out, "--steps", "1")
+    assert first.returncode == 0, first.stderr
+    return source, out
+
+
+# ---------------------------------------------------------------------------------------------
+# Mixed settings: a rerun into a folder recorded with other settings is refused, nothing touched
+
+
+def _config(tmp_path: Path) -> list[str]:
+    path = tmp_path / "seeded.toml"
+    path.write_text("[run]\nseed = 7\n")
+    return ["--config", str(path)]
+
+
+def _other_input(tmp_path: Path) -> list[str]:
+    make_images(tmp_path / "other", 3, seed=1)
+    return ["--input", str(tmp_path / "other")]
+
+
+RERUNS: dict[str, tuple[Callable[[Path], list[str]], str]] = {
+    "more steps": (lambda tmp: ["--steps", "8"], "steps: 1 -> 8"),
+    "another seed": (lambda tmp: ["--steps", "1", "--seed", "3"], "run.seed: 0 -> 3"),
+    "another precision": (
+        lambda tmp: ["--steps", "1", "--precision", "bf16"],
+        "run.precision: 'fp32' -> 'bf16'",
+    ),
+    "a --set": (
+        lambda tmp: ["--steps", "1", "--set", "noise_level=0.5"],
+        "noise_level: 0.1 -> 0.5",
+    ),
+    "a --config": (lambda tmp: ["--steps", "1", *_config(tmp)], "run.seed: 0 -> 7"),
+    "a task preset": (lambda tmp: ["--task", "gentle"], "steps"),
+    "another input": (lambda tmp: ["--steps", "1", *_other_input(tmp)], "run.input"),
+}
+
+
+@pytest.mark.parametrize("case", list(RERUNS))
+def test_a_rerun_with_other_settings_is_refused(
+    case: str, done: tuple[Path, Path], tmp_path: Path
+) -> None:
+    source, out = done
+    before = snapshot(out)
+    flags, difference = RERUNS[case]
+    line = error_line(translate(source, out, *flags(tmp_path)), str(out), difference)
+    assert "--overwrite" in line and "--output" in line
+    assert snapshot(out) == before
+
+
+def test_a_sample_rerun_with_other_settings_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "samples"
+    assert sample(out, "--steps", "1").returncode == 0
+    before = snapshot(out)
+    error_line(sample(out, "--steps", "2", "--num-samples", "5"), "steps: 1 -> 2")
+    assert snapshot(out) == before
+
+
+def test_sampling_into_a_translate_folder_is_refused(done: tuple[Path, Path]) -> None:
+    _, out = done
+    before = snapshot(out)
+    error_line(sample(out, "--steps", "1"), "i2i.command: 'translate' -> 'sample'")
+    assert snapshot(out) == before
+
+
+def test_an_unreadable_run_record_is_refused(done: tuple[Path, Path]) -> None:
+    source, out = done
+    (out / "run.toml").write_bytes(b"\xff\xfe not toml [")
+    before = snapshot(out)
+    error_line(translate(source, out, "--steps", "1"), "run.toml", "--overwrite")
+    assert snapshot(out) == before
+
+
+def test_training_again_without_resume_leaves_the_run_as_it_was(tmp_path: Path) -> None:
+    out = tmp_path / "train"
+    assert train(out).returncode == 0
+    before = snapshot(out)
+    error_line(train(out, "--lr", "0.5"), "--resume")
+    assert snapshot(out) == before
+
+
+def test_resuming_with_other_settings_leaves_the_run_as_it_was(tmp_path: Path) -> None:
+    out = tmp_path / "train"
+    assert train(out).returncode == 0
+    before = snapshot(out)
+    error_line(train(out, "--resume", "--steps", "6", "--lr", "0.5"), "lr: 0.01 -> 0.5")
+    error_line(train(out, "--resume", "--steps", "6", "--seed", "2"), "run.seed: 0 -> 2")
+    assert snapshot(out) == before
+
+
+def test_a_failed_evaluation_with_other_settings_keeps_the_old_record(tmp_path: Path) -> None:
+    a, b, out = tmp_path / "a", tmp_path / "b", tmp_path / "eval"
+    make_images(a, 2)
+    make_images(b, 2, seed=1)
+    args = ["evaluate", "psnr", "--device", "cpu", "--images", str(a), "--output", str(out)]
+    assert run_i2i([*args, "--source", str(b)]).returncode == 0
+    before = snapshot(out)
+    error_line(run_i2i([*args, "--source", str(tmp_path / "missing")]), "missing")
+    assert snapshot(out) == before
+
+
+def test_what_leaves_each_output_as_it_is_may_change(done: tuple[Path, Path]) -> None:
+    """Not faults: the batch size, the device, more samples; --overwrite redoes the outputs."""
+    source, out = done
+    images = {name: data for name, data in snapshot(out).items() if name.startswith("img")}
+    again = translate(source, out, "--steps", "1", "--batch-size", "1")
+    assert again.returncode == 0 and "3 already done" in again.stderr
+    assert {n: d for n, d in snapshot(out).items() if n.startswith("img")} == images
+    redo = translate(source, out, "--steps", "8", "--overwrite")
+    assert redo.returncode == 0 and "0 already done, 3 to translate" in redo.stderr
+    assert tomllib.loads((out / "run.toml").read_text())["steps"] == 8
+    samples = out.parent / "samples"
+    assert sample(samples, "--steps", "1").returncode == 0
+    more = sample(samples, "--steps", "1", "--num-samples", "5")
+    assert more.returncode == 0 and "3 already done, 2 to draw" in more.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Output paths that cannot be made or written
+
+
+def test_an_output_that_is_a_file_is_one_line(done: tuple[Path, Path]) -> None:
+    source, _ = done
+    target = source / "img0.png"
+    before = target.read_bytes()
+    error_line(translate(source, target), "img0.png", "not a folder")
+    error_line(sample(target), "not a folder")
+    error_line(train(target), "not a folder")
+    assert target.read_bytes() == before
+
+
+def test_an_output_inside_a_file_is_one_line(done: tuple[Path, Path]) -> None:
+    source, _ = done
+    error_line(translate(source, source / "img0.png" / "out"), "img0.png exists and is not")
+
+
+def test_an_evaluation_output_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+    make_images(tmp_path / "a", 1)
+    target = tmp_path / "result"
+    target.write_text("keep me")
+    result = run_i2i(
+        ["evaluate", "psnr", "--images", str(tmp_path / "a"), "--source", str(tmp_path / "a"),
+         "--output", str(target)]
+    )  # fmt: skip
+    error_line(result, "not a folder")
+    assert target.read_text() == "keep me"
+
+
+def test_an_output_through_a_broken_link_is_one_line(done: tuple[Path, Path]) -> None:
+    source, out = done
+    link = out.parent / "dangling"
+    link.symlink_to(out.parent / "nowhere")
+    error_line(translate(source, link), "dangling", "not a folder")
+
+
+def test_an_output_under_a_read_only_folder_is_one_line(
+    done: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel's answer for a read-only parent (faked: tests may run as root, who may write)."""
+    source, out = done
+    locked = out.parent / "locked"
+    locked.mkdir()
+    real_mkdir = pathlib.Path.mkdir
+
+    def mkdir(self: Path, *args: object, **kwargs: object) -> None:
+        if self.parent == locked:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", mkdir)
+    error_line(translate(source, locked / "out"), "cannot create --output", "Permission denied")
+    assert list(locked.iterdir()) == []
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root may write anywhere")
+def test_an_output_folder_without_write_permission_is_one_line(done: tuple[Path, Path]) -> None:
+    source, out = done
+    locked = out.parent / "locked"
+    locked.mkdir(mode=0o555)
+    try:
+        error_line(translate(source, locked / "out"), "Permission denied")
+        error_line(translate(source, locked), "cannot write to --output")
+    finally:
+        locked.chmod(0o755)
+
+
+def test_a_run_record_that_is_a_folder_is_one_line(done: tuple[Path, Path]) -> None:
+    source, _ = done
+    out = source.parent / "odd"
+    (out / "run.toml").mkdir(parents=True)
+    error_line(translate(source, out), "run.toml")
+    assert (out / "run.toml").is_dir() and not file_names(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs none of which can be read: every one named, then one line and a non-zero exit
+
+
+def _zero_bytes(folder: Path) -> None:
+    (folder / "empty.png").write_bytes(b"")
+
+
+def _truncated(folder: Path) -> None:
+    make_images(folder, 1)
+    data = (folder / "img0.png").read_bytes()
+    (folder / "img0.png").write_bytes(data[: len(data) // 2])
+
+
+def _text_as_jpeg(folder: Path) -> None:
+    (folder / "notes.jpg").write_text("these are notes, not a picture\n")
+
+
+def _float_tiff(folder: Path) -> None:
+    Image.fromarray(np.zeros((8, 8), dtype=np.float32)).save(folder / "depth.tif")
+
+
+def _linked_to_itself(folder: Path) -> None:
+    (folder / "loop.png").symlink_to(folder / "loop.png")
+
+
+def _linked_to_nothing(folder: Path) -> None:
+    (folder / "gone.png").symlink_to(folder / "deleted.png")
+
+
+def _all_corrupt(folder: Path) -> None:
+    for index in range(3):
+        (folder / f"bad{index}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes([index]) * 40)
+
+
+UNREADABLE: dict[str, Callable[[Path], None]] = {
+    "zero-byte file": _zero_bytes,
+    "truncated PNG": _truncated,
+    "text named .jpg": _text_as_jpeg,
+    "32-bit float TIFF": _float_tiff,
+    "link to itself": _linked_to_itself,
+    "link to a deleted file": _linked_to_nothing,
+    "three corrupt PNGs": _all_corrupt,
+}
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE))
+def test_no_readable_input_exits_non_zero(case: str, tmp_path: Path) -> None:
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    UNREADABLE[case](source)
+    result = translate(source, out)
+    error_line(result, "could be read", "nothing was translated")
+    assert result.stderr.count("skipped") == len(os.listdir(source))
+    assert not file_names(out, "*.png")
+
+
+def test_strict_stops_at_a_bad_image_and_keeps_what_was_written(tmp_path: Path) -> None:
+    source, out = tmp_path / "in", tmp_path / "out"
+    make_images(source, 2)
+    (source / "img5.png").write_bytes(b"broken")
+    error_line(translate(source, out, "--strict", "--batch-size", "1"), "img5.png")
+    assert file_names(out) == ["img0.png", "img1.png"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Odd --input paths
+
+
+def _loop(tmp: Path) -> Path:
+    (tmp / "loop").symlink_to(tmp / "loop")
+    return tmp / "loop"
+
+
+def _broken_link(tmp: Path) -> Path:
+    (tmp / "moved").symlink_to(tmp / "gone")
+    return tmp / "moved"
+
+
+def _no_images(tmp: Path) -> Path:
+    (tmp / "docs").mkdir()
+    (tmp / "docs" / "readme.txt").write_text("no pictures here")
+    (tmp / "docs" / ".hidden.png").write_bytes(b"")
+    return tmp / "docs"
+
+
+def _not_an_image_file(tmp: Path) -> Path:
+    (tmp / "list.csv").write_text("a,b\n")
+    return tmp / "list.csv"
+
+
+def _clashing_keys(tmp: Path) -> Path:
+    make_images(tmp / "clash", 1)
+    Image.open(tmp / "clash" / "img0.png").save(tmp / "clash" / "img0.jpg")
+    return tmp / "clash"
+
+
+INPUTS: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "a link loop": (_loop, "symbolic link loop"),
+    "a broken link": (_broken_link, "broken symbolic link"),
+    "a missing path": (lambda tmp: tmp / "absent", "input not found"),
+    "a folder without images": (_no_images, "no images"),
+    "a file that is not an image": (_not_an_image_file, "not an image file"),
+    "two images with one key": (_clashing_keys, "collide"),
+}
+
+
+@pytest.mark.parametrize("case", list(INPUTS))
+def test_an_unusable_input_path_is_one_line(case: str, tmp_path: Path) -> None:
+    make, needle = INPUTS[case]
+    source = make(tmp_path)
+    error_line(translate(source, tmp_path / "out"), needle)
+
+
+def test_a_folder_that_cannot_be_listed_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sub-folder without read permission is named, not silently left out (faked for root)."""
+    source = tmp_path / "in"
+    make_images(source / "private", 1)
+    make_images(source, 1)
+    real_scandir = os.scandir
+
+    def scandir(path: object = ".") -> object:
+        if Path(str(path)) == source / "private":
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_scandir(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    error_line(translate(source, tmp_path / "out"), "private", "Permission denied")
+
+
+def test_odd_but_readable_images_are_translated(tmp_path: Path) -> None:
+    """Not faults: 1x1, 16-bit grey, palette, RGBA, an animated GIF, upper-case suffixes."""
+    source = tmp_path / "in"
+    source.mkdir()
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(source / "dot.png")
+    Image.fromarray(np.full((9, 7), 40000, dtype=np.uint16)).save(source / "deep.png")
+    Image.new("P", (10, 10), 3).save(source / "palette.gif")
+    Image.new("RGBA", (10, 12), (0, 0, 0, 0)).save(source / "clear.PNG")
+    frames = [Image.new("RGB", (10, 10), (i * 60, 0, 0)) for i in range(3)]
+    frames[0].save(source / "moving.gif", save_all=True, append_images=frames[1:])
+    result = translate(source, tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert len(file_names(tmp_path / "out", "*.png")) == 6  # five results and the grid
+
+
+# ---------------------------------------------------------------------------------------------
+# Interrupted runs: outputs kept, the resumed run ends where an uninterrupted one does
+
+
+def test_an_interrupted_run_keeps_its_outputs_and_resumes_to_the_same_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "in"
+    make_images(source, 6)
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert translate(source, whole, "--batch-size", "2").returncode == 0
+    import i2i_cli.pipeline as pipeline
+
+    real_write = pipeline.write_image
+    writes: list[Path] = []
+
+    def write_then_interrupt(image: object, path: Path) -> None:
+        real_write(image, path)  # type: ignore[arg-type]
+        writes.append(path)
+        if len(writes) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "write_image", write_then_interrupt)
+    interrupted = translate(source, cut, "--batch-size", "2")
+    assert interrupted.returncode == 130
+    assert "Traceback" not in interrupted.stderr
+    assert "interrupted: outputs already written are kept" in interrupted.stderr
+    kept = snapshot(cut)
+    assert "run.toml" in kept and len(file_names(cut)) >= 2
+    monkeypatch.setattr(pipeline, "write_image", real_write)
+    resumed = translate(source, cut, "--batch-size", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    finished = snapshot(cut)
+    assert all(finished[name] == data for name, data in kept.items() if name.startswith("img"))
+    assert {n: d for n, d in finished.items() if n.endswith(".png")} == {
+        n: d for n, d in snapshot(whole).items() if n.endswith(".png")
+    }  # the outputs and grid.png, byte for byte
+
+
+def test_the_preview_after_a_resume_is_the_uninterrupted_runs(tmp_path: Path) -> None:
+    """grid.png shows the first inputs, not the last batch the resumed run made."""
+    source = tmp_path / "in"
+    make_images(source, 6)
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    assert translate(source, whole, "--batch-size", "2").returncode == 0
+    assert translate(source, resumed, "--batch-size", "2").returncode == 0
+    for name in ("img3.png", "img4.png", "img5.png", "grid.png"):
+        (resumed / name).unlink()  # as a run killed after its third image leaves the folder
+    assert translate(source, resumed, "--batch-size", "1").returncode == 0
+    assert (resumed / "grid.png").read_bytes() == (whole / "grid.png").read_bytes()
+
+
+def test_a_temporary_file_left_by_a_kill_is_neither_an_input_nor_an_output(
+    done: tuple[Path, Path],
+) -> None:
+    source, out = done
+    (out / ".img1.png.1f2e3d4c.tmp").write_bytes(b"half a png")
+    (out / "img1.png").unlink()
+    again = translate(source, out, "--steps", "1")
+    assert again.returncode == 0, again.stderr
+    assert "2 already done, 1 to translate" in again.stderr
+    assert Image.open(out / "img1.png").size == (8, 8)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "random bytes"])
+def test_a_damaged_checkpoint_is_one_line_and_kept(damage: str, tmp_path: Path) -> None:
+    out = tmp_path / "train"
+    assert train(out).returncode == 0
+    checkpoint = out / "checkpoint.pt"
+    data = checkpoint.read_bytes()
+    broken = data[: len(data) // 3] if damage == "truncated" else os.urandom(len(data))
+    checkpoint.write_bytes(broken)
+    before = snapshot(out)
+    error_line(train(out, "--resume", "--steps", "6"), "checkpoint.pt")
+    assert snapshot(out) == before
