@@ -68,7 +68,8 @@ def open_context(
     console = stderr_console()
     show_bars = runtime.is_main and console.is_terminal
     try:
-        with RunProgress(console=console, enabled=show_bars) as progress:
+        lines = runtime.is_main and not console.is_terminal
+        with RunProgress(console=console, enabled=show_bars, lines=lines) as progress:
             yield RunContext(
                 command=command,
                 plugin=plugin,

@@ -1,7 +1,9 @@
 """Progress bars and the closing summary: an outer bar of items, an inner bar of sampler steps.
 
-Bars are drawn only on a terminal and only on rank 0; elsewhere every call is a no-op, so
-samplers and pipelines call them unconditionally.
+Bars are drawn only on a terminal and only on rank 0. When rank 0 writes to a log file or a
+cluster job's output instead, one plain progress line is printed at a fixed interval (items done,
+the current sampler step, rate and time left). Elsewhere every call is a no-op, so samplers and
+pipelines call them unconditionally.
 """
 
 from __future__ import annotations
@@ -31,18 +33,33 @@ def no_step(info: Mapping[str, Any]) -> None:
     """A step callback that does nothing."""
 
 
+LINE_INTERVAL = 30.0
+"""Seconds between plain progress lines when the output is not a terminal."""
+
+
 @dataclass
 class RunProgress:
-    """Items and sampler-step bars for one run, plus the counts for its closing summary."""
+    """Items and sampler-step bars for one run, plus the counts for its closing summary.
+
+    ``enabled``: draw bars (a terminal). ``lines``: print a plain line every ``interval``
+    seconds instead (a log file); ``clock`` gives the time in seconds.
+    """
 
     console: Console
     enabled: bool
+    lines: bool = False
+    interval: float = LINE_INTERVAL
+    clock: Callable[[], float] = time.perf_counter
     done: int = 0
     skipped: int = 0
     started: float = field(default_factory=time.perf_counter)
     _bars: Progress | None = None
     _items: TaskID | None = None
     _steps: TaskID | None = None
+    _total: int | None = None
+    _noun: str = "images"
+    _step: tuple[int, int | None] | None = None
+    _last_line: float = field(default=0.0, repr=False)
 
     def __enter__(self) -> RunProgress:
         if self.enabled:
@@ -56,7 +73,7 @@ class RunProgress:
                 transient=False,
             )
             self._bars.start()
-        self.started = time.perf_counter()
+        self.started = self._last_line = self.clock()
         return self
 
     def __exit__(
@@ -71,6 +88,7 @@ class RunProgress:
 
     def start_items(self, total: int, description: str = "images") -> None:
         """Open (or reset) the outer bar over ``total`` items."""
+        self._total, self._noun = total, description
         if self._bars is None:
             return
         if self._items is None:
@@ -83,6 +101,8 @@ class RunProgress:
         self.done += count
         if self._bars is not None and self._items is not None:
             self._bars.advance(self._items, count)
+        self._step = None
+        self._maybe_line()
 
     def skip_items(self, count: int = 1) -> None:
         """Count items skipped because they were unreadable (they still move the outer bar)."""
@@ -92,6 +112,13 @@ class RunProgress:
 
     def step_callback(self, description: str = "steps") -> StepCallback:
         """A sampler callback that drives the inner bar; the bar's length is ``info["total"]``."""
+        if self._bars is None and self.lines:
+
+            def on_step_line(info: Mapping[str, Any]) -> None:
+                self._step = (int(info["i"]) + 1, info.get("total"))
+                self._maybe_line()
+
+            return on_step_line
         if self._bars is None:
             return no_step
         bars = self._bars
@@ -106,9 +133,34 @@ class RunProgress:
 
         return on_step
 
+    def _maybe_line(self) -> None:
+        """Print a progress line when lines are on and the interval has passed since the last."""
+        if not self.lines:
+            return
+        now = self.clock()
+        if now - self._last_line < self.interval:
+            return
+        self._last_line = now
+        self.console.print(self.line(now), highlight=False, soft_wrap=True)
+
+    def line(self, now: float) -> str:
+        """``images 12/500, step 40/100, 0.35 images/s, 23 min left`` (what is known so far)."""
+        seconds = max(now - self.started, 1e-9)
+        finished = self.done + self.skipped
+        parts = [f"{self._noun} {finished}/{self._total}" if self._total else self._noun]
+        if self._step is not None:
+            step, steps = self._step
+            parts.append(f"step {step}/{steps}" if steps else f"step {step}")
+        parts.append(f"{self.done / seconds:.2f} {self._noun}/s")
+        if self._total and finished:
+            left = (self._total - finished) * seconds / finished
+            parts.append(f"{left / 60:.0f} min left" if left >= 120 else f"{left:.0f} s left")
+        parts.append(f"{seconds:.0f} s elapsed")
+        return ", ".join(parts)
+
     def summary(self, noun: str = "images") -> str:
         """The closing line: items done (and skipped), seconds, items per second."""
-        seconds = time.perf_counter() - self.started
+        seconds = self.clock() - self.started
         rate = self.done / seconds if seconds > 0 else 0.0
         skipped = f", {self.skipped} skipped" if self.skipped else ""
         return f"{self.done} {noun}{skipped} in {seconds:.1f} s ({rate:.2f} {noun}/s)"

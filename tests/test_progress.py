@@ -36,3 +36,35 @@ def test_enabled_progress_draws_item_and_step_bars() -> None:
     assert "steps" in drawn
     assert "5/5" in drawn
     assert "2/2" in drawn
+
+
+class FakeClock:
+    """Seconds that move only when told."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_without_a_terminal_a_plain_line_is_printed_at_each_interval() -> None:
+    stream, clock = io.StringIO(), FakeClock()
+    console = Console(file=stream, width=200)
+    with RunProgress(console=console, enabled=False, lines=True, clock=clock) as progress:
+        progress.start_items(4)
+        on_step = progress.step_callback()
+        on_step({"i": 0, "total": 10})
+        assert stream.getvalue() == ""
+        clock.now += 31
+        on_step({"i": 4, "total": 10})
+        clock.now += 10
+        progress.advance_items()
+        clock.now += 25
+        progress.advance_items()
+    lines = stream.getvalue().splitlines()
+    assert lines == [
+        "images 0/4, step 5/10, 0.00 images/s, 31 s elapsed",
+        "images 2/4, 0.03 images/s, 66 s left, 66 s elapsed",
+    ]
+    assert "\x1b" not in stream.getvalue()
