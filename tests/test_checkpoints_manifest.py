@@ -242,8 +242,33 @@ def test_unreleased_artifacts_say_why(shipped: dict[str, Artifact]) -> None:
     assert all(len(a.note) > 40 and not a.sources for a in unreleased.values())
 
 
+PINNED_SHA256 = {
+    "adm_256x256_diffusion_uncond": (
+        "a37c32fffd316cd494cf3f35b339936debdc1576dad13fe57c42399a5dbc78b1",
+        "Disco Diffusion",
+    ),
+    "fid_nvidia_inception_torchscript": (
+        "f58cb9b6ec323ed63459aa4fb441fe750cfe39fafad6da5cb504a16f19e958f4",
+        "k-diffusion",
+    ),
+}
+"""The only published hashes: each as another project pins it, who is named in the note."""
+
+
 def test_no_sha256_or_size_is_invented(shipped: dict[str, Artifact]) -> None:
-    assert all(a.sha256 is None and a.size is None for a in shipped.values())
+    pinned = {name: a.sha256 for name, a in shipped.items() if a.sha256 is not None}
+    assert pinned == {name: digest for name, (digest, _) in PINNED_SHA256.items()}
+    assert all(who in shipped[name].note for name, (_, who) in PINNED_SHA256.items())
+    assert all(a.size is None for a in shipped.values())
+
+
+def test_a_sha256_prefix_is_the_torch_hub_digits_of_the_file_name(
+    shipped: dict[str, Artifact],
+) -> None:
+    prefixed = {a.name: a for a in shipped.values() if a.sha256_prefix is not None}
+    assert set(prefixed) == {"fid_pt_inception", "lpips_alexnet"}
+    for artifact in prefixed.values():
+        assert artifact.file.endswith(f"-{artifact.sha256_prefix}.pth")
 
 
 def test_every_artifact_has_a_provenance_note(shipped: dict[str, Artifact]) -> None:

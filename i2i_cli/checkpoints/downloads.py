@@ -13,6 +13,7 @@ import os
 import posixpath
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -29,12 +30,23 @@ HTTP_TIMEOUT_S = 60.0
 HTTP_RETRIES = 3
 """Reconnections (each resuming with a Range request) after a transfer breaks off mid-way."""
 
+DRIVE_REFUSED = "Google Drive did not hand out the file"
+
 Progress = Callable[[int, int | None], None]
 """Download progress callback: ``progress(bytes so far, total bytes or None)``."""
 
 
 class DownloadError(I2IError):
-    """A download that failed: unreachable source, bad response, or a checksum mismatch."""
+    """A download that failed: unreachable source, bad response, or a checksum mismatch.
+
+    ``summary`` is the short form of what went wrong ('cannot connect to example.org'), for the
+    first line of a report that lists the full messages below it.
+    """
+
+    def __init__(self, message: str, summary: str | None = None) -> None:
+        """A failure described by ``message``, in short by ``summary`` (default: the message)."""
+        super().__init__(message)
+        self.summary = summary or message
 
 
 def one_line(text: object) -> str:
@@ -54,6 +66,16 @@ class _Interrupted(Exception):
 def http_download(url: str, partial: Path, progress: Progress | None = None) -> None:
     """Fetch ``url`` into ``partial``, resuming what is there; reconnect if the transfer breaks."""
     _claim_partial(partial, url)
+    try:
+        _http_attempts(url, partial, progress)
+    except DownloadError:
+        if not partial.is_file() or partial.stat().st_size == 0:
+            drop_partial(partial)  # nothing to resume: no note of a source either
+        raise
+
+
+def _http_attempts(url: str, partial: Path, progress: Progress | None) -> None:
+    """The transfer of ``url`` into ``partial``, reconnecting up to ``HTTP_RETRIES`` times."""
     for attempt in range(HTTP_RETRIES + 1):
         try:
             _http_transfer(url, partial, progress)
@@ -62,7 +84,8 @@ def http_download(url: str, partial: Path, progress: Progress | None = None) -> 
             if attempt == HTTP_RETRIES:
                 raise DownloadError(
                     f"{url}: {error} (after {HTTP_RETRIES} resumed attempts); the partial file "
-                    f"{partial} is kept for the next run to resume"
+                    f"{partial} is kept for the next run to resume",
+                    f"the transfer from {_host(url)} kept breaking off",
                 ) from None
 
 
@@ -92,8 +115,9 @@ def drop_partial(partial: Path) -> None:
 class _HTTPStatusError(DownloadError):
     """An HTTP error status; ``code`` lets a stale resume (416) be told apart."""
 
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
+    def __init__(self, url: str, code: int, reason: str) -> None:
+        """HTTP status ``code`` (``reason``) in answer to ``url``."""
+        super().__init__(f"{url}: HTTP {code} {reason}", f"HTTP {code} from {_host(url)}")
         self.code = code
 
 
@@ -107,10 +131,17 @@ def _open_url(url: str, offset: int) -> Any:
         return urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S)
     except urllib.error.HTTPError as error:
         error.close()
-        raise _HTTPStatusError(f"{url}: HTTP {error.code} {error.reason}", error.code) from None
+        raise _HTTPStatusError(url, error.code, str(error.reason)) from None
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
-        raise DownloadError(f"{url}: cannot connect ({error_line(reason)})") from None
+        raise DownloadError(
+            f"{url}: cannot connect ({error_line(reason)})", f"cannot connect to {_host(url)}"
+        ) from None
+
+
+def _host(url: str) -> str:
+    """The host (and port) part of a URL."""
+    return urllib.parse.urlsplit(url).netloc or url
 
 
 def _open_resumed(url: str, partial: Path) -> tuple[Any, int]:
@@ -138,7 +169,10 @@ def _body_start(response: Any, offset: int) -> int | None:
     if response.status == 206:
         match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
         return offset if match and int(match.group(1)) == offset else None
-    raise DownloadError(f"{response.url}: unexpected HTTP {response.status}")
+    raise DownloadError(
+        f"{response.url}: unexpected HTTP {response.status}",
+        f"HTTP {response.status} from {_host(response.url)}",
+    )
 
 
 def _http_transfer(url: str, partial: Path, progress: Progress | None) -> None:
@@ -195,9 +229,9 @@ def drive_download(file_id: str, partial: Path, progress: Progress | None = None
             ),
         )
     except Exception as error:
-        raise DownloadError(f"{url}: {error_line(error)}") from None
+        raise DownloadError(f"{url}: {error_line(error)}", DRIVE_REFUSED) from None
     if not partial.is_file():
-        raise DownloadError(f"{url}: gdown finished without writing {partial}")
+        raise DownloadError(f"{url}: gdown finished without writing {partial}", DRIVE_REFUSED)
 
 
 def _accepted(function: Callable[..., Any], **options: Any) -> dict[str, Any]:
@@ -220,7 +254,10 @@ def drive_folder_listing(folder_id: str) -> dict[str, str]:
         )
     except Exception as error:
         url = f"https://drive.google.com/drive/folders/{folder_id}"
-        raise DownloadError(f"{url}: cannot list the folder ({error_line(error)})") from None
+        raise DownloadError(
+            f"{url}: cannot list the folder ({error_line(error)})",
+            "cannot list the Google Drive folder",
+        ) from None
     return {str(item.path).replace(os.sep, "/"): str(item.id) for item in files}
 
 
@@ -240,11 +277,17 @@ def pick_folder_file(listing: Mapping[str, str], pattern: str) -> str:
     if not matches and "/" not in pattern:
         by_name = [p for p in listing if fnmatch.fnmatchcase(posixpath.basename(p), pattern)]
         if len(by_name) > 1:
-            raise DownloadError(f"'{pattern}' is ambiguous in the folder: {', '.join(by_name)}")
+            raise DownloadError(
+                f"'{pattern}' is ambiguous in the folder: {', '.join(by_name)}",
+                f"'{pattern}' is ambiguous in the Google Drive folder",
+            )
         matches = by_name
     if not matches:
         held = ", ".join(sorted(listing)[:20]) or "nothing"
-        raise DownloadError(f"no file '{pattern}' in the folder (it holds: {held})")
+        raise DownloadError(
+            f"no file '{pattern}' in the folder (it holds: {held})",
+            f"no file '{pattern}' in the Google Drive folder",
+        )
     return max(matches, key=_step_number)
 
 
@@ -261,5 +304,5 @@ def fetch_source(source: Source, partial: Path, progress: Progress | None = None
         listing = drive_folder_listing(source.drive_folder)
         file_id = listing[pick_folder_file(listing, source.path)]
     except DownloadError as error:
-        raise DownloadError(f"{source.describe()}: {error}") from None
+        raise DownloadError(f"{source.describe()}: {error}", error.summary) from None
     drive_download(file_id, partial, progress)

@@ -256,16 +256,13 @@ class CheckpointStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         if force:
             drop_partial(partial)
-        failures = []
+        failures: list[DownloadError] = []
         for source in artifact.sources:
             try:
                 return self._download_from(artifact, source, partial, progress)
             except DownloadError as error:
-                failures.append(str(error))
-        raise DownloadError(
-            f"cannot download '{name}': {'; '.join(failures)}. Download it by hand and run "
-            f"`i2i download --from FILE {name}` (it goes to {path})"
-        )
+                failures.append(error)
+        raise _failed_download(name, path, failures)
 
     def _already_cached(self, name: str, path: Path) -> Fetched:
         """The Fetched of a file already in the cache (its recorded hash, if any)."""
@@ -292,7 +289,10 @@ class CheckpointStore:
             problem = check.problem
         if problem is not None:
             drop_partial(partial)
-            raise DownloadError(f"{source.describe()}: {problem}; the downloaded file was removed")
+            raise DownloadError(
+                f"{source.describe()}: {problem}; the downloaded file was removed",
+                "the downloaded file is not this checkpoint",
+            )
         return self._install(artifact, partial, sha256, size, check)
 
     def _install(
@@ -343,6 +343,17 @@ class CheckpointStore:
             raise UsageError(f"{path} is not '{name}': {check.problem}")
         published = check.against == "published"
         return Fetched(name, path, check.sha256, check.size, published, content=check.content)
+
+
+def _failed_download(name: str, path: Path, failures: list[DownloadError]) -> DownloadError:
+    """Every source failed: a short first line, each source's failure, then what to do."""
+    summaries = ", ".join(dict.fromkeys(error.summary for error in failures))
+    details = "".join(f"\n  {error}" for error in failures)
+    return DownloadError(
+        f"cannot download '{name}': {summaries}{details}\n"
+        f"Download it by hand and run `i2i download --from FILE {name}` (it goes to {path})",
+        f"cannot download '{name}': {summaries}",
+    )
 
 
 def _changed(recorded: str, sha256: str) -> str | None:

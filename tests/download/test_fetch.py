@@ -100,16 +100,18 @@ def test_a_wrong_hash_removes_the_download_and_says_expected_and_got(
     assert list((home / "t_wrong").iterdir()) == []
 
 
-def test_a_404_is_one_line_naming_the_url_and_the_hand_download_path(
+def test_a_404_is_a_short_line_then_the_url_and_the_hand_download_path(
     server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, home: Path
 ) -> None:
     use_manifest(tmp_path, monkeypatch, url_entry(server, "t_gone", "/files/gone.bin", None))
     result = i2i("download", "t_gone")
     assert result.exit_code == 1
-    (line,) = result.stderr.strip().splitlines()
-    assert f"{server.base}/files/gone.bin" in line and "404" in line
-    assert str(home / "t_gone" / "gone.bin") in line
-    assert "`i2i download --from FILE t_gone`" in line
+    first, detail, advice = result.stderr.strip().splitlines()
+    host = server.base.removeprefix("http://")
+    assert first == f"error: cannot download 't_gone': HTTP 404 from {host}"
+    assert f"{server.base}/files/gone.bin" in detail and "404" in detail
+    assert str(home / "t_gone" / "gone.bin") in advice
+    assert "`i2i download --from FILE t_gone`" in advice
 
 
 def test_an_unreachable_host_is_a_download_error(
