@@ -34,6 +34,9 @@ RUN_FIELDS_KEEPING_OUTPUTS = frozenset(
 its noise from (seed, key)), so neither where they go, the device, the batch size, the number of
 items asked for nor the resume flags change an output already made."""
 
+UNFINISHED = "unfinished"
+"""``[i2i] unfinished = true``: the record of an ``--overwrite`` run that has not ended yet."""
+
 IDENTITY = ("command", "plugin")
 """What the ``[i2i]`` table contributes to the comparison: which command and plugin ran."""
 
@@ -121,10 +124,21 @@ def record_differences(
         return None
     now = parse_toml(to_toml(record), RUN_RECORD)
     before, after = shaping_settings(previous, kept), shaping_settings(now, kept)
-    return [
+    differences = [
         f"{name}: {_shown(before.get(name))} -> {_shown(after.get(name))}"
         for name in changed_settings(before, after, frozenset())
     ]
+    about = previous.get(ABOUT_TABLE)
+    if isinstance(about, Mapping) and about.get(UNFINISHED) is True:
+        differences.insert(0, "an --overwrite run into it did not finish, its outputs mix two runs")
+    return differences
+
+
+def mark_unfinished(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` marked as the record of a run that has not finished redoing its outputs."""
+    about = dict(record.get(ABOUT_TABLE, {}))
+    about[UNFINISHED] = True
+    return {**record, ABOUT_TABLE: about}
 
 
 def holds_outputs(folder: Path) -> bool:

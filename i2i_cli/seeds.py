@@ -17,6 +17,7 @@ import re
 from pydantic import Field, field_validator
 
 from i2i_cli.errors import UsageError
+from i2i_cli.run_record import KEEPS_OUTPUTS
 from i2i_cli.settings import Settings
 
 MAX_SEEDS = 10_000_000
@@ -93,6 +94,7 @@ class SeedOutput(Settings):
         description="Seeds to draw, e.g. 0-49999 or 0,5,7-9: seed k is image {k:06d}.png from "
         "its own generator (EDM's image k). Given, it wins over --num-samples; empty: seeds "
         "0 .. num-samples - 1.",
+        json_schema_extra={KEEPS_OUTPUTS: True},  # which seeds, not what each seed gives
     )
     subdirs: bool = Field(
         False, description="Write seed k under a folder per 1000 seeds: 000000/000123.png."
@@ -101,6 +103,7 @@ class SeedOutput(Settings):
         False,
         description="Also write samples.npz: 'samples' uint8 (N, H, W, C) in seed order "
         "(and 'label' one-hot for a conditional network), DG's --save_type npz.",
+        json_schema_extra={KEEPS_OUTPUTS: True},  # made from the images, which stay as they are
     )
 
     @field_validator("seeds")

@@ -72,3 +72,11 @@ def test_a_folder_with_nothing_but_its_record_holds_no_run(tmp_path: Path) -> No
 def test_many_differences_stay_on_one_short_line() -> None:
     line = describe([f"s{i}: 0 -> 1" for i in range(9)])
     assert line.endswith("; and 5 more") and "\n" not in line
+
+
+def test_more_seeds_or_an_npz_continue_a_seed_run() -> None:
+    """EDM's --seeds picks which images, not what each one is; --npz is made from them."""
+    from i2i_edm.method_settings import EdmSampleSettings
+
+    assert {"seeds", "npz"} <= kept_fields(EdmSampleSettings)
+    assert "subdirs" not in kept_fields(EdmSampleSettings)  # it moves every output

@@ -153,8 +153,23 @@ def resolve(
     return Resolved(settings=settings, run=run, task=task)
 
 
-def check_record(capability: Capability, name: str, plugin: Descriptor, resolved: Resolved) -> bool:
-    """Compare the output folder's ``run.toml`` with this run; whether to write ours up front.
+@dataclass(frozen=True)
+class RecordPlan:
+    """When rank 0 writes ``run.toml``: before the work, after it, or both (marked unfinished).
+
+    ``unfinished``: an ``--overwrite`` run into a folder recorded with other settings writes
+    its record marked unfinished first (until it ends, the folder mixes both settings' outputs)
+    and the plain record at the end.
+    """
+
+    first: bool
+    unfinished: bool = False
+
+
+def check_record(
+    capability: Capability, name: str, plugin: Descriptor, resolved: Resolved
+) -> RecordPlan:
+    """Compare the output folder's ``run.toml`` with this run's: when to write ours, or refuse.
 
     A folder without a record, or whose record shapes its outputs as this run would, gets this
     run's record before any work. A ``keeps_done`` command into a folder recorded with other
@@ -169,39 +184,42 @@ def check_record(capability: Capability, name: str, plugin: Descriptor, resolved
     record = resolved.record(capability, name)
     differences = record_differences(output, record, kept_fields(plugin.settings))
     if not differences:
-        return True
+        return RecordPlan(first=True)
     overwrite = bool(getattr(resolved.run, "overwrite", False))
     if capability.keeps_done and not overwrite:
         raise UsageError(
             f"{output} holds a run with other settings ({describe(differences)}); pass "
             "--overwrite to redo its outputs, or choose another --output"
         )
-    return overwrite
+    return RecordPlan(first=overwrite, unfinished=overwrite)
 
 
 def execute(capability: Capability, name: str, plugin: Descriptor, resolved: Resolved) -> None:
     """Run the plugin's command in a fresh context, after checking the output folder.
 
-    ``run.toml`` is compared with the folder's (``check_record``) and written by rank 0; a
-    command that returns a dict (a metric) has it written as ``result.json`` and shown.
+    ``run.toml`` is compared with the folder's and written by rank 0 when ``check_record``
+    says; a command that returns a dict (a metric) has it written as ``result.json`` and shown.
     """
     from i2i_cli.atomic import write_atomic_text
     from i2i_cli.context import open_context
     from i2i_cli.outputs import make_output_folder
+    from i2i_cli.run_record import mark_unfinished
 
     output = resolved.run.output
     assert output is not None
     run = plugin.function(capability.function)  # a reference that does not import fails here
-    record_first = check_record(capability, name, plugin, resolved)
+    plan = check_record(capability, name, plugin, resolved)
     make_output_folder(output)
     with open_context(capability.command, name, resolved.task, resolved.run, output) as ctx:
-        record = to_toml(resolved.record(capability, name))
-        if ctx.runtime.is_main and record_first:
-            write_atomic_text(record, output / RUN_RECORD)
+        record = resolved.record(capability, name)
+        main = ctx.runtime.is_main
+        if main and plan.first:
+            first = mark_unfinished(record) if plan.unfinished else record
+            write_atomic_text(to_toml(first), output / RUN_RECORD)
         result = _run_plugin(capability, run, resolved.settings, ctx)
-        if ctx.runtime.is_main and not record_first:
-            write_atomic_text(record, output / RUN_RECORD)
-        if isinstance(result, Mapping) and ctx.runtime.is_main:
+        if main and (plan.unfinished or not plan.first):
+            write_atomic_text(to_toml(record), output / RUN_RECORD)
+        if isinstance(result, Mapping) and main:
             write_atomic_text(json.dumps(result, indent=2, default=str) + "\n", output / RESULT)
             print_result(name, result)
         if ctx.progress.done or ctx.progress.skipped:

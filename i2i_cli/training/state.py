@@ -73,10 +73,7 @@ def restore_checkpoint(
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise I2IError(
-            f"cannot resume from {path}: the file is corrupt or truncated ({_first_line(error)}); "
-            "delete it to start over"
-        ) from None
+        raise I2IError(_unloadable(path, error)) from None
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         raise I2IError(f"{path} is not an i2i training checkpoint")
     before, now = saved["settings"], plain_settings(settings)
@@ -104,6 +101,19 @@ def export_weights(path: Path, module: nn.Module) -> None:
     """Write ``module``'s state dict as CPU tensors (loadable with ``weights_only=True``)."""
     weights = {name: value.detach().cpu() for name, value in module.state_dict().items()}
     save_atomic(weights, path)
+
+
+def _unloadable(path: Path, error: BaseException) -> str:
+    """Why a checkpoint did not load, in one line that never advises loading it unsafely."""
+    from i2i_cli.checkpoints.loading import error_reason, forbidden_global, unsafe_message
+
+    name = forbidden_global(error)
+    if name is not None:
+        return f"cannot resume: {unsafe_message(path, name, 'training checkpoint')}"
+    return (
+        f"cannot resume from {path}: the file is corrupt or truncated ({error_reason(error)}); "
+        "delete it to start over"
+    )
 
 
 def _first_line(error: BaseException) -> str:

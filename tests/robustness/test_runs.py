@@ -451,14 +451,67 @@ def test_a_temporary_file_left_by_a_kill_is_neither_an_input_nor_an_output(
     assert Image.open(out / "img1.png").size == (8, 8)
 
 
-@pytest.mark.parametrize("damage", ["truncated", "random bytes"])
-def test_a_damaged_checkpoint_is_one_line_and_kept(damage: str, tmp_path: Path) -> None:
+class _RunsCode:
+    """Unpickling this would call ``os.system`` (the loader refuses it first)."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (os.system, ("echo hostile",))
+
+
+def _damage(checkpoint: Path, damage: str) -> None:
+    """Truncate the file, fill it with random bytes, or put code to run in it."""
+    import torch
+
+    data = checkpoint.read_bytes()
+    if damage == "truncated":
+        checkpoint.write_bytes(data[: len(data) // 3])
+    elif damage == "random bytes":
+        checkpoint.write_bytes(np.random.default_rng(0).bytes(len(data)))
+    else:
+        torch.save({"format": "i2i-training-checkpoint/1", "step": _RunsCode()}, checkpoint)
+
+
+@pytest.mark.parametrize(
+    ("damage", "needle"),
+    [
+        ("truncated", "corrupt or truncated"),
+        ("random bytes", "corrupt or truncated"),
+        ("hostile", "not allowed to run"),
+    ],
+)
+def test_a_damaged_checkpoint_is_one_line_and_kept(
+    damage: str, needle: str, tmp_path: Path
+) -> None:
     out = tmp_path / "train"
     assert train(out).returncode == 0
-    checkpoint = out / "checkpoint.pt"
-    data = checkpoint.read_bytes()
-    broken = data[: len(data) // 3] if damage == "truncated" else os.urandom(len(data))
-    checkpoint.write_bytes(broken)
+    _damage(out / "checkpoint.pt", damage)
     before = snapshot(out)
-    error_line(train(out, "--resume", "--steps", "6"), "checkpoint.pt")
+    line = error_line(train(out, "--resume", "--steps", "6"), "checkpoint.pt", needle)
+    assert "weights_only" not in line
     assert snapshot(out) == before
+
+
+def test_an_interrupted_overwrite_is_not_taken_for_a_finished_run(
+    done: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed while redoing a folder with other settings, the folder mixes both: say so."""
+    source, out = done
+    import i2i_cli.pipeline as pipeline
+
+    real_write = pipeline.write_image
+
+    def write_once_then_interrupt(image: object, path: Path) -> None:
+        real_write(image, path)  # type: ignore[arg-type]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "write_image", write_once_then_interrupt)
+    cut = translate(source, out, "--steps", "8", "--overwrite")
+    assert cut.returncode == 130
+    monkeypatch.setattr(pipeline, "write_image", real_write)
+    before = snapshot(out)
+    error_line(translate(source, out, "--steps", "8"), "did not finish", "--overwrite")
+    assert snapshot(out) == before
+    redo = translate(source, out, "--steps", "8", "--overwrite")
+    assert redo.returncode == 0, redo.stderr
+    assert "unfinished" not in (out / "run.toml").read_text()
+    assert translate(source, out, "--steps", "8").returncode == 0
