@@ -148,15 +148,29 @@ def translate_image_items(
         if not written and ctx.runtime.is_main:
             write_preview(ctx.output, items, image_size, fit)
         written.extend(batch_items)
-    if mine and len(unreadable) == len(mine) and len(todo) == len(items):
-        raise UsageError(
-            f"none of the {len(mine)} source images in {source} could be read (each is named "
-            "above); nothing was translated"
-        )
+    _check_some_read(ctx, source, len(mine), len(unreadable), nothing_done=len(todo) == len(items))
     ctx.runtime.barrier()  # every rank's results are written before the preview is made
     if ctx.runtime.is_main and (todo or not (ctx.output / GRID_FILE).exists()):
         write_preview(ctx.output, items, image_size, fit)
     return written
+
+
+def _check_some_read(
+    ctx: RunContext, source: Path, tried: int, unreadable: int, *, nothing_done: bool
+) -> None:
+    """UsageError when the run had inputs to do, none done before, and every rank read none.
+
+    The counts are summed over ranks, so every rank stops together (or none does).
+    """
+    import torch
+
+    counts = torch.tensor([tried, unreadable], dtype=torch.int64, device=ctx.runtime.device)
+    tried, unreadable = ctx.runtime.all_reduce_sum(counts).tolist()
+    if nothing_done and tried and unreadable == tried:
+        raise UsageError(
+            f"none of the {tried} source images in {source} could be read (each is named "
+            "above); nothing was translated"
+        )
 
 
 def write_preview(
