@@ -31,13 +31,7 @@ def make_output_folder(folder: Path) -> None:
     path, before anything is written.
     """
     folder = Path(folder)
-    blocking = _file_in_the_way(folder)
-    if blocking is not None:
-        what = "it" if blocking == folder else str(blocking)
-        raise UsageError(
-            f"cannot use --output {folder}: {what} exists and is not a folder; "
-            "choose another --output"
-        )
+    check_not_blocked(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -48,6 +42,39 @@ def make_output_folder(folder: Path) -> None:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(
             f"cannot write to --output {folder}: permission denied; choose another --output"
+        )
+
+
+def check_not_blocked(folder: Path) -> None:
+    """UsageError when ``folder``, or a parent of it, exists as something other than a folder."""
+    blocking = _file_in_the_way(folder)
+    if blocking is not None:
+        what = "it" if blocking == folder else str(blocking)
+        raise UsageError(
+            f"cannot use --output {folder}: {what} exists and is not a folder; "
+            "choose another --output"
+        )
+
+
+def check_apart(output: Path, source: Path | None) -> None:
+    """UsageError when results would land on or among the inputs (``--output`` vs ``--input``).
+
+    An output folder that is the input folder or inside it would have its results read as
+    inputs by the next run (and, with ``--overwrite``, written over the sources); an input file
+    whose result would take its own path would be overwritten.
+    """
+    if source is None:
+        return
+    out, src = Path(os.path.realpath(output)), Path(os.path.realpath(source))
+    if src.is_dir() and (out == src or src in out.parents):
+        where = "is" if out == src else "is inside"
+        raise UsageError(
+            f"--output {output} {where} --input {source}: the results would be mixed with the "
+            "sources; choose an --output outside it"
+        )
+    if src.is_file() and (out / f"{src.stem}.png") == src:
+        raise UsageError(
+            f"--output {output} would write the result of {source} over it; choose another --output"
         )
 
 

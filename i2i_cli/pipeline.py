@@ -181,8 +181,11 @@ def write_preview(
     Items are taken in key order, sources read as the run reads them and results from their
     files, so the preview depends on the inputs and results only: a resumed run shows what an
     uninterrupted one does, whatever the batch size. Rows of another shape than the first (or
-    whose files cannot be read) are passed over; with no row, nothing is written.
+    whose files cannot be read) are passed over; with no row, nothing is written, nor when an
+    item's own result is named ``grid.png``.
     """
+    if any(output_path(output, item) == output / GRID_FILE for item in items):
+        return
     sources: list[torch.Tensor] = []
     results: list[torch.Tensor] = []
     for item in items:

@@ -202,12 +202,14 @@ def execute(capability: Capability, name: str, plugin: Descriptor, resolved: Res
     """
     from i2i_cli.atomic import write_atomic_text
     from i2i_cli.context import open_context
-    from i2i_cli.outputs import make_output_folder
+    from i2i_cli.outputs import check_apart, check_not_blocked, make_output_folder
     from i2i_cli.run_record import mark_unfinished
 
     output = resolved.run.output
     assert output is not None
     run = plugin.function(capability.function)  # a reference that does not import fails here
+    check_not_blocked(output)
+    check_apart(output, getattr(resolved.run, "input", None))
     plan = check_record(capability, name, plugin, resolved)
     make_output_folder(output)
     with open_context(capability.command, name, resolved.task, resolved.run, output) as ctx:

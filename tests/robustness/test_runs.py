@@ -232,6 +232,22 @@ def test_an_output_folder_without_write_permission_is_one_line(done: tuple[Path,
         locked.chmod(0o755)
 
 
+@pytest.mark.parametrize("where", ["the input folder", "inside the input folder"])
+def test_an_output_among_the_inputs_is_refused(where: str, done: tuple[Path, Path]) -> None:
+    source, _ = done
+    before = snapshot(source)
+    out = source if where == "the input folder" else source / "results"
+    error_line(translate(source, out, "--overwrite"), "--input", "mixed with the sources")
+    assert snapshot(source) == before
+
+
+def test_an_output_that_would_replace_its_own_input_is_refused(done: tuple[Path, Path]) -> None:
+    source, _ = done
+    before = snapshot(source)
+    error_line(translate(source / "img1.png", source, "--overwrite"), "over it")
+    assert snapshot(source) == before
+
+
 def test_a_run_record_that_is_a_folder_is_one_line(done: tuple[Path, Path]) -> None:
     source, _ = done
     out = source.parent / "odd"
@@ -437,6 +453,15 @@ def test_the_preview_after_a_resume_is_the_uninterrupted_runs(tmp_path: Path) ->
         (resumed / name).unlink()  # as a run killed after its third image leaves the folder
     assert translate(source, resumed, "--batch-size", "1").returncode == 0
     assert (resumed / "grid.png").read_bytes() == (whole / "grid.png").read_bytes()
+
+
+def test_an_input_named_grid_keeps_its_result(tmp_path: Path) -> None:
+    """The quick-look grid.png never takes the place of the result of an input grid.png."""
+    source, out = tmp_path / "in", tmp_path / "out"
+    make_images(source, 1)
+    (source / "img0.png").rename(source / "grid.png")
+    assert translate(source, out).returncode == 0
+    assert Image.open(out / "grid.png").size == (8, 8)
 
 
 def test_a_temporary_file_left_by_a_kill_is_neither_an_input_nor_an_output(
