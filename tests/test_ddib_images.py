@@ -294,6 +294,6 @@ def test_checkpoints_that_name_no_mode_are_one_line(tiny: TinyImageNet, tmp_path
     args = imagenet(tiny, tmp_path / "in", tmp_path / "out", "--source-checkpoint", "a.pt")
     assert_one_line_error(
         translate(tiny, *args),
-        "--checkpoint, --source-checkpoint",
+        "--checkpoint and --source-checkpoint cannot be combined",
         "--target-checkpoint",
     )

@@ -150,3 +150,13 @@ def test_numpy_s_pickle_hint_is_replaced(tmp_path: Path) -> None:
     with pytest.raises(ValueError) as caught:
         np.load(path, allow_pickle=False)
     assert_safe_line(array_error_reason(caught.value), "not an .npy/.npz file")
+
+
+def test_reference_statistics_of_python_objects_are_refused(tmp_path: Path) -> None:
+    from i2i_cli.metrics.statsfile import read_stats
+
+    path = tmp_path / "ref.npz"
+    np.savez(path, mu=np.array([{"a": 1}], dtype=object), sigma=np.eye(1))
+    with pytest.raises(I2IError) as caught:
+        read_stats(path)
+    assert_safe_line(str(caught.value), str(path), "Python objects")

@@ -44,9 +44,10 @@ def read_npz_arrays(path: Path) -> dict[str, np.ndarray]:
     import numpy as np
 
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise I2IError(f"{path} is a single .npy array, not an .npz archive")
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise I2IError(f"{path} is a single .npy array, not an .npz archive")
+        with data:
             return {key: data[key] for key in data.files}
     except ARRAY_ERRORS as error:
         raise I2IError(f"cannot read {path} as an .npz file: {array_error_reason(error)}") from None

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from i2i_cli.errors import UsageError
 from i2i_cli.model_choice import spec_for
+from i2i_ddib.settings import IMAGE_MODEL_ON_POINTS
 
 if TYPE_CHECKING:
     from i2i_cli.context import RunContext
@@ -17,9 +18,22 @@ def is_point_backbone(settings: DDIBSettings) -> bool:
     return len(spec_for(settings).input_shape) == 1
 
 
+def check_model_flags(settings: DDIBSettings, points: bool) -> None:
+    """The model flags fit the backbone: no image model for 2-D points, no --official on images."""
+    if points and settings.checkpoint:
+        raise UsageError(IMAGE_MODEL_ON_POINTS.format(backbone=settings.backbone))
+    if not points and settings.official:
+        raise UsageError(
+            f"--official picks the official 2-D models and the backbone {settings.backbone} "
+            "takes images: give --checkpoint, or --source-checkpoint and --target-checkpoint"
+        )
+
+
 def translate_ddib(settings: DDIBSettings, ctx: RunContext) -> dict[str, Any] | None:
     """Run the 2-D point translation or, on an image backbone, the image translation."""
-    if is_point_backbone(settings):
+    points = is_point_backbone(settings)
+    check_model_flags(settings, points)
+    if points:
         from i2i_ddib.points import translate_points
 
         return translate_points(settings, ctx)
@@ -34,6 +48,7 @@ def sample_ddib(settings: DDIBSettings, ctx: RunContext) -> dict[str, Any]:
         raise UsageError(
             "i2i sample ddib draws 2-D points; sample images with `i2i sample diffusion`"
         )
+    check_model_flags(settings, points=True)
     from i2i_ddib.points import sample_points
 
     return sample_points(settings, ctx)

@@ -4,13 +4,41 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from i2i_cli.energy_terms import EnergyTerm
 from i2i_cli.model_choice import BackboneChoice
-from i2i_cli.settings import Settings
+from i2i_cli.setting_conflicts import Conflict, check_conflicts
+from i2i_cli.settings import Settings, SettingsError
 
 Solver = Literal["ddim", "dpmpp2m"]
+
+ONE_MODEL = (
+    "--checkpoint is one class-conditional model for both domains, --source-checkpoint and "
+    "--target-checkpoint are one model per domain; give one or the other"
+)
+OFFICIAL = (
+    "--official takes the official 2-D model of each domain (i2i download --exp synthetic); "
+    "drop it to use your own models"
+)
+CONFLICTS = (
+    Conflict("checkpoint", "source_checkpoint", ONE_MODEL),
+    Conflict("checkpoint", "target_checkpoint", ONE_MODEL),
+    Conflict("official", "source_checkpoint", OFFICIAL),
+    Conflict("official", "target_checkpoint", OFFICIAL),
+    Conflict(
+        "official",
+        "checkpoint",
+        "--official is for the 2-D models, --checkpoint names one class-conditional image model",
+    ),
+)
+"""Settings of ``DDIBSettings`` that contradict each other (ddib.md §1.7: the model modes)."""
+
+POINT_BACKBONE = "ddib-2d"
+IMAGE_MODEL_ON_POINTS = (
+    "--checkpoint names one class-conditional image model and the backbone {backbone} takes "
+    "2-D points: give --source-checkpoint and --target-checkpoint, or --official"
+)
 
 
 class DDIBSettings(BackboneChoice):
@@ -92,6 +120,15 @@ class DDIBSettings(BackboneChoice):
         if not value.strip():
             raise ValueError("must name a data set or class labels")
         return value.strip()
+
+    @model_validator(mode="after")
+    def _no_conflicts(self) -> DDIBSettings:
+        """One model mode at a time: the clash named in one line (``CONFLICTS``); no image
+        model on the 2-D backbone (other backbones are checked once their input is known)."""
+        check_conflicts(self, CONFLICTS)
+        if self.backbone == POINT_BACKBONE and self.checkpoint:
+            raise SettingsError(IMAGE_MODEL_ON_POINTS.format(backbone=self.backbone))
+        return self
 
 
 QUICK_RECIPE: dict[str, Any] = {
