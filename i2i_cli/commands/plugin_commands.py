@@ -171,11 +171,11 @@ def check_record(
 ) -> RecordPlan:
     """Compare the output folder's ``run.toml`` with this run's: when to write ours, or refuse.
 
-    A folder without a record, or whose record shapes its outputs as this run would, gets this
-    run's record before any work. A ``keeps_done`` command into a folder recorded with other
-    settings stops with one line naming them, unless ``--overwrite``; any other command writes
-    its record only once it has finished, so a run that stops early never leaves a record
-    describing outputs it did not make.
+    A folder without a record gets this run's record before any work, as does a ``keeps_done``
+    command's folder whose record shapes its outputs as this run would; recorded with other
+    settings, a ``keeps_done`` command stops with one line naming them, unless ``--overwrite``.
+    Any other command into a folder with a record writes its own only once it has finished, so
+    a run that is refused or stops early never rewrites the record of the outputs there.
     """
     from i2i_cli.run_record import describe, kept_fields, record_differences
 
@@ -183,8 +183,10 @@ def check_record(
     assert output is not None
     record = resolved.record(capability, name)
     differences = record_differences(output, record, kept_fields(plugin.settings))
-    if not differences:
+    if differences is None:
         return RecordPlan(first=True)
+    if not differences:
+        return RecordPlan(first=capability.keeps_done)
     overwrite = bool(getattr(resolved.run, "overwrite", False))
     if capability.keeps_done and not overwrite:
         raise UsageError(

@@ -119,11 +119,14 @@ def test_an_unreadable_run_record_is_refused(done: tuple[Path, Path]) -> None:
     assert snapshot(out) == before
 
 
-def test_training_again_without_resume_leaves_the_run_as_it_was(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flags", [[], ["--lr", "0.5"]], ids=["same settings", "another lr"])
+def test_training_again_without_resume_leaves_the_run_as_it_was(
+    flags: list[str], tmp_path: Path
+) -> None:
     out = tmp_path / "train"
     assert train(out).returncode == 0
     before = snapshot(out)
-    error_line(train(out, "--lr", "0.5"), "--resume")
+    error_line(train(out, *flags), "--resume")
     assert snapshot(out) == before
 
 
