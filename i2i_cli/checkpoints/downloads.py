@@ -31,6 +31,16 @@ HTTP_RETRIES = 3
 """Reconnections (each resuming with a Range request) after a transfer breaks off mid-way."""
 
 DRIVE_REFUSED = "Google Drive did not hand out the file"
+DRIVE_HOST = "drive.google.com"
+UNREACHABLE_MARKS = (
+    "ConnectionError",
+    "Max retries exceeded",
+    "Failed to resolve",
+    "Connection refused",
+    "Name or service not known",
+    "timed out",
+)
+"""How requests and gdown say that a host could not be reached at all."""
 
 Progress = Callable[[int, int | None], None]
 """Download progress callback: ``progress(bytes so far, total bytes or None)``."""
@@ -229,7 +239,9 @@ def drive_download(file_id: str, partial: Path, progress: Progress | None = None
             ),
         )
     except Exception as error:
-        raise DownloadError(f"{url}: {error_line(error)}", DRIVE_REFUSED) from None
+        raise DownloadError(
+            f"{url}: {error_line(error)}", _drive_summary(error, DRIVE_REFUSED)
+        ) from None
     if not partial.is_file():
         raise DownloadError(f"{url}: gdown finished without writing {partial}", DRIVE_REFUSED)
 
@@ -256,9 +268,17 @@ def drive_folder_listing(folder_id: str) -> dict[str, str]:
         url = f"https://drive.google.com/drive/folders/{folder_id}"
         raise DownloadError(
             f"{url}: cannot list the folder ({error_line(error)})",
-            "cannot list the Google Drive folder",
+            _drive_summary(error, "cannot list the Google Drive folder"),
         ) from None
     return {str(item.path).replace(os.sep, "/"): str(item.id) for item in files}
+
+
+def _drive_summary(error: BaseException, otherwise: str) -> str:
+    """'cannot connect to drive.google.com' when Drive was not reached, else ``otherwise``."""
+    text = f"{type(error).__name__}: {error}"
+    if any(mark in text for mark in UNREACHABLE_MARKS):
+        return f"cannot connect to {DRIVE_HOST}"
+    return otherwise
 
 
 def _step_number(path: str) -> tuple[int, str]:
