@@ -43,6 +43,8 @@ def _load_torch(path: Path, map_location: Any, mmap: bool) -> Any:
     html = _html_page(path)
     if html:
         raise I2IError(html)
+    if path.stat().st_size == 0:
+        raise I2IError(f"cannot load checkpoint {path}: the file is empty")
     try:
         return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as error:
@@ -113,8 +115,15 @@ def error_reason(error: BaseException) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     safe = [line for line in lines if not any(word in line for word in UNSAFE_ADVICE)]
     if safe:
-        return safe[0]
+        return _first_sentence(safe[0])
     return "not plain tensors and containers" if lines else type(error).__name__
+
+
+def _first_sentence(line: str, longer_than: int = 100) -> str:
+    """A long line cut after its first sentence (torch appends paragraphs of advice)."""
+    if len(line) <= longer_than or ". " not in line:
+        return line
+    return line.split(". ", 1)[0]
 
 
 def load_error_message(label: Path | str, error: BaseException, what: str = "checkpoint") -> str:

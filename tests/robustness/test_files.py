@@ -146,7 +146,7 @@ def no_tensors(path: Path) -> None:
 ADOPTION_CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
     "random-bytes": (random_bytes, ("corrupt or truncated",)),
     "truncated": (truncated, ("corrupt or truncated",)),
-    "empty": (empty, ("corrupt or truncated",)),
+    "empty": (empty, ("the file is empty",)),
     "html-page": (html_page, ("web page (HTML)",)),
     "wrong-architecture": (wrong_width, ("do not fit ddib-2d", "shape mismatches")),
     "another-model": (other_model, ("do not fit ddib-2d", "missing keys")),
