@@ -201,3 +201,34 @@ def test_store_sources_of_a_test_manifest_do_not_need_a_backbone(tmp_path: Path)
         tmp_path, manifests=[ManifestSource("test", manifest, strict=True)]
     )
     assert store.artifact("t").backbone is None
+
+
+def test_a_zip_is_checked_by_its_backbone_s_reader_under_the_artifact_s_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vq-f4's reader opens the zip it is given; the adopted copy is checked as vq-f4.zip."""
+    import zipfile
+
+    from tests.test_ldm_vq import TINY_VQ_F4, random_state
+
+    overrides = ", ".join(f"{k} = {v!r}" for k, v in TINY_VQ_F4.items()).replace("'", '"')
+    overrides = overrides.replace("True", "true").replace("False", "false")
+    manifest = tmp_path / "m.toml"
+    manifest.write_text(
+        '[artifacts.t_vq]\nfile = "vq-f4.zip"\nbackbone = "vq-f4"\npreset = "vq_f4"\n'
+        f"overrides = {{ {overrides} }}\n"
+        'sources = [{ url = "http://127.0.0.1:9/vq-f4.zip" }]\n'
+    )
+    monkeypatch.setenv("I2I_MANIFESTS", str(manifest))
+    ckpt = tmp_path / "model.ckpt"
+    torch.save(random_state(), ckpt)
+    download = tmp_path / "download.zip"
+    with zipfile.ZipFile(download, "w") as archive:
+        archive.write(ckpt, "model.ckpt")
+    result = run_i2i(
+        ["download", "--from", str(download), "t_vq"], env={"I2I_MANIFESTS": str(manifest)}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "structure verified (vq-f4 preset vq_f4 with" in result.stdout
+    cached = CheckpointStore.open().directory("t_vq")
+    assert sorted(p.name for p in cached.iterdir()) == [".verified.json", "vq-f4.zip"]
