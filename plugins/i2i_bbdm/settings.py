@@ -112,8 +112,11 @@ Latent = Literal["none", "vq-f4"]
 Sampler = Literal["full", "fast"]
 
 
-class SDEBBDMSettings(BackboneChoice):
-    """SDE-BBDM: carry each source image y to its target along the reverse bridge (bbdm.md)."""
+class BridgeChoice(BackboneChoice):
+    """The bridge UNet, the bridge it was trained on, and the space it runs in (bbdm.md §2, §6).
+
+    Shared by ``i2i translate sde-bbdm`` and ``i2i train bbdm``, so one settings file serves both.
+    """
 
     backbone: str = Field("bbdm-unet", description="Registered backbone of the bridge UNet.")
     preset: str | None = Field(
@@ -122,12 +125,36 @@ class SDEBBDMSettings(BackboneChoice):
     model: dict[str, Any] = Field(
         default_factory=dict, description="UNet settings overriding the preset."
     )
+    steps: int = Field(1000, ge=2, le=100_000, description="Bridge steps T the net is trained on.")
+    c_lambda: float = Field(2.0, gt=0.0, le=100.0, description="Bridge noise scale lambda.")
+    latent: Latent = Field(
+        "none", description="none: bridge on pixels; vq-f4: on the VQ-f4 autoencoder's latents."
+    )
+    vq_preset: str = Field("vq_f4", description="vq-f4 backbone preset (latent mode).")
+    vq_model: dict[str, Any] = Field(
+        default_factory=dict, description="vq-f4 settings overriding its preset (latent mode)."
+    )
+    vq_checkpoint: str | None = Field(
+        "bbdm_vqgan_f4", description="VQ-f4 weights: artifact or file (latent mode)."
+    )
+
+    def autoencoder(self) -> BackboneChoice:
+        """The VQ-f4 backbone choice of latent mode (bbdm.md §6)."""
+        return BackboneChoice(
+            backbone="vq-f4",
+            preset=self.vq_preset,
+            model=self.vq_model,
+            checkpoint=self.vq_checkpoint,
+        )
+
+
+class SDEBBDMSettings(BridgeChoice):
+    """SDE-BBDM: carry each source image y to its target along the reverse bridge (bbdm.md)."""
+
     checkpoint: str | None = Field(
         None,
         description="Bridge weights: a file from `i2i train bbdm` (none are published).",
     )
-    steps: int = Field(1000, ge=2, le=100_000, description="Bridge steps T the net was trained on.")
-    c_lambda: float = Field(2.0, gt=0.0, le=100.0, description="Bridge noise scale lambda.")
     sampler: Sampler = Field(
         "fast",
         description="fast: skip steps over --taus (eval.py); full: all T steps (generate.py).",
@@ -139,16 +166,6 @@ class SDEBBDMSettings(BackboneChoice):
     )
     image_size: int = Field(
         256, ge=8, le=4096, description="Sources resized to this square (bilinear, antialias)."
-    )
-    latent: Latent = Field(
-        "none", description="none: bridge on pixels; vq-f4: on the VQ-f4 autoencoder's latents."
-    )
-    vq_preset: str = Field("vq_f4", description="vq-f4 backbone preset (latent mode).")
-    vq_model: dict[str, Any] = Field(
-        default_factory=dict, description="vq-f4 settings overriding its preset (latent mode)."
-    )
-    vq_checkpoint: str | None = Field(
-        "bbdm_vqgan_f4", description="VQ-f4 weights: artifact or file (latent mode)."
     )
 
     @field_validator("taus")
@@ -172,12 +189,3 @@ class SDEBBDMSettings(BackboneChoice):
     def fast_taus(self) -> list[int]:
         """The fast sampler's steps: ``taus``, or the evaluation schedule when empty."""
         return parse_taus(self.taus) or evaluation_taus(self.steps)
-
-    def autoencoder(self) -> BackboneChoice:
-        """The VQ-f4 backbone choice of latent mode (bbdm.md §6)."""
-        return BackboneChoice(
-            backbone="vq-f4",
-            preset=self.vq_preset,
-            model=self.vq_model,
-            checkpoint=self.vq_checkpoint,
-        )

@@ -7,26 +7,18 @@ trained from scratch, image space unless ``latent = "vq-f4"``. Torch-free.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from i2i_cli.model_choice import BackboneChoice
+from i2i_bbdm.settings import BridgeChoice
 
 Layout = Literal["edges2shoes", "cityscapes", "ab"]
-Latent = Literal["none", "vq-f4"]
 
 
-class BBDMTrainSettings(BackboneChoice):
+class BBDMTrainSettings(BridgeChoice):
     """Train the SDE-BBDM bridge UNet on (source, target) pairs (bbdm.md §3)."""
 
-    backbone: str = Field("bbdm-unet", description="Registered backbone of the bridge UNet.")
-    preset: str | None = Field(
-        "sde_bbdm", description="Backbone preset (sde_bbdm: the official build_unet(3, 3))."
-    )
-    model: dict[str, Any] = Field(
-        default_factory=dict, description="UNet settings overriding the preset."
-    )
     checkpoint: str | None = Field(
         None, description="Start from these weights (artifact or file; none: fresh, seeded)."
     )
@@ -41,8 +33,6 @@ class BBDMTrainSettings(BackboneChoice):
     image_size: int = Field(
         256, ge=8, le=4096, description="Both sides resized to this square (bilinear, antialias)."
     )
-    steps: int = Field(1000, ge=2, le=100_000, description="Bridge steps T.")
-    c_lambda: float = Field(2.0, gt=0.0, le=100.0, description="Bridge noise scale lambda.")
     batch_size: int = Field(64, ge=1, le=65_536, description="Pairs per optimiser step.")
     iterations: int = Field(100_000, ge=1, le=100_000_000, description="Optimiser steps.")
     lr: float = Field(1e-4, gt=0.0, le=1.0, description="Adam learning rate.")
@@ -56,16 +46,6 @@ class BBDMTrainSettings(BackboneChoice):
         1000, ge=1, le=100_000_000, description="Steps between resumable checkpoints."
     )
     log_every: int = Field(10, ge=1, description="Steps between metrics.jsonl lines.")
-    latent: Latent = Field(
-        "none", description="none: train on pixels; vq-f4: on the VQ-f4 autoencoder's latents."
-    )
-    vq_preset: str = Field("vq_f4", description="vq-f4 backbone preset (latent mode).")
-    vq_model: dict[str, Any] = Field(
-        default_factory=dict, description="vq-f4 settings overriding its preset (latent mode)."
-    )
-    vq_checkpoint: str | None = Field(
-        "bbdm_vqgan_f4", description="VQ-f4 weights: artifact or file (latent mode)."
-    )
     workers: int | None = Field(
         None,
         ge=0,
@@ -73,12 +53,3 @@ class BBDMTrainSettings(BackboneChoice):
         description="Processes decoding pairs per rank (0: in the loop; none: the CPUs per rank, "
         "at most 8).",
     )
-
-    def autoencoder(self) -> BackboneChoice:
-        """The VQ-f4 backbone choice of latent mode (bbdm.md §6)."""
-        return BackboneChoice(
-            backbone="vq-f4",
-            preset=self.vq_preset,
-            model=self.vq_model,
-            checkpoint=self.vq_checkpoint,
-        )
