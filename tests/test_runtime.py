@@ -118,14 +118,15 @@ def test_torchrun_translate_equals_one_process(
 ) -> None:
     use_dists(monkeypatch, "smoke")
     rng = np.random.default_rng(1)
+    (tmp_path / "in").mkdir()
     for index in range(5):
         pixels = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(tmp_path / f"in{index}.png")
+        Image.fromarray(pixels).save(tmp_path / "in" / f"in{index}.png")
     common = [
         "translate",
         "smoke",
         "--input",
-        str(tmp_path),
+        str(tmp_path / "in"),
         "--device",
         "cpu",
         "--image-size",
