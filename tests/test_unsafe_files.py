@@ -77,6 +77,19 @@ def test_every_known_torch_wording_yields_the_global(wording: str) -> None:
     assert forbidden_global(pickle.UnpicklingError(wording)) == "os.system"
 
 
+@pytest.mark.parametrize(
+    "wording",
+    [
+        "Weights only load failed.\nWeightsUnpickler error: Trying to instantiate unsupported "
+        "class <class 'evil.Payload'>",
+        "Weights only load failed.\nWeightsUnpickler error: Can only build Tensor, Parameter, "
+        "OrderedDict or types allowlisted via `add_safe_globals`, but got <class 'evil.Payload'>",
+    ],
+)
+def test_the_other_refusals_name_the_class(wording: str) -> None:
+    assert forbidden_global(pickle.UnpicklingError(wording)) == "evil.Payload"
+
+
 def test_a_weights_only_failure_keeps_the_reason_and_drops_the_advice() -> None:
     error = pickle.UnpicklingError(
         "Weights only load failed. Re-running `torch.load` with `weights_only` set to `False` "

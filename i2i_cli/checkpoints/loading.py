@@ -85,12 +85,27 @@ UNSAFE_ADVICE = ("weights_only", "allow_pickle", "add_safe_globals", "safe_globa
 HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<?xml", b"<!--")
 
 
+FORBIDDEN_OBJECT = (
+    FORBIDDEN_GLOBAL,
+    re.compile(r"unsupported class\s+<class '([\w.]+)'>", re.IGNORECASE),
+    re.compile(r"unsupported class\s+([A-Za-z_][\w.]*)", re.IGNORECASE),
+    re.compile(r"unrecognized function\s+([A-Za-z_<][\w.<> ]*)", re.IGNORECASE),
+    re.compile(r"but got\s+<class '([\w.]+)'>"),
+)
+"""The other refusals of the weights-only unpickler: a class it will not build, a function it
+will not call ("Trying to instantiate unsupported class", "Trying to call reduce for
+unrecognized function", "Can only build Tensor, ... but got <class 'x.Y'>")."""
+
+
 def forbidden_global(error: BaseException) -> str | None:
     """The ``module.name`` a refused unpickle asked for, or None when it is not that kind."""
     if not isinstance(error, pickle.UnpicklingError):
         return None
-    match = FORBIDDEN_GLOBAL.search(str(error))
-    return match.group(1).rstrip(".") if match else None
+    for pattern in FORBIDDEN_OBJECT:
+        match = pattern.search(str(error))
+        if match:
+            return match.group(1).strip().rstrip(".")
+    return None
 
 
 def unsafe_message(label: Path | str, global_name: str, what: str = "checkpoint") -> str:
