@@ -14,6 +14,7 @@ from i2i_cli.context import RunContext
 from i2i_cli.data import ImageItem, UnreadableImageError, find_images, iter_batches, read_image
 from i2i_cli.errors import UsageError
 from i2i_cli.image_fit import Fit
+from i2i_cli.input_record import PreparedInputs, write_prepared_inputs
 from i2i_cli.noise import NoiseFactory, NoiseSource, PerItemNoise
 from i2i_cli.outputs import GRID_FILE, image_grid, output_path, pending, write_image
 from i2i_cli.progress import StepCallback
@@ -127,6 +128,8 @@ def translate_image_items(
     for item, reason in rejected:
         ctx.log(f"[yellow]skipped[/yellow] {item.path}: {reason}")
     ctx.progress.start_items(len(mine))
+    if image_size is not None and ctx.runtime.is_main:
+        write_prepared_inputs(ctx.output, PreparedInputs(str(source), image_size, fit))
     device = ctx.runtime.device
     written: list[ImageItem] = []
     unreadable: list[ImageItem] = []

@@ -62,14 +62,24 @@ class PairScores:
 
 
 def _decoded_pairs(
-    pairs: Sequence[Pair], transform: PilTransform | None, scores: PairScores
+    pairs: Sequence[Pair],
+    transform: PilTransform | None,
+    scores: PairScores,
+    prepare_source: PilTransform | None = None,
 ) -> Iterator[tuple[Pair, torch.Tensor, torch.Tensor]]:
-    """Each readable pair with both images as [0, 1] float32; a size mismatch is an error."""
+    """Each readable pair with both images as [0, 1] float32; a size mismatch is an error.
+
+    ``prepare_source`` is applied to each source before ``transform`` (e.g. the crop the run
+    that made the images applied to its inputs).
+    """
+    source_transform = transform
+    if prepare_source is not None:
+        source_transform = _then(prepare_source, transform)
     for pair in pairs:
         image, source = pair
         try:
             x = to_unit(decode_rgb(image.path, transform))
-            y = to_unit(decode_rgb(source.path, transform))
+            y = to_unit(decode_rgb(source.path, source_transform))
         except UnreadableImageError as error:
             scores.skipped.append(f"{error.path}: {error.reason}")
             continue
@@ -81,6 +91,13 @@ def _decoded_pairs(
         yield pair, x, y
 
 
+def _then(first: PilTransform, second: PilTransform | None) -> PilTransform:
+    """``second(first(image))`` (``first`` alone when ``second`` is None)."""
+    if second is None:
+        return first
+    return lambda image: second(first(image))
+
+
 def score_pairs(
     pairs: Sequence[Pair],
     metrics: Sequence[str],
@@ -89,8 +106,13 @@ def score_pairs(
     batch_size: int,
     device: torch.device | None = None,
     on_batch: Callable[[int], None] | None = None,
+    prepare_source: PilTransform | None = None,
 ) -> PairScores:
-    """Per-pair values of ``metrics``; consecutive pairs of one size are scored as a batch."""
+    """Per-pair values of ``metrics``; consecutive pairs of one size are scored as a batch.
+
+    ``prepare_source`` brings each source to what its image was made from, before both are
+    resized to ``size``.
+    """
     unknown = [name for name in metrics if name not in PAIRED_METRICS]
     if unknown:
         raise UsageError(f"unknown paired metric(s) {', '.join(unknown)}")
@@ -110,7 +132,7 @@ def score_pairs(
             on_batch(len(batch))
         batch.clear()
 
-    for entry in _decoded_pairs(pairs, transform, scores):
+    for entry in _decoded_pairs(pairs, transform, scores, prepare_source):
         if batch and batch[0][1].shape != entry[1].shape:
             flush()
         batch.append(entry)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -9,7 +10,9 @@ import numpy as np
 from PIL import Image
 
 from i2i_cli.errors import UsageError
-from i2i_cli.metrics.images import images_in, pair_by_key
+from i2i_cli.image_fit import fit_to_size
+from i2i_cli.input_record import PreparedInputs, read_prepared_inputs
+from i2i_cli.metrics.images import PilTransform, images_in, pair_by_key
 from i2i_cli.metrics.miou import Confusion, cityscapes_train_ids
 from i2i_cli.metrics.paired_eval import PairScores, score_pairs
 from i2i_cli.metrics.settings import MiouSettings, PairedSettings
@@ -28,6 +31,13 @@ def _pairs(images: Path, other: Path, role: str) -> tuple[list, int]:
     return pair_by_key(found, sources, images, other), len(sources)
 
 
+def source_preparation(prepared: PreparedInputs | None) -> PilTransform | None:
+    """The fit a translate run applied to its sources (None: none recorded)."""
+    if prepared is None:
+        return None
+    return partial(fit_to_size, size=prepared.size, fit=prepared.fit)
+
+
 def paired_fields(
     names: list[str], settings: PairedSettings, ctx: RunContext, warnings: Warnings, metric: str
 ) -> dict[str, Any]:
@@ -35,7 +45,9 @@ def paired_fields(
     from i2i_cli.metrics.sources import required
 
     images = Path(required(settings.images, "--images DIR", metric))
-    source = Path(required(settings.source, "--source DIR", metric))
+    prepared = read_prepared_inputs(images) if images.is_dir() else None
+    recorded = prepared.input if prepared else None
+    source = Path(required(settings.source or recorded, "--source DIR", metric))
     pairs, source_count = _pairs(images, source, "source")
     ctx.progress.start_items(len(pairs), "pairs")
     local = score_pairs(
@@ -45,6 +57,7 @@ def paired_fields(
         batch_size=ctx.run.batch_size,  # type: ignore[attr-defined]
         device=ctx.runtime.device,
         on_batch=ctx.progress.advance_items,
+        prepare_source=source_preparation(prepared),
     )
     scores = PairScores().merge(ctx.runtime.all_gather_objects(local))
     if scores.skipped:
@@ -64,6 +77,7 @@ def paired_fields(
         "source_count": source_count,
         "pairing": "by file name without suffix",
         "paired_resize": resize,
+        "source_prepared": prepared.describe() if prepared else "as stored",
         "paired_dtype": "float32 in [0, 1]; MSE and PSNR in float64",
     }
 

@@ -92,7 +92,9 @@ class PairedSettings(Settings):
 
     images: Path | None = Field(None, description="Folder of translated images.")
     source: Path | None = Field(
-        None, description="Folder of source images, paired with the images by file name."
+        None,
+        description="Folder of source images, paired with the images by file name (default: "
+        "the input of the translate run that wrote --images).",
     )
     paired_size: int = Field(
         256,
