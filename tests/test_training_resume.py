@@ -201,3 +201,30 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
     again = weights(out / "model.pt")
     for key, value in whole.items():
         assert torch.equal(value, again[key]), key
+
+
+def ctrl_c_at(step: int) -> Callable[[int, torch.Generator], torch.Tensor]:
+    """Batches that send this process a SIGINT while step ``step`` is being drawn."""
+
+    def batches(k: int, generator: torch.Generator) -> torch.Tensor:
+        if k == step:
+            signal.raise_signal(signal.SIGINT)
+        return toy_batches(k, generator)
+
+    return batches
+
+
+def test_ctrl_c_before_the_first_checkpoint_saves_one_to_resume_from(tmp_path: Path) -> None:
+    """Issue 16.4: the step under way finishes, a checkpoint is written, then the run stops."""
+    options: dict[str, Any] = {"steps": 12, "checkpoint_every": 100, "log_every": 4}
+    run_training(make_context(tmp_path / "whole"), toy_recipe(**options))
+    out = tmp_path / "parts"
+    ctx = make_context(out)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(ctx, toy_recipe(batches=ctrl_c_at(6), **options))
+    assert weights(out / "checkpoint.pt")["step"] == 7
+    assert "interrupted after step 7 of 12: checkpoint saved" in ctx.console.file.getvalue()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    run_training(make_context(out, resume=True), toy_recipe(mlp(seed=1), **options))
+    for key, value in weights(tmp_path / "whole" / "model.pt").items():
+        assert torch.equal(value, weights(out / "model.pt")[key]), key

@@ -14,6 +14,7 @@ from torch import nn
 from i2i_cli.atomic import write_atomic_text
 from i2i_cli.errors import I2IError, UsageError
 from i2i_cli.training.ema import make_ema, update_ema
+from i2i_cli.training.interrupt import InterruptRequest
 from i2i_cli.training.randomness import step_generator, step_global_rng
 from i2i_cli.training.recipe import TrainingRecipe
 from i2i_cli.training.state import (
@@ -35,7 +36,8 @@ METRICS = "metrics.jsonl"
 def run_training(ctx: RunContext, recipe: TrainingRecipe) -> Path:
     """Train to ``recipe.steps`` (continuing the output's checkpoint with ``--resume``).
 
-    Writes ``checkpoint.pt`` every ``checkpoint_every`` steps and at the end; a line of
+    Writes ``checkpoint.pt`` every ``checkpoint_every`` steps, at the end, and when Ctrl-C
+    stops the run (after the step under way; then KeyboardInterrupt is raised); a line of
     ``metrics.jsonl`` every ``log_every`` steps (step; loss, averaged over the steps since the
     last line (or the resume) and over ranks; lr; grad_norm before clipping; training seconds
     so far, across resumes); and ``model.pt``, the EMA weights when EMA is on, as a plain
@@ -68,34 +70,39 @@ def run_training(ctx: RunContext, recipe: TrainingRecipe) -> Path:
     nonfinite = torch.zeros((), device=runtime.device)
     loss_sum, logged = torch.zeros((), device=runtime.device), state.step
     started, seconds_before = time.perf_counter(), state.seconds
-    while state.step < recipe.steps:
-        loss, grad_norm = train_step(trained, state, recipe, runtime)
-        nonfinite += (~torch.isfinite(loss)).float()
-        loss_sum += loss.float()
-        state.seconds = seconds_before + time.perf_counter() - started
-        ctx.progress.advance_items()
-        step = state.step
-        logs = step % recipe.log_every == 0 or step == recipe.steps
-        saves = step % recipe.checkpoint_every == 0 or step == recipe.steps
-        if not (logs or saves):
-            continue
-        loss_mean, norm_mean, bad = _reduce(
-            runtime, loss_sum / (step - logged), grad_norm, nonfinite
-        )
-        if bad:
-            raise I2IError(
-                f"the loss stopped being finite by step {step}; lower the learning rate "
-                "(the last checkpoint is kept)"
+    with InterruptRequest() as interrupt:
+        while state.step < recipe.steps:
+            loss, grad_norm = train_step(trained, state, recipe, runtime)
+            nonfinite += (~torch.isfinite(loss)).float()
+            loss_sum += loss.float()
+            state.seconds = seconds_before + time.perf_counter() - started
+            ctx.progress.advance_items()
+            step = state.step
+            alone_stopping = interrupt.requested and runtime.dist.world_size == 1
+            logs = step % recipe.log_every == 0 or step == recipe.steps
+            saves = step % recipe.checkpoint_every == 0 or step == recipe.steps
+            if not (logs or saves or alone_stopping):
+                continue
+            loss_mean, norm_mean, bad, stopping = _reduce(
+                runtime, loss_sum / (step - logged), grad_norm, nonfinite, interrupt.requested
             )
-        if logs:
-            if runtime.is_main:
-                _append_metrics(metrics, step, loss_mean, optimizer, norm_mean, state.seconds)
-            loss_sum.zero_()
-            logged = step
-        if saves:
-            if runtime.is_main:
-                save_checkpoint(ctx.output / CHECKPOINT, state, settings)
-            runtime.barrier()
+            if bad:
+                raise I2IError(
+                    f"the loss stopped being finite by step {step}; lower the learning rate "
+                    "(the last checkpoint is kept)"
+                )
+            if logs:
+                if runtime.is_main:
+                    _append_metrics(metrics, step, loss_mean, optimizer, norm_mean, state.seconds)
+                loss_sum.zero_()
+                logged = step
+            if saves or stopping:
+                if runtime.is_main:
+                    save_checkpoint(ctx.output / CHECKPOINT, state, settings)
+                runtime.barrier()
+            if stopping:
+                ctx.log(f"interrupted after step {step} of {recipe.steps}: checkpoint saved")
+                raise KeyboardInterrupt
     export = ctx.output / EXPORT
     if runtime.is_main:
         export_weights(export, state.ema if state.ema is not None else model)
@@ -180,14 +187,20 @@ def _distributed(model: nn.Module, runtime: Runtime) -> nn.Module:
 
 
 def _reduce(
-    runtime: Runtime, loss: torch.Tensor, grad_norm: torch.Tensor, nonfinite: torch.Tensor
-) -> tuple[float, float, bool]:
-    """Loss and grad norm averaged over ranks, and whether any rank saw a non-finite loss."""
-    values = torch.stack([loss.float(), grad_norm.float().to(loss.device), nonfinite.float()])
+    runtime: Runtime,
+    loss: torch.Tensor,
+    grad_norm: torch.Tensor,
+    nonfinite: torch.Tensor,
+    interrupted: bool,
+) -> tuple[float, float, bool, bool]:
+    """Loss and grad norm averaged over ranks, whether any rank saw a non-finite loss, and
+    whether any rank was interrupted (so all ranks stop at the same step)."""
+    stop = torch.full_like(loss.float(), float(interrupted))
+    values = torch.stack([loss.float(), grad_norm.float().to(loss.device), nonfinite.float(), stop])
     runtime.all_reduce_sum(values)
-    loss_sum, norm_sum, bad = values.tolist()
+    loss_sum, norm_sum, bad, stops = values.tolist()
     size = runtime.dist.world_size
-    return loss_sum / size, norm_sum / size, bad > 0
+    return loss_sum / size, norm_sum / size, bad > 0, stops > 0
 
 
 def _append_metrics(
