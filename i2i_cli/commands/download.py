@@ -141,11 +141,29 @@ def run_download(request: DownloadRequest, out: Console, err: Console) -> None:
     selection = store.select(request.names, request.experiments) if chosen else None
     if request.show_list:
         out.print(f"cache: {store.root}", soft_wrap=True)
-        out.print(listing_table(store, selection or store.artifacts()))
+        out.print(listing(store, selection or store.artifacts(), out.width), soft_wrap=True)
     elif request.verify:
         verify_cached(store, selection, out)
     else:
         fetch_all(store, selection or [], set(request.names), request.force, out, err)
+
+
+def listing(store: CheckpointStore, artifacts: Sequence[Artifact], width: int) -> Table | str:
+    """The ``--list`` table when it fits in ``width`` columns, else one block per artifact (its
+    experiments on a second line), so nothing is cut to an ellipsis."""
+    table = listing_table(store, artifacts)
+    if not artifacts or Console(width=100_000).measure(table).maximum <= width:
+        return table
+    blocks = []
+    for artifact in artifacts:
+        status = store.status(artifact.name)
+        cached = "cached" if status.cached else "not cached"
+        blocks.append(
+            f"{artifact.name}  {status.size_text().strip()}  {artifact.status}  {cached}  "
+            f"verified: {VERIFIED_TEXT[status.verified]}\n"
+            f"    experiments: {', '.join(artifact.experiments) or '-'}"
+        )
+    return "\n".join(blocks)
 
 
 def listing_table(store: CheckpointStore, artifacts: Sequence[Artifact]) -> Table:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from i2i_cli.checkpoints.loading import load_checkpoint
 from i2i_cli.checkpoints.store import CheckpointStore
@@ -16,6 +17,7 @@ from tests.download.conftest import (
     PAYLOAD,
     Server,
     ServerState,
+    cli_app,
     i2i,
     sha256,
     url_entry,
@@ -107,6 +109,17 @@ def test_list_shows_size_status_cached_and_verified(
     assert rows["t_good"][-5:] == ["3.1", "MB", "available", "yes", "yes"]  # size on disk
     assert rows["t_secret"][-3:] == ["unreleased", "no", "-"]
     assert rows["afhq_dog_4m"][-4:] == ["MB", "available", "no", "-"]  # "~374 MB", shipped
+
+
+def test_list_in_an_80_column_terminal_cuts_nothing(home: Path) -> None:
+    """Issue 16.5: the experiments column was cut to 'eg…'; narrow terminals get two lines each."""
+    result = CliRunner().invoke(cli_app(), ["download", "--list"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0
+    assert "…" not in result.stdout
+    assert all(len(line) <= 80 for line in result.stdout.splitlines()[1:])
+    lines = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("afhq_dog_4m "))
+    assert lines[at + 1].strip() == "experiments: egsde, ilvr, sddm"
 
 
 def test_no_arguments_print_a_usage_hint_and_exit_2(home: Path) -> None:
