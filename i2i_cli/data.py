@@ -189,18 +189,34 @@ def _unmatched_message(root: Path, *sides: tuple[str, list[str]]) -> str:
 # Reading images
 
 
-def read_image(path: Path, size: int | None = None, *, fit: Fit = "crop") -> torch.Tensor:
+SMALL_INPUT_FACTOR = 4
+"""An input whose shorter side is below ``size / SMALL_INPUT_FACTOR`` is reported as upscaled."""
+
+SmallCallback = Callable[[Path, tuple[int, int]], None]
+"""``on_small(path, (width, height))``: an input much smaller than the size it is brought to."""
+
+
+def read_image(
+    path: Path,
+    size: int | None = None,
+    *,
+    fit: Fit = "crop",
+    on_small: SmallCallback | None = None,
+) -> torch.Tensor:
     """The image at ``path`` as float32 (3, H, W) in [-1, 1], brought to ``size`` by ``fit``.
 
     8-bit files go through PIL ``convert('RGB')``; 16-bit greyscale (``I;16*``, ``I``) files are
     scaled by 1/65535 in float32 and resized in float, keeping their precision. ``size=None``
-    keeps the stored size. A file that cannot be decoded raises UnreadableImageError.
+    keeps the stored size. A file that cannot be decoded raises UnreadableImageError. An image
+    whose shorter side is under a quarter of ``size`` is passed to ``on_small`` first.
     """
     path = Path(path)
     _check_size(size)
     check_fit(fit)
     image = _decode(path)
     if size is not None:
+        if on_small is not None and min(image.size) * SMALL_INPUT_FACTOR < size:
+            on_small(path, image.size)
         image = fit_to_size(image, size, fit)
     return _to_tensor(image)
 
@@ -213,19 +229,23 @@ def iter_batches(
     strict: bool = False,
     on_skip: SkipCallback | None = None,
     fit: Fit = "crop",
+    on_small: SmallCallback | None = None,
 ) -> Iterator[tuple[list[ImageItem], torch.Tensor]]:
     """Batches ``(items, (B, 3, S, S) tensor)`` of the readable images, in order.
 
     An unreadable image is passed to ``on_skip(item, reason)`` and left out (the batch is filled
     from the next items), or raised when ``strict``. With ``size=None`` the images of one batch
-    must share their size.
+    must share their size. An image much smaller than ``size`` goes to ``on_small``.
     """
     if batch_size < 1:
         raise UsageError(f"batch size must be at least 1, got {batch_size}")
     batch_items: list[ImageItem] = []
     tensors: list[torch.Tensor] = []
     readable = read_each(
-        items, lambda path: read_image(path, size, fit=fit), strict=strict, on_skip=on_skip
+        items,
+        lambda path: read_image(path, size, fit=fit, on_small=on_small),
+        strict=strict,
+        on_skip=on_skip,
     )
     for item, tensor in readable:
         if tensors:

@@ -139,8 +139,14 @@ def translate_image_items(
         ctx.progress.skip_items()
         unreadable.append(item)
 
+    def small(path: Path, size: tuple[int, int]) -> None:
+        ctx.console.print(
+            f"[yellow]warning[/yellow] {path} is {size[0]}x{size[1]}, upscaled to "
+            f"{image_size}x{image_size}: the result will be blurry"
+        )
+
     batches = iter_batches(
-        mine, image_size, run.batch_size, strict=run.strict, on_skip=skip, fit=fit
+        mine, image_size, run.batch_size, strict=run.strict, on_skip=skip, fit=fit, on_small=small
     )
     for batch_items, batch in batches:
         x = batch.to(device)

@@ -305,3 +305,17 @@ def test_sampling_takes_a_methods_own_items_and_noise_factory(tmp_path: Path) ->
         assert torch.equal(
             row, torch.randn((3, 4, 4), generator=torch.Generator().manual_seed(seed))
         )
+
+
+def test_an_input_much_smaller_than_the_model_is_upscaled_with_a_warning(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    """Issue 16.5: a 1x1 input was upscaled to the model's size without a word."""
+    (tmp_path / "in").mkdir()
+    Image.fromarray(np.zeros((1, 1, 3), dtype=np.uint8)).save(tmp_path / "in" / "dot.png")
+    Image.fromarray(np.zeros((16, 16, 3), dtype=np.uint8)).save(tmp_path / "in" / "fine.png")
+    result = translate(cli, "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "dot.png is 1x1, upscaled to 16x16: the result will be blurry" in result.stderr
+    assert "fine.png is" not in result.stderr
+    assert (tmp_path / "out" / "dot.png").is_file()
