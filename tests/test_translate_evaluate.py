@@ -85,3 +85,11 @@ def test_fid_counts_only_the_runs_images(translated: tuple[Path, Path], tmp_path
     command = ["fid", "--images", str(run), "--ref", str(photos), "--detector", str(weights)]
     record = evaluate(tmp_path, *command)
     assert record["images_count"] == 2 and np.isfinite(record["fid"])
+
+
+def test_a_failed_evaluate_leaves_no_folder_behind(tmp_path: Path) -> None:
+    """Issue 16.5: a failed run left runs/evaluate/<metric>/run.toml in the current folder."""
+    missing = str(tmp_path / "missing")
+    result = run_i2i(["evaluate", "ssim", "--images", missing, "--source", missing], cwd=tmp_path)
+    assert result.returncode == 2 and "images folder not found" in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -55,7 +55,8 @@ class Capability:
     ``keeps_done`` commands resume by keeping the outputs already in their folder (translate,
     sample): a rerun with other settings would mix results, so it is refused unless
     ``--overwrite``. The others redo or check their outputs themselves (train compares the
-    checkpoint's settings, evaluate recomputes its result).
+    checkpoint's settings, evaluate recomputes its result). ``records_result`` commands write
+    their folder only when they have a result (evaluate): a failed run leaves no folder behind.
     """
 
     command: str
@@ -63,12 +64,13 @@ class Capability:
     function: str
     run_model: type[RunSettings]
     keeps_done: bool = False
+    records_result: bool = False
 
 
 TRANSLATE = Capability("translate", "methods", "translate", TranslateRun, keeps_done=True)
 SAMPLE = Capability("sample", "methods", "sample", SampleRun, keeps_done=True)
 TRAIN = Capability("train", "trainers", "train", TrainRun)
-EVALUATE = Capability("evaluate", "metrics", "evaluate", EvaluateRun)
+EVALUATE = Capability("evaluate", "metrics", "evaluate", EvaluateRun, records_result=True)
 
 
 def task_presets(package: str | None) -> dict[str, Any]:
@@ -184,7 +186,7 @@ def check_record(
     record = resolved.record(capability, name)
     differences = record_differences(output, record, kept_fields(plugin.settings))
     if differences is None:
-        return RecordPlan(first=True)
+        return RecordPlan(first=not capability.records_result)
     if not differences:
         return RecordPlan(first=capability.keeps_done)
     overwrite = bool(getattr(resolved.run, "overwrite", False))
@@ -202,10 +204,7 @@ def execute(capability: Capability, name: str, plugin: Descriptor, resolved: Res
     ``run.toml`` is compared with the folder's and written by rank 0 when ``check_record``
     says; a command that returns a dict (a metric) has it written as ``result.json`` and shown.
     """
-    from i2i_cli.atomic import write_atomic_text
-    from i2i_cli.context import open_context
     from i2i_cli.outputs import check_apart, check_not_blocked, make_output_folder
-    from i2i_cli.run_record import mark_unfinished
 
     output = resolved.run.output
     assert output is not None
@@ -213,7 +212,48 @@ def execute(capability: Capability, name: str, plugin: Descriptor, resolved: Res
     check_not_blocked(output)
     check_apart(output, getattr(resolved.run, "input", None))
     plan = check_record(capability, name, plugin, resolved)
+    made = _missing_folders(output)
     make_output_folder(output)
+    try:
+        _execute_in(capability, name, run, resolved, plan, output)
+    except BaseException:
+        if capability.records_result:
+            _remove_if_empty(made)
+        raise
+
+
+def _missing_folders(output: Path) -> list[Path]:
+    """``output`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    for folder in (output, *output.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed run created, deepest first, while they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def _execute_in(
+    capability: Capability,
+    name: str,
+    run: Callable[..., Any],
+    resolved: Resolved,
+    plan: RecordPlan,
+    output: Path,
+) -> None:
+    """The run itself, in a fresh context, with ``run.toml`` written as ``plan`` says."""
+    from i2i_cli.atomic import write_atomic_text
+    from i2i_cli.context import open_context
+    from i2i_cli.run_record import mark_unfinished
+
     with open_context(capability.command, name, resolved.task, resolved.run, output) as ctx:
         record = resolved.record(capability, name)
         main = ctx.runtime.is_main
