@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -319,3 +320,29 @@ def test_an_input_much_smaller_than_the_model_is_upscaled_with_a_warning(
     assert "dot.png is 1x1, upscaled to 16x16: the result will be blurry" in result.stderr
     assert "fine.png is" not in result.stderr
     assert (tmp_path / "out" / "dot.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"
+        ),
+    ],
+)
+def test_out_of_memory_is_one_line_naming_the_batch_size(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    """Issue 16.2: an allocation failure on any device is one line, never a traceback."""
+    import i2i_smoke.sampler
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(i2i_smoke.sampler, "sample_smoke", fail)
+    make_images(tmp_path / "in", 2)
+    result = translate(cli, "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert "error: out of memory; lower --batch-size" in result.stderr
+    assert "Traceback" not in result.output + result.stderr

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +15,14 @@ from torch import nn
 
 from i2i_cli.atomic import write_atomic_text
 from i2i_cli.errors import I2IError, UsageError
+from i2i_cli.memory import (
+    available_bytes,
+    first_items,
+    leading_items,
+    parameter_bytes,
+    saved_activation_bytes,
+    step_fits,
+)
 from i2i_cli.training.ema import make_ema, update_ema
 from i2i_cli.training.interrupt import InterruptRequest
 from i2i_cli.training.randomness import step_generator, step_global_rng
@@ -70,9 +80,11 @@ def run_training(ctx: RunContext, recipe: TrainingRecipe) -> Path:
     nonfinite = torch.zeros((), device=runtime.device)
     loss_sum, logged = torch.zeros((), device=runtime.device), state.step
     started, seconds_before = time.perf_counter(), state.seconds
+    memory_check = partial(check_step_memory, state, recipe, runtime)
     with InterruptRequest() as interrupt:
         while state.step < recipe.steps:
-            loss, grad_norm = train_step(trained, state, recipe, runtime)
+            check = memory_check if state.step == first else None
+            loss, grad_norm = train_step(trained, state, recipe, runtime, before=check)
             nonfinite += (~torch.isfinite(loss)).float()
             loss_sum += loss.float()
             state.seconds = seconds_before + time.perf_counter() - started
@@ -113,12 +125,18 @@ def run_training(ctx: RunContext, recipe: TrainingRecipe) -> Path:
 
 
 def train_step(
-    trained: nn.Module, state: TrainingState, recipe: TrainingRecipe, runtime: Runtime
+    trained: nn.Module,
+    state: TrainingState,
+    recipe: TrainingRecipe,
+    runtime: Runtime,
+    *,
+    before: Callable[[Any, torch.Generator], None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimiser step at ``state.step`` (then counted); returns the loss and the grad norm.
 
     The learning rate is the base rate times ``recipe.rate_multiplier``; the grad norm is the
-    global L2 norm before clipping (with fp16, after unscaling).
+    global L2 norm before clipping (with fp16, after unscaling). ``before(batch, generator)``
+    sees the step's batch first (the memory check of the run's first step).
     """
     step, optimizer, scaler = state.step, state.optimizer, state.scaler
     for group in optimizer.param_groups:
@@ -128,6 +146,8 @@ def train_step(
     optimizer.zero_grad(set_to_none=True)
     with step_global_rng(runtime.seed, step, rank, runtime.device):
         batch = recipe.batches(step, generator)
+        if before is not None:
+            before(batch, generator)
         with runtime.autocast():
             loss = recipe.loss(trained, batch, generator)
         if scaler is not None:
@@ -146,6 +166,32 @@ def train_step(
         update_ema(state.ema, state.model, recipe.ema_decay)
     state.step += 1
     return loss.detach(), grad_norm.detach()
+
+
+def check_step_memory(
+    state: TrainingState, recipe: TrainingRecipe, runtime: Runtime, batch: Any, generator: Any
+) -> None:
+    """Refuse, in one line naming --batch-size, a step that needs more memory than is free.
+
+    One item of ``batch`` goes through the loss (on a copy of the step's generator, the global
+    generator restored) to measure its saved activations; gradients, the optimiser's state
+    (up to two tensors per weight) and the batch's items scale from there. Nothing the step
+    draws or updates is changed.
+    """
+    items, available = leading_items(batch), available_bytes(runtime.device)
+    if not items or available is None:
+        return
+    probe = torch.Generator(device=generator.device)
+    probe.set_state(generator.get_state())
+    devices = [runtime.device] if runtime.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), runtime.autocast():
+        per_item = saved_activation_bytes(
+            lambda: recipe.loss(state.model, first_items(batch, 1), probe)
+        )
+    static = 3 * parameter_bytes(state.model)
+    message = step_fits(per_item=per_item, items=items, static=static, available=available)
+    if message is not None:
+        raise UsageError(message)
 
 
 def _start_or_resume(
