@@ -173,7 +173,7 @@ def check_step_memory(
 ) -> None:
     """Refuse, in one line naming --batch-size, a step that needs more memory than is free.
 
-    One item of ``batch`` goes through the loss (on a copy of the step's generator, the global
+    Two items of ``batch`` go through the loss (on a copy of the step's generator, the global
     generator restored) to measure its saved activations; gradients, the optimiser's state
     (up to two tensors per weight) and the batch's items scale from there. Nothing the step
     draws or updates is changed.
@@ -184,10 +184,15 @@ def check_step_memory(
     probe = torch.Generator(device=generator.device)
     probe.set_state(generator.get_state())
     devices = [runtime.device] if runtime.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), runtime.autocast():
-        per_item = saved_activation_bytes(
-            lambda: recipe.loss(state.model, first_items(batch, 1), probe)
-        )
+    count = min(2, items)  # some layers need two values per channel (GroupNorm on vectors)
+    try:
+        with torch.random.fork_rng(devices=devices), runtime.autocast():
+            measured = saved_activation_bytes(
+                lambda: recipe.loss(state.model, first_items(batch, count), probe)
+            )
+    except Exception:  # a loss that cannot take a cut batch: no estimate, the step itself runs
+        return
+    per_item = measured // count
     static = 3 * parameter_bytes(state.model)
     message = step_fits(per_item=per_item, items=items, static=static, available=available)
     if message is not None:
