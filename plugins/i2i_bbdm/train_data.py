@@ -1,30 +1,26 @@
 """Feeding ``i2i train bbdm``: each step's pairs decoded ahead of time in worker processes.
 
-The core loop asks for batch ``k`` by calling ``batches(k, generator)``; which pairs make batch
-``k`` is fixed by (run seed, k, rank) through ``EpochSampler`` (every pair once per epoch, in a
-permutation seeded by the epoch). Decoding and resizing is deterministic (there is no
-augmentation, bbdm.md §3), so a batch decoded early in a worker is exactly the batch the step
-would have read itself: ``PrefetchedPairs`` runs a torch ``DataLoader`` whose sampler yields the
-index lists of steps k, k + 1, ..., each decoded whole by one worker, and hands them over in
-step order. Pairs travel as uint8 (a quarter of float32's bytes), pinned when the run is on a
-GPU, and become [-1, 1] floats on the device. Asked for a step other than the next one (the
-first call, or a resume), it restarts the stream there.
+Which pairs make batch ``k`` is fixed by (run seed, k, rank) through ``EpochSampler`` (every
+pair once per epoch, in a permutation seeded by the epoch). Decoding and resizing is
+deterministic (there is no augmentation, bbdm.md §3), so the core's ``PrefetchedBatches``
+decodes a step's pairs early in a worker (``PairReader``) and hands them over in step order.
+Pairs travel as uint8 and become [-1, 1] floats on the device.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
 
 from i2i_bbdm.paired import PairedItem, read_pair, to_model_space
-from i2i_cli.errors import I2IError, UsageError
+from i2i_cli.errors import I2IError
 from i2i_cli.training import EpochSampler
+from i2i_cli.training.prefetch import PrefetchedBatches, StepIndices, StepReader
 
-PREFETCH_PER_WORKER = 2
+__all__ = ["PairBatch", "PairReader", "PrefetchedPairs", "StepIndices"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +31,7 @@ class PairBatch:
     target: torch.Tensor
 
 
-class PairReader(Dataset):
+class PairReader(StepReader):
     """Batch ``indices`` of ``items`` as uint8 (B, 3, S, S) source and target tensors.
 
     A file that cannot be used comes back as its one-line message (a string), not as an
@@ -58,19 +54,6 @@ class PairReader(Dataset):
         return torch.stack(sources), torch.stack(targets)
 
 
-class StepIndices(Sampler):
-    """The item indices of steps ``first, first + 1, ..., last - 1``, one list per step."""
-
-    def __init__(self, sampler: EpochSampler, first: int, last: int) -> None:
-        self.sampler, self.first, self.last = sampler, first, last
-
-    def __len__(self) -> int:
-        return max(0, self.last - self.first)
-
-    def __iter__(self) -> Iterator[torch.Tensor]:
-        return (self.sampler.indices(step) for step in range(self.first, self.last))
-
-
 class PrefetchedPairs:
     """The loop's ``Batches``: step ``k``'s pairs, decoded ahead by ``workers`` processes.
 
@@ -87,10 +70,7 @@ class PrefetchedPairs:
         device: torch.device,
         workers: int,
     ) -> None:
-        self.reader = PairReader(items, size)
-        self.sampler, self.steps, self.device, self.workers = sampler, steps, device, workers
-        self._stream: Iterator[Any] | None = None
-        self._next = -1
+        self.stream = PrefetchedBatches(PairReader(items, size), sampler, steps, device, workers)
 
     def __enter__(self) -> PrefetchedPairs:
         return self
@@ -100,30 +80,9 @@ class PrefetchedPairs:
 
     def close(self) -> None:
         """Stop the workers (a later call starts a new stream)."""
-        self._stream, self._next = None, -1
+        self.stream.close()
 
-    def _start(self, step: int) -> Iterator[Any]:
-        """A stream of the decoded batches of steps ``step`` to the last."""
-        workers = self.workers
-        loader = DataLoader(
-            self.reader,
-            batch_size=None,
-            sampler=StepIndices(self.sampler, step, self.steps),
-            num_workers=workers,
-            prefetch_factor=PREFETCH_PER_WORKER if workers else None,
-            pin_memory=self.device.type == "cuda",
-            generator=torch.Generator(),  # its base seed is drawn from here, not the global RNG
-        )
-        return iter(loader)
-
-    def __call__(self, step: int, generator: torch.Generator) -> PairBatch:
+    def __call__(self, step: int, generator: torch.Generator | None = None) -> PairBatch:
         """Step ``step``'s batch (``generator`` is not needed: the order is the sampler's)."""
-        if self._stream is None or step != self._next:
-            self._stream = self._start(step)
-        decoded = next(self._stream)
-        self._next = step + 1
-        if isinstance(decoded, str):
-            self.close()
-            raise UsageError(decoded)
-        source, target = (x.to(self.device, non_blocking=True) for x in decoded)
+        source, target = self.stream(step, generator)
         return PairBatch(to_model_space(source), to_model_space(target))

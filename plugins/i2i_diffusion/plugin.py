@@ -1,4 +1,4 @@
-"""Registration of the ``diffusion`` method (torch-free at import)."""
+"""Registration of the ``diffusion`` method and trainer (torch-free at import)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Literal
 from pydantic import Field
 
 from i2i_cli.model_choice import BackboneChoice
-from i2i_cli.plugin import Method
+from i2i_cli.plugin import Method, Trainer
+from i2i_diffusion.train_settings import DiffusionTrainSettings
 
 
 class DiffusionSettings(BackboneChoice):
@@ -42,3 +43,10 @@ diffusion = Method(
     settings=DiffusionSettings,
     sample="i2i_diffusion.sampling:sample_diffusion",
 )
+
+diffusion_trainer = Trainer(
+    summary="A DDPM/ADM backbone on a folder of images: L_simple or L_hybrid, AdamW, EMA.",
+    settings=DiffusionTrainSettings,
+    train="i2i_diffusion.train:train_diffusion",
+)
+"""``i2i train diffusion``: guided-diffusion's image_train.py on the core training loop."""

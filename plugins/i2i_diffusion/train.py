@@ -1,0 +1,236 @@
+"""``i2i train diffusion``: guided-diffusion's ``image_train.py`` on the core training loop.
+
+Per step, for a batch of images x_0 (and labels y when class-conditional): t from the schedule
+sampler (uniform, or loss-aware), one ``eps ~ N(0, I)``, ``x_t = q_sample(x_0, t, eps)``, and the
+loss is ``L_simple`` or, when the backbone learns its variance, ``L_hybrid`` (``losses``),
+weighted by the sampler's importance weights and averaged over the batch. AdamW; EMA, AMP
+(bf16, or fp16 with dynamic loss scaling), clipping, atomic checkpoints, bitwise resume and DDP
+are the core loop's. The network is any registered discrete-time eps backbone (``adm-unet``,
+``ddpm-unet``) built from its preset and ``--set model.*``, fresh (seeded by the run seed) or
+from ``--checkpoint``; ``model.pt`` holds its state dict under the official key names, and
+``backbone.toml`` beside it the backbone settings the methods need to load it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from i2i_cli.atomic import write_atomic_text
+from i2i_cli.backbones import load_backbone
+from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
+from i2i_cli.diffusion.gaussian import q_sample
+from i2i_cli.errors import UsageError
+from i2i_cli.model_choice import load_for_run
+from i2i_cli.noise import item_seed
+from i2i_cli.settings import to_toml
+from i2i_cli.training import EpochSampler, TrainingRecipe, run_training
+from i2i_cli.training.prefetch import PrefetchedBatches, decoding_workers
+from i2i_cli.training.state import save_atomic
+from i2i_diffusion.losses import diffusion_loss_terms
+from i2i_diffusion.timesteps import LossSecondMomentSampler, uniform_timesteps
+from i2i_diffusion.train_data import (
+    ImageReader,
+    TrainingImages,
+    find_training_images,
+    to_model_space,
+)
+
+if TYPE_CHECKING:
+    from i2i_cli.backbones import LoadedBackbone
+    from i2i_cli.context import RunContext
+    from i2i_cli.runtime import Runtime
+    from i2i_diffusion.train_settings import DiffusionTrainSettings
+
+BACKBONE_RECORD = "backbone.toml"
+RESUMABLE_CHANGES = frozenset({"iterations", "checkpoint_every", "log_every", "workers"})
+
+
+class WithSamplerState(nn.Module):
+    """The network and the loss-aware sampler's history, trained and checkpointed together."""
+
+    def __init__(self, net: nn.Module, sampler: LossSecondMomentSampler) -> None:
+        super().__init__()
+        self.net, self.sampler = net, sampler
+
+    def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """The network's output."""
+        return self.net(*args, **kwargs)
+
+
+def build_network(settings: DiffusionTrainSettings, ctx: RunContext) -> LoadedBackbone:
+    """The backbone to train: from ``checkpoint``, else fresh with weights seeded by the run."""
+    if settings.checkpoint is not None:
+        loaded = load_for_run(settings, ctx)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(item_seed(ctx.runtime.seed, "diffusion-unet-init"))
+            loaded = load_backbone(
+                settings.backbone, preset=settings.preset, overrides=settings.model
+            )
+    loaded.module.train().requires_grad_(True)
+    return loaded
+
+
+def check_backbone(spec: ModelSpec, name: str) -> int:
+    """The square image side of an index-time eps backbone; anything else is one line."""
+    if spec.time != "index" or spec.target != "eps":
+        raise UsageError(
+            f"i2i train diffusion trains discrete-time eps backbones (adm-unet, ddpm-unet); "
+            f"{name} predicts {spec.target} on {spec.time} time"
+        )
+    if len(spec.input_shape) != 3 or spec.input_shape[1] != spec.input_shape[2]:
+        raise UsageError(f"{name} takes inputs of shape {spec.input_shape}, not square images")
+    return spec.input_shape[1]
+
+
+def check_classes(
+    images: TrainingImages, spec: ModelSpec, settings: DiffusionTrainSettings
+) -> None:
+    """The labels and the network's classes agree: same count, or both absent."""
+    found, wanted = len(images.classes), spec.num_classes
+    if images.labels is None and wanted:
+        raise UsageError(
+            f"the model is class-conditional ({wanted} classes) but --labels is none; "
+            "pass --labels folder or --labels prefix, or --set model.class_cond=false"
+        )
+    if images.labels is not None and not wanted:
+        raise UsageError(
+            f"--labels {settings.labels} found {found} classes but the model is unconditional; "
+            f"pass --set model.class_cond=true --set model.num_classes={found}"
+        )
+    if images.labels is not None and found != wanted:
+        raise UsageError(
+            f"--labels {settings.labels} found {found} classes ({', '.join(images.classes[:5])}"
+            f"{', ...' if found > 5 else ''}) but the model has num_classes = {wanted}; "
+            f"pass --set model.num_classes={found}"
+        )
+
+
+def gathered(runtime: Runtime, values: torch.Tensor) -> torch.Tensor:
+    """Every rank's ``values`` (same shape on each), concatenated in rank order."""
+    size = runtime.dist.world_size
+    if size == 1:
+        return values
+    slots = torch.zeros((size, *values.shape), dtype=values.dtype, device=values.device)
+    slots[runtime.dist.rank] = values
+    return runtime.all_reduce_sum(slots).flatten(0, 1)
+
+
+def backbone_record(settings: DiffusionTrainSettings, weights: Path) -> str:
+    """The settings a method needs to load ``weights``: backbone, preset, model, checkpoint."""
+    record: dict[str, Any] = {
+        "backbone": settings.backbone,
+        "preset": settings.preset,
+        "checkpoint": str(weights.resolve()),
+    }
+    if settings.preset is None:
+        del record["preset"]
+    if settings.model:
+        record["model"] = dict(settings.model)
+    return to_toml(record)
+
+
+def export_network(path: Path) -> None:
+    """Rewrite the exported state dict as the network's own (drop the sampler's history)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    prefix = "net."
+    save_atomic({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}, path)
+
+
+def train_diffusion(settings: DiffusionTrainSettings, ctx: RunContext) -> dict[str, Any]:
+    """Train the backbone on the images of ``--data``; returns the weights' path and more."""
+    runtime = ctx.runtime
+    device = runtime.device
+    images = find_training_images(settings.data, settings.labels)
+    loaded = build_network(settings, ctx)
+    spec = loaded.spec
+    size = check_backbone(spec, settings.backbone)
+    check_classes(images, spec, settings)
+    tables = spec.discrete_process().schedule().tables(device)
+    steps = tables.num_steps
+    history = (
+        LossSecondMomentSampler(steps)
+        if settings.schedule_sampler == "loss-second-moment"
+        else None
+    )
+    model: nn.Module = (
+        loaded.module if history is None else WithSamplerState(loaded.module, history)
+    )
+    sampler = EpochSampler(
+        len(images.items), settings.batch_size, runtime.seed, runtime.dist.rank,
+        runtime.dist.world_size,
+    )  # fmt: skip
+    workers = decoding_workers(settings.workers, runtime.dist.world_size)
+    objective = "L_hybrid" if spec.learned_variance else "L_simple"
+    classes = f", {len(images.classes)} classes" if images.labels is not None else ""
+    ctx.log(
+        f"{len(images.items)} images{classes} at {size} px; {objective}, "
+        f"{settings.schedule_sampler} t of {steps}; "
+        f"{settings.iterations} steps of {settings.batch_size} "
+        f"({settings.iterations / sampler.steps_per_epoch:.1f} epochs); "
+        + (f"{workers} decoding processes" if workers else "decoding in the loop")
+    )
+    conditional = images.labels is not None
+
+    def batch_of(step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        pixels, labels = stream(step, generator)
+        x0 = to_model_space(pixels)
+        if settings.random_flip:
+            flip = torch.rand(len(x0), generator=generator, device=device) < 0.5
+            x0 = torch.where(flip[:, None, None, None], x0.flip(-1), x0)
+        return x0, labels
+
+    def loss(
+        net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], generator: torch.Generator
+    ) -> torch.Tensor:
+        x0, labels = batch
+        if history is None:
+            t, weights = uniform_timesteps(len(x0), steps, generator, device)
+        else:
+            t, weights = history.sample(len(x0), generator, device)
+        noise = torch.randn(x0.shape, generator=generator, device=device)
+        x_t = q_sample(tables, x0, t, noise)
+        denoiser = DiscreteDenoiser(net, spec, {"y": labels} if conditional else {})
+        terms = diffusion_loss_terms(
+            tables, denoiser(x_t, t), x0, x_t, t, noise, rescale=settings.rescale_learned_sigmas
+        )
+        if history is not None:
+            history.update(gathered(runtime, t), gathered(runtime, terms["loss"].detach()))
+        return (terms["loss"] * weights).mean()
+
+    reader = ImageReader(images.items, images.labels, size, settings.fit)
+    with PrefetchedBatches(reader, sampler, settings.iterations, device, workers) as stream:
+        recipe = TrainingRecipe(
+            model=model,
+            optimizer=lambda module: torch.optim.AdamW(
+                module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+            ),
+            loss=loss,
+            batches=batch_of,
+            steps=settings.iterations,
+            settings=settings.model_dump(),
+            lr_multiplier=(lambda k: 1.0 - k / settings.iterations) if settings.lr_anneal else None,
+            ema_decay=settings.ema_decay,
+            grad_clip=settings.grad_clip,
+            checkpoint_every=settings.checkpoint_every,
+            log_every=settings.log_every,
+            resume_may_change=RESUMABLE_CHANGES,
+        )
+        weights: Path = run_training(ctx, recipe)
+    if runtime.is_main:
+        if history is not None:
+            export_network(weights)
+        write_atomic_text(backbone_record(settings, weights), ctx.output / BACKBONE_RECORD)
+    runtime.barrier()
+    ctx.log(f"load it in a method with --config {ctx.output / BACKBONE_RECORD}")
+    return {
+        "weights": str(weights),
+        "backbone": str(ctx.output / BACKBONE_RECORD),
+        "images": len(images.items),
+        "classes": images.classes,
+        "steps": settings.iterations,
+    }
