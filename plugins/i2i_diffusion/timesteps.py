@@ -6,9 +6,16 @@ sampler (Nichol & Dhariwal 2021, §3.3, eq. 18) draws ``p_t ∝ sqrt(E[L_t^2])``
 losses seen at each t, mixed with 0.001 of the uniform distribution, once every t has 10; until
 then it draws uniformly. Its history is module buffers, so the training checkpoint carries it
 and a resumed run draws what an uninterrupted run would have.
+
+The losses of step k are only *remembered* by the loss (``remember``: the last call of a step
+wins, so a probe of the step, such as the core loop's memory check, leaves no trace) and added to
+the history at the start of step k + 1 (``apply_pending``), before its timesteps are drawn: the
+order of guided-diffusion's loop, with every collective outside the loss.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -30,11 +37,17 @@ class LossSecondMomentSampler(nn.Module):
 
     history: torch.Tensor
     counts: torch.Tensor
+    pending_t: torch.Tensor
+    pending_loss: torch.Tensor
+    pending_count: torch.Tensor
 
-    def __init__(self, steps: int) -> None:
+    def __init__(self, steps: int, batch_size: int) -> None:
         super().__init__()
         self.register_buffer("history", torch.zeros(steps, HISTORY_PER_TERM, dtype=torch.float64))
         self.register_buffer("counts", torch.zeros(steps, dtype=torch.int64))
+        self.register_buffer("pending_t", torch.zeros(batch_size, dtype=torch.int64))
+        self.register_buffer("pending_loss", torch.zeros(batch_size, dtype=torch.float64))
+        self.register_buffer("pending_count", torch.zeros((), dtype=torch.int64))
 
     @property
     def steps(self) -> int:
@@ -61,6 +74,22 @@ class LossSecondMomentSampler(nn.Module):
         t = torch.multinomial(p, count, replacement=True, generator=generator)
         weights = 1.0 / (self.steps * p[t])
         return t, weights.float()
+
+    @torch.no_grad()
+    def remember(self, t: torch.Tensor, losses: torch.Tensor) -> None:
+        """Keep this step's ``(t, loss)`` pairs for ``apply_pending`` (replacing earlier ones)."""
+        count = len(t)
+        self.pending_t[:count] = t
+        self.pending_loss[:count] = losses.double()
+        self.pending_count.fill_(count)
+
+    @torch.no_grad()
+    def apply_pending(self, gather: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Add the remembered pairs of the last step to the history; ``gather`` joins ranks."""
+        count = int(self.pending_count)
+        if count:
+            self.update(gather(self.pending_t[:count]), gather(self.pending_loss[:count]))
+            self.pending_count.zero_()
 
     @torch.no_grad()
     def update(self, t: torch.Tensor, losses: torch.Tensor) -> None:

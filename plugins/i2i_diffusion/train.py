@@ -153,7 +153,7 @@ def train_diffusion(settings: DiffusionTrainSettings, ctx: RunContext) -> dict[s
     tables = spec.discrete_process().schedule().tables(device)
     steps = tables.num_steps
     history = (
-        LossSecondMomentSampler(steps)
+        LossSecondMomentSampler(steps, settings.batch_size)
         if settings.schedule_sampler == "loss-second-moment"
         else None
     )
@@ -177,6 +177,8 @@ def train_diffusion(settings: DiffusionTrainSettings, ctx: RunContext) -> dict[s
     conditional = images.labels is not None
 
     def batch_of(step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        if history is not None:
+            history.apply_pending(lambda values: gathered(runtime, values))
         pixels, labels = stream(step, generator)
         x0 = to_model_space(pixels)
         if settings.random_flip:
@@ -199,7 +201,7 @@ def train_diffusion(settings: DiffusionTrainSettings, ctx: RunContext) -> dict[s
             tables, denoiser(x_t, t), x0, x_t, t, noise, rescale=settings.rescale_learned_sigmas
         )
         if history is not None:
-            history.update(gathered(runtime, t), gathered(runtime, terms["loss"].detach()))
+            history.remember(t, terms["loss"].detach())
         return (terms["loss"] * weights).mean()
 
     reader = ImageReader(images.items, images.labels, size, settings.fit)

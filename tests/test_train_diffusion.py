@@ -1,0 +1,382 @@
+"""``i2i train diffusion``: the objectives, the timestep samplers, labels, training end to end,
+bitwise resume (also after a kill), its model.pt translating with egsde, one-line refusals."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from i2i_cli.data import ImageItem
+from i2i_cli.diffusion.denoiser import ModelOutput
+from i2i_cli.diffusion.gaussian import q_sample
+from i2i_cli.diffusion.schedule import DiscreteSchedule
+from i2i_cli.errors import UsageError
+from i2i_cli.settings import read_toml, to_toml
+from i2i_diffusion.losses import (
+    diffusion_loss_terms,
+    discretized_gaussian_log_likelihood,
+    normal_kl,
+)
+from i2i_diffusion.timesteps import HISTORY_PER_TERM, LossSecondMomentSampler
+from i2i_diffusion.train_data import class_name, find_training_images
+from tests.conftest import run_i2i
+from tests.tiny_models import random_weights
+
+TINY_UNET = {
+    "image_size": 16,
+    "num_channels": 32,
+    "num_res_blocks": 1,
+    "channel_mult": "1,1",
+    "attention_resolutions": "8",
+    "num_head_channels": 16,
+    "resblock_updown": False,
+}
+"""afhq_dog_4m (learned variance) shrunk to 16 px."""
+TINY_TRAINING = (
+    "batch_size = 2\niterations = 4\ncheckpoint_every = 2\nlog_every = 1\nworkers = 0\n\n"
+    + to_toml({"model": TINY_UNET})
+)
+TINY_DSE = {
+    "image_size": 16,
+    "width": 32,
+    "depth": 1,
+    "channel_mult": "1",
+    "attention_resolutions": "16",
+    "num_head_channels": 16,
+}
+
+
+def save_images(folder: Path, names: list[str], seed: int = 0) -> None:
+    """Random 20x24 RGB PNGs named ``names`` (sub-folders allowed) under ``folder``."""
+    rng = np.random.default_rng(seed)
+    for name in names:
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(path)
+
+
+@pytest.fixture
+def training(tmp_path: Path) -> list[str]:
+    """Arguments of a tiny run on two sub-folders of random images."""
+    config = tmp_path / "train.toml"
+    config.write_text(TINY_TRAINING)
+    data = tmp_path / "data"
+    save_images(data, [f"{c}/{c}_{i}.png" for c in ("disc", "square") for i in range(2)])
+    return ["train", "diffusion", "--data", str(data), "--config", str(config), "--device", "cpu"]
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)
+
+
+def same_weights(a: Path, b: Path) -> None:
+    first, second = weights(a), weights(b)
+    assert first.keys() == second.keys()
+    for key, value in first.items():
+        assert torch.equal(value, second[key]), key
+
+
+def refused(args: list[str]) -> str:
+    """The stderr of a run that must fail with one usage line."""
+    result = run_i2i(args)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stderr
+
+
+# ---------------------------------------------------------------- objectives (Improved DDPM)
+
+
+def test_normal_kl_is_the_closed_form_kl_of_two_gaussians() -> None:
+    generator = torch.Generator().manual_seed(0)
+    m1, m2, v1, v2 = (torch.randn(50, generator=generator, dtype=torch.float64) for _ in range(4))
+    ours = normal_kl(m1, v1, m2, v2)
+    p = torch.distributions.Normal(m1, torch.exp(0.5 * v1))
+    q = torch.distributions.Normal(m2, torch.exp(0.5 * v2))
+    torch.testing.assert_close(ours, torch.distributions.kl_divergence(p, q))
+
+
+def test_the_decoder_likelihood_is_the_mass_of_each_pixel_bin() -> None:
+    values = torch.tensor([-1.0, -0.5, 0.0, 0.25, 1.0], dtype=torch.float64)
+    mean = torch.tensor([-0.9, -0.45, 0.1, 0.2, 0.95], dtype=torch.float64)
+    log_scale = torch.full_like(values, math.log(0.05))
+    normal = torch.distributions.Normal(mean, torch.exp(log_scale))
+    upper = torch.where(values > 0.999, torch.ones_like(values), normal.cdf(values + 1 / 255))
+    lower = torch.where(values < -0.999, torch.zeros_like(values), normal.cdf(values - 1 / 255))
+    exact = torch.log(upper - lower)
+    ours = discretized_gaussian_log_likelihood(values, mean, log_scale)
+    torch.testing.assert_close(ours, exact, atol=2e-3, rtol=2e-3)  # Φ by the tanh approximation
+
+
+def _hybrid_terms(rescale: bool, steps: int = 1000) -> tuple[dict[str, torch.Tensor], ...]:
+    generator = torch.Generator().manual_seed(1)
+    tables = DiscreteSchedule.named("linear", steps).tables()
+    x0 = torch.rand(4, 3, 4, 4, generator=generator) * 2 - 1
+    noise = torch.randn(x0.shape, generator=generator)
+    t = torch.tensor([0, 1, steps // 2, steps - 1])
+    x_t = q_sample(tables, x0, t, noise)
+    eps = torch.randn(x0.shape, generator=generator).requires_grad_(True)
+    values = (torch.rand(x0.shape, generator=generator) * 2 - 1).requires_grad_(True)
+    output = ModelOutput(eps, values, "eps")
+    terms = diffusion_loss_terms(tables, output, x0, x_t, t, noise, rescale=rescale)
+    return terms, {"eps": eps, "values": values, "noise": noise}
+
+
+def test_the_vlb_term_trains_only_the_variance() -> None:
+    terms, inputs = _hybrid_terms(rescale=True)
+    (eps_grad,) = torch.autograd.grad(terms["vb"].sum(), inputs["eps"], allow_unused=True)
+    assert eps_grad is None  # the mean is stopped
+    (values_grad,) = torch.autograd.grad(terms["vb"].sum(), inputs["values"])
+    assert values_grad.abs().sum() > 0
+    mse = ((inputs["noise"] - inputs["eps"]) ** 2).mean(dim=(1, 2, 3))
+    torch.testing.assert_close(terms["mse"], mse)
+    torch.testing.assert_close(terms["loss"], terms["mse"] + terms["vb"])
+
+
+def test_rescaling_weighs_the_vlb_term_by_t_over_1000() -> None:
+    rescaled, _ = _hybrid_terms(rescale=True, steps=4000)
+    plain, _ = _hybrid_terms(rescale=False, steps=4000)
+    torch.testing.assert_close(rescaled["vb"], 4 * plain["vb"])
+    torch.testing.assert_close(rescaled["mse"], plain["mse"])
+
+
+def test_a_fixed_variance_model_trains_on_l_simple_alone() -> None:
+    tables = DiscreteSchedule.named("linear", 1000).tables()
+    x0, noise, eps = torch.zeros(2, 3, 2, 2), torch.ones(2, 3, 2, 2), torch.zeros(2, 3, 2, 2)
+    t = torch.tensor([0, 999])
+    terms = diffusion_loss_terms(tables, ModelOutput(eps, None, "eps"), x0, x0, t, noise)
+    assert "vb" not in terms
+    torch.testing.assert_close(terms["loss"], torch.ones(2))
+
+
+# ---------------------------------------------------------------- timestep samplers
+
+
+def test_the_loss_aware_sampler_is_uniform_until_every_t_has_ten_losses() -> None:
+    sampler = LossSecondMomentSampler(4, 8)
+    for _ in range(HISTORY_PER_TERM - 1):
+        sampler.update(torch.arange(4), torch.ones(4))
+    torch.testing.assert_close(sampler.probabilities(), torch.full((4,), 0.25, dtype=torch.float64))
+    t, w = sampler.sample(8, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert t.shape == (8,) and torch.equal(w, torch.ones(8))
+
+
+def test_the_loss_aware_sampler_draws_by_the_rms_of_the_last_ten_losses() -> None:
+    sampler = LossSecondMomentSampler(2, 10)
+    sampler.update(torch.tensor([0] * 10 + [1] * 10), torch.tensor([9.0] * 10 + [1.0] * 10))
+    sampler.update(torch.tensor([0] * 10), torch.tensor([3.0] * 10))  # the 9s are pushed out
+    p = sampler.probabilities()
+    expected = torch.tensor([0.75, 0.25], dtype=torch.float64) * 0.999 + 0.0005
+    torch.testing.assert_close(p, expected)
+    t, w = sampler.sample(100, torch.Generator().manual_seed(0), torch.device("cpu"))
+    torch.testing.assert_close(w, (1 / (2 * p[t])).float())
+
+
+# ---------------------------------------------------------------- data and labels
+
+
+def test_labels_come_from_sub_folders_or_file_name_prefixes(tmp_path: Path) -> None:
+    save_images(tmp_path, ["b/x_1.png", "a/y_2.png", "a/y_3.png"])
+    by_folder = find_training_images(str(tmp_path), "folder")
+    assert by_folder.classes == ["a", "b"] and by_folder.labels == [0, 0, 1]
+    by_prefix = find_training_images(str(tmp_path), "prefix")
+    assert by_prefix.classes == ["x", "y"] and by_prefix.labels == [1, 1, 0]
+    assert find_training_images(str(tmp_path), "none").labels is None
+    assert class_name(ImageItem("top", tmp_path / "top.png"), "folder") is None
+
+
+@pytest.mark.parametrize(
+    ("labels", "names", "message"),
+    [
+        ("folder", ["a/x.png", "loose.png"], "not in a class sub-folder"),
+        ("prefix", ["cat_1.png", "dog.png"], "no '<class>_' prefix"),
+    ],
+)
+def test_an_image_without_a_class_is_one_line(
+    tmp_path: Path, labels: str, names: list[str], message: str
+) -> None:
+    save_images(tmp_path, names)
+    with pytest.raises(UsageError, match=message) as error:
+        find_training_images(str(tmp_path), labels)  # type: ignore[arg-type]
+    assert "\n" not in str(error.value)
+
+
+# ---------------------------------------------------------------- training end to end
+
+
+def test_trains_l_simple_and_writes_metrics_and_the_official_keys(
+    training: list[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "simple"
+    result = run_i2i([*training, "--set", "model.learn_sigma=false", "--output", str(out)])
+    assert result.returncode == 0, result.stderr
+    assert "L_simple" in result.stderr
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and all('"loss"' in line for line in lines)
+    state = weights(out / "model.pt")
+    assert "out.2.weight" in state and state["out.2.weight"].shape[0] == 3  # eps only
+    assert "learn_sigma = false" in (out / "backbone.toml").read_text()
+
+
+def test_trains_l_hybrid_with_learned_variance_and_the_loss_aware_sampler(
+    training: list[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "hybrid"
+    sampler = ["--set", 'schedule_sampler="loss-second-moment"', "--set", "ema_decay=0.9"]
+    result = run_i2i([*training, *sampler, "--output", str(out)])
+    assert result.returncode == 0, result.stderr
+    assert "L_hybrid, loss-second-moment t" in result.stderr
+    state = weights(out / "model.pt")
+    assert state["out.2.weight"].shape[0] == 6  # eps and variance values
+    assert not any(key.startswith(("net.", "sampler.")) for key in state)
+    saved = weights(out / "checkpoint.pt")["model"]
+    recorded = int(saved["sampler.counts"].sum()) + int(saved["sampler.pending_count"])
+    assert recorded == 4 * 2  # every drawn t's loss, the last step's still pending
+
+
+def test_trains_class_conditional_on_sub_folder_labels(training: list[str], tmp_path: Path) -> None:
+    out = tmp_path / "cond"
+    classes = ["--set", "model.class_cond=true", "--set", "model.num_classes=2"]
+    result = run_i2i([*training, "--labels", "folder", *classes, "--output", str(out)])
+    assert result.returncode == 0, result.stderr
+    assert "2 classes" in result.stderr
+    assert weights(out / "model.pt")["label_emb.weight"].shape == (2, 4 * 32)
+
+
+def test_trains_the_ddpm_unet_backbone(training: list[str], tmp_path: Path) -> None:
+    out = tmp_path / "ddpm"
+    ddpm = {"resolution": 16, "ch": 32, "ch_mult": [1, 1], "attn_resolutions": [8]}
+    config = tmp_path / "ddpm.toml"
+    config.write_text(
+        'batch_size = 2\niterations = 2\nworkers = 0\nbackbone = "ddpm-unet"\n'
+        'preset = "celebahq_female"\n\n' + to_toml({"model": {**ddpm, "num_res_blocks": 1}})
+    )
+    args = [*training[:4], "--config", str(config), "--device", "cpu", "--output", str(out)]
+    result = run_i2i(args)
+    assert result.returncode == 0, result.stderr
+    assert "L_simple" in result.stderr and "conv_in.weight" in weights(out / "model.pt")
+
+
+def test_a_resumed_run_ends_bitwise_where_an_uninterrupted_one_does(
+    training: list[str], tmp_path: Path
+) -> None:
+    extra = ["--set", "ema_decay=0.9", "--set", "model.dropout=0.1",  # dropout: global RNG
+             "--set", 'schedule_sampler="loss-second-moment"', "--set", "batch_size=4",
+             "--set", 'model.noise_schedule="cosine"', "--set", "model.diffusion_steps=2",
+             "--set", "iterations=10"]  # fmt: skip
+    whole = run_i2i([*training, *extra, "--output", str(tmp_path / "whole")])
+    assert whole.returncode == 0, whole.stderr
+    parts = tmp_path / "parts"
+    first = run_i2i([*training, *extra, "--output", str(parts), "--set", "iterations=8"])
+    assert first.returncode == 0, first.stderr
+    warm = weights(parts / "checkpoint.pt")["model"]["sampler.counts"]
+    assert torch.equal(warm, torch.full((2,), HISTORY_PER_TERM))  # later t follow the losses
+    resumed = run_i2i([*training, *extra, "--output", str(parts), "--resume", "--set", "workers=1"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from step 8 of 10" in resumed.stderr
+    same_weights(tmp_path / "whole" / "model.pt", parts / "model.pt")
+    ends = [weights(folder / "checkpoint.pt")["model"] for folder in (tmp_path / "whole", parts)]
+    for key, value in ends[0].items():
+        assert torch.equal(value, ends[1][key]), key  # the sampler's history too
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(
+    training: list[str], tmp_path: Path
+) -> None:
+    long = ["--set", "iterations=400", "--set", "log_every=1"]
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "i2i_cli", *training, "--output", str(out), *long]
+    run = subprocess.Popen(command, env=dict(os.environ), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoint.pt").is_file() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=30)
+    assert not (out / "model.pt").exists()
+    reached = weights(out / "checkpoint.pt")["step"]
+    assert 2 <= reached < 400
+
+    target = ["--set", f"iterations={reached + 2}", "--set", "log_every=1"]
+    resumed = run_i2i([*training, "--output", str(out), "--resume", *target])
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from step {reached} of {reached + 2}" in resumed.stderr
+    whole = run_i2i([*training, "--output", str(tmp_path / "whole"), *target])
+    assert whole.returncode == 0, whole.stderr
+    same_weights(tmp_path / "whole" / "model.pt", out / "model.pt")
+
+
+def test_its_model_drives_egsde_through_the_real_loaders(
+    training: list[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "dog"
+    trained = run_i2i([*training, "--output", str(out)])
+    assert trained.returncode == 0, trained.stderr
+    dse = random_weights("adm-classifier", "dse256", TINY_DSE, tmp_path / "dse.pt", seed=1)
+    config = tmp_path / "egsde.toml"
+    energies = [
+        {"name": "dse", "weight": 500.0, "checkpoint": str(dse), "model": TINY_DSE},
+        {"name": "lowpass", "weight": 2.0, "factor": 4},
+    ]
+    record = read_toml(out / "backbone.toml")
+    config.write_text(to_toml({**record, "start_step": 4, "energy": energies}))
+    sources = tmp_path / "cats"
+    save_images(sources, ["cat0.png", "cat1.png"], seed=3)
+    translated = run_i2i(
+        ["translate", "egsde", "--config", str(config), "--input", str(sources),
+         "--device", "cpu", "--output", str(tmp_path / "cat2dog")]
+    )  # fmt: skip
+    assert translated.returncode == 0, translated.stderr
+    for name in ("cat0.png", "cat1.png"):
+        assert Image.open(tmp_path / "cat2dog" / name).size == (16, 16)
+
+
+# ---------------------------------------------------------------- one-line refusals
+
+
+def test_without_data_the_command_says_what_it_needs(tmp_path: Path) -> None:
+    message = refused(["train", "diffusion", "--device", "cpu", "--output", str(tmp_path / "x")])
+    assert "needs --data" in message
+
+
+def test_a_folder_without_images_is_one_line(training: list[str], tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = [*training, "--output", str(tmp_path / "x")]
+    args[args.index("--data") + 1] = str(empty)
+    assert "no images" in refused(args)
+
+
+def test_a_class_count_other_than_the_models_is_one_line(
+    training: list[str], tmp_path: Path
+) -> None:
+    classes = ["--set", "model.class_cond=true", "--set", "model.num_classes=3"]
+    message = refused([*training, "--labels", "folder", *classes, "--output", str(tmp_path / "x")])
+    assert "found 2 classes" in message and "model.num_classes=2" in message
+
+
+def test_labels_for_an_unconditional_model_are_one_line(
+    training: list[str], tmp_path: Path
+) -> None:
+    message = refused([*training, "--labels", "folder", "--output", str(tmp_path / "x")])
+    assert "model.class_cond=true" in message
+
+
+def test_bad_settings_are_one_line(training: list[str], tmp_path: Path) -> None:
+    assert "schedule" in refused(
+        [*training, "--set", 'schedule_sampler="importance"', "--output", str(tmp_path / "x")]
+    )
+    assert "batch" in refused(
+        [*training, "--set", "batch_size=64", "--output", str(tmp_path / "y")]
+    )
