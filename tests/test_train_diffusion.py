@@ -3,8 +3,10 @@ bitwise resume (also after a kill), its model.pt translating with egsde, one-lin
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -226,6 +228,13 @@ def test_trains_l_simple_and_writes_metrics_and_the_official_keys(
     state = weights(out / "model.pt")
     assert "out.2.weight" in state and state["out.2.weight"].shape[0] == 3  # eps only
     assert "learn_sigma = false" in (out / "backbone.toml").read_text()
+    flags = shlex.split(json.loads((out / "result.json").read_text())["flags"])
+    sources = tmp_path / "src"
+    save_images(sources, ["a.png"], seed=2)
+    edited = run_i2i(["translate", "sdedit", *flags, "--start-step", "3", "--input", str(sources),
+                      "--device", "cpu", "--output", str(tmp_path / "edited")])  # fmt: skip
+    assert edited.returncode == 0, edited.stderr
+    assert Image.open(tmp_path / "edited" / "a.png").size == (16, 16)
 
 
 def test_trains_l_hybrid_with_learned_variance_and_the_loss_aware_sampler(

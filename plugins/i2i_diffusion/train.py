@@ -13,6 +13,7 @@ from ``--checkpoint``; ``model.pt`` holds its state dict under the official key 
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,18 +121,32 @@ def gathered(runtime: Runtime, values: torch.Tensor) -> torch.Tensor:
     return runtime.all_reduce_sum(slots).flatten(0, 1)
 
 
+def model_flags(settings: DiffusionTrainSettings) -> str:
+    """The command-line flags that choose this backbone in any method (shell-quoted)."""
+    flags = ["--backbone", settings.backbone]
+    if settings.preset is not None:
+        flags += ["--preset", settings.preset]
+    for key, value in settings.model.items():
+        spelled = to_toml({"v": value}).strip().removeprefix("v = ")
+        flags += ["--set", f"model.{key}={spelled}"]
+    return " ".join(shlex.quote(flag) for flag in flags)
+
+
 def backbone_record(settings: DiffusionTrainSettings, weights: Path) -> str:
-    """The settings a method needs to load ``weights``: backbone, preset, model, checkpoint."""
-    record: dict[str, Any] = {
-        "backbone": settings.backbone,
-        "preset": settings.preset,
-        "checkpoint": str(weights.resolve()),
-    }
-    if settings.preset is None:
-        del record["preset"]
+    """The settings a method needs to load ``weights`` (backbone, preset, model, checkpoint),
+    as a settings file for ``--config``, with the same as flags in a comment."""
+    record: dict[str, Any] = {"backbone": settings.backbone}
+    if settings.preset is not None:
+        record["preset"] = settings.preset
+    record["checkpoint"] = str(weights.resolve())
     if settings.model:
         record["model"] = dict(settings.model)
-    return to_toml(record)
+    usage = (
+        "# The network i2i train diffusion trained: i2i translate <method> --config <this file>"
+        f"\n# or the flags: {model_flags(settings)} --checkpoint {shlex.quote(str(weights))}"
+        "\n# (ddib: --source-checkpoint / --target-checkpoint instead of --checkpoint)\n"
+    )
+    return usage + to_toml(record)
 
 
 def export_network(path: Path) -> None:
@@ -228,10 +243,14 @@ def train_diffusion(settings: DiffusionTrainSettings, ctx: RunContext) -> dict[s
             export_network(weights)
         write_atomic_text(backbone_record(settings, weights), ctx.output / BACKBONE_RECORD)
     runtime.barrier()
-    ctx.log(f"load it in a method with --config {ctx.output / BACKBONE_RECORD}")
+    ctx.log(
+        f"use it in a method with --config {ctx.output / BACKBONE_RECORD}, or with "
+        f"{model_flags(settings)} --checkpoint {shlex.quote(str(weights))}"
+    )
     return {
         "weights": str(weights),
         "backbone": str(ctx.output / BACKBONE_RECORD),
+        "flags": f"{model_flags(settings)} --checkpoint {shlex.quote(str(weights))}",
         "images": len(images.items),
         "classes": images.classes,
         "steps": settings.iterations,
