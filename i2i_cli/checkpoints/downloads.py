@@ -69,6 +69,27 @@ def error_line(error: BaseException) -> str:
     return one_line(error) or type(error).__name__
 
 
+RESOLVE_FAILURE = re.compile(
+    r"Failed to resolve '([^']+)'|host='([^']+)'.*(?:resolve|Name or service)"
+)
+"""urllib3's and requests' wording of a host name that did not resolve."""
+
+
+def network_reason(error: BaseException) -> str:
+    """Why a transfer failed, in a few words where the library's text is a known network fault
+    (a name that does not resolve, a refused connection, a timeout), else its one line."""
+    text = error_line(error)
+    resolved = RESOLVE_FAILURE.search(text)
+    if resolved or "Name or service not known" in text or "name resolution" in text:
+        host = next((g for g in resolved.groups() if g), None) if resolved else None
+        return f"cannot resolve {host or 'the host'} (no network, or no DNS)"
+    if "Connection refused" in text:
+        return "connection refused"
+    if "timed out" in text.lower():
+        return "timed out"
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 class _Interrupted(Exception):
     """A transfer that broke off after some bytes; the partial file is kept for a resume."""
 
@@ -145,7 +166,7 @@ def _open_url(url: str, offset: int) -> Any:
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
         raise DownloadError(
-            f"{url}: cannot connect ({error_line(reason)})", f"cannot connect to {_host(url)}"
+            f"{url}: cannot connect ({network_reason(reason)})", f"cannot connect to {_host(url)}"
         ) from None
 
 
@@ -240,7 +261,7 @@ def drive_download(file_id: str, partial: Path, progress: Progress | None = None
         )
     except Exception as error:
         raise DownloadError(
-            f"{url}: {error_line(error)}", _drive_summary(error, DRIVE_REFUSED)
+            f"{url}: {network_reason(error)}", _drive_summary(error, DRIVE_REFUSED)
         ) from None
     if not partial.is_file():
         raise DownloadError(f"{url}: gdown finished without writing {partial}", DRIVE_REFUSED)
@@ -265,9 +286,8 @@ def drive_folder_listing(folder_id: str) -> dict[str, str]:
             **_accepted(gdown.download_folder, timeout=HTTP_TIMEOUT_S, remaining_ok=True),
         )
     except Exception as error:
-        url = f"https://drive.google.com/drive/folders/{folder_id}"
         raise DownloadError(
-            f"{url}: cannot list the folder ({error_line(error)})",
+            f"cannot list the folder ({network_reason(error)})",
             _drive_summary(error, "cannot list the Google Drive folder"),
         ) from None
     return {str(item.path).replace(os.sep, "/"): str(item.id) for item in files}
