@@ -276,6 +276,18 @@ def test_trains_the_ddpm_unet_backbone(training: list[str], tmp_path: Path) -> N
     assert "L_simple" in result.stderr and "conv_in.weight" in weights(out / "model.pt")
 
 
+def test_training_can_start_from_given_weights(training: list[str], tmp_path: Path) -> None:
+    start = random_weights("adm-unet", "afhq_dog_4m", TINY_UNET, tmp_path / "start.pt")
+    out = tmp_path / "tuned"
+    args = [*training, "--checkpoint", str(start), "--set", "iterations=1", "--output", str(out)]
+    result = run_i2i(args)
+    assert result.returncode == 0, result.stderr
+    tuned, initial = weights(out / "model.pt"), weights(start)
+    assert tuned.keys() == initial.keys()
+    for key, value in initial.items():  # one step, then the EMA at 0.9999: barely moved
+        torch.testing.assert_close(tuned[key], value, atol=1e-6, rtol=0)
+
+
 def test_a_resumed_run_ends_bitwise_where_an_uninterrupted_one_does(
     training: list[str], tmp_path: Path
 ) -> None:
