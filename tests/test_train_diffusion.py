@@ -401,3 +401,9 @@ def test_bad_settings_are_one_line(training: list[str], tmp_path: Path) -> None:
     assert "batch" in refused(
         [*training, "--set", "batch_size=64", "--output", str(tmp_path / "y")]
     )
+
+
+def test_an_unreadable_image_is_one_line(training: list[str], tmp_path: Path) -> None:
+    data = Path(training[training.index("--data") + 1])
+    (data / "disc" / "disc_0.png").write_bytes(b"not a png")
+    assert "cannot read image" in refused([*training, "--output", str(tmp_path / "x")])

@@ -89,9 +89,15 @@ def check_backbone(spec: ModelSpec, name: str) -> int:
 
 
 def check_classes(
-    images: TrainingImages, spec: ModelSpec, settings: DiffusionTrainSettings
+    images: TrainingImages,
+    spec: ModelSpec,
+    settings: DiffusionTrainSettings,
+    conditionable: bool = True,
 ) -> None:
-    """The labels and the network's classes agree: same count, or both absent."""
+    """The labels and the network's classes agree: same count, or both absent.
+
+    ``conditionable``: whether the backbone has a ``class_cond`` setting to suggest.
+    """
     found, wanted = len(images.classes), spec.num_classes
     if images.labels is None and wanted:
         raise UsageError(
@@ -99,9 +105,14 @@ def check_classes(
             "pass --labels folder or --labels prefix, or --set model.class_cond=false"
         )
     if images.labels is not None and not wanted:
+        fix = (
+            f"pass --set model.class_cond=true --set model.num_classes={found}"
+            if conditionable
+            else f"backbone {settings.backbone} has no class input; use --labels none"
+        )
         raise UsageError(
             f"--labels {settings.labels} found {found} classes but the model is unconditional; "
-            f"pass --set model.class_cond=true --set model.num_classes={found}"
+            + fix
         )
     if images.labels is not None and found != wanted:
         raise UsageError(
@@ -164,7 +175,7 @@ def train_diffusion(settings: DiffusionTrainSettings, ctx: RunContext) -> dict[s
     loaded = build_network(settings, ctx)
     spec = loaded.spec
     size = check_backbone(spec, settings.backbone)
-    check_classes(images, spec, settings)
+    check_classes(images, spec, settings, "class_cond" in type(loaded.settings).model_fields)
     tables = spec.discrete_process().schedule().tables(device)
     steps = tables.num_steps
     history = (
