@@ -56,11 +56,13 @@ from minimethods import (  # noqa: E402
     FULL,
     HEAD,
     HEAD_PRESET,
+    MANIFEST,
     METHODS,
     QUICK,
     UNET,
     UNET_PRESET,
     Knobs,
+    file_sha256,
     method_settings,
     model_paths,
     unet,
@@ -76,11 +78,11 @@ DENOISERS = ("UNetModel", "BridgeUNet")
 class Budget:
     """Training lengths of one run."""
 
-    diffusion_steps: int = 2500
-    dse_steps: int = 1500
-    bridge_steps: int = 2500
+    diffusion_steps: int = 1500
+    dse_steps: int = 800
+    bridge_steps: int = 1000
     fake_samples: int = 256
-    discriminator_epochs: int = 20
+    discriminator_epochs: int = 15
 
 
 QUICK_BUDGET = Budget(200, 100, 200, 64, 2)
@@ -137,23 +139,62 @@ def diffusion_trainer_available() -> bool:
     return True
 
 
-def train_diffusion_model(data: Path, output: Path, steps: int, seed: int) -> Path:
-    """A target or source diffusion model: ``i2i train diffusion``, else the core-loop fallback."""
-    if diffusion_trainer_available():
-        config = write_config(
-            output.parent / f"{output.name}.toml",
-            {"data": str(data), "preset": UNET_PRESET, "model": dict(UNET)},
-        )
-        run_i2i(
-            ["train", "diffusion", "--config", str(config), "--iterations", str(steps)],
-            ["--batch-size", "32", "--lr", "5e-4", "--ema-decay", "0.999"],
-            ["--output", str(output), "--seed", str(seed), "--device", "cpu"],
-        )
-        return output / "model.pt"
-    from minitrain import train_diffusion
+def diffusion_command(data: Path, output: Path, steps: int, seed: int) -> list[str]:
+    """``i2i train diffusion`` of one domain's model (its settings in ``<output>.toml``)."""
+    config = write_config(
+        output.parent / f"{output.name}.toml",
+        {"data": str(data), "preset": UNET_PRESET, "model": dict(UNET)},
+    )
+    return [
+        *("train", "diffusion", "--config", str(config), "--iterations", str(steps)),
+        *("--batch-size", "32", "--lr", "5e-4", "--ema-decay", "0.999", "--workers", "0"),
+        *("--checkpoint-every", str(steps), "--log-every", "50"),
+        *("--output", str(output), "--seed", str(seed), "--device", "cpu"),
+    ]
 
-    print(f"i2i train diffusion is not installed: core-loop fallback for {data}", flush=True)
-    return train_diffusion(data, output, UNET, steps=steps, lr=5e-4, seed=seed)
+
+def finished(command: Sequence[str]) -> bool:
+    """Whether the ``--output`` folder of an ``i2i`` command holds a finished run."""
+    if "--output" not in command:
+        return False
+    output = Path(command[list(command).index("--output") + 1])
+    return (output / "result.json").is_file()
+
+
+def run_lanes(lanes: Sequence[Sequence[list[str]]], jobs: int) -> None:
+    """Run each lane's ``i2i`` commands in order; with ``jobs`` > 1 the lanes run side by side,
+    each in its own ``python -m i2i_cli`` processes (one thread each, OMP_NUM_THREADS=1).
+
+    A command whose ``--output`` already holds a finished run (``result.json``) is skipped, so
+    a benchmark stopped half-way continues where it was."""
+    lanes = [[c for c in lane if not finished(c)] for lane in lanes]
+    if jobs <= 1:
+        for lane in lanes:
+            for command in lane:
+                run_i2i(command)
+        return
+    import os
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def run_lane(lane: Sequence[list[str]]) -> None:
+        for command in lane:
+            print("$ i2i " + " ".join(command), flush=True)
+            result = subprocess.run(
+                [sys.executable, "-m", "i2i_cli", *command],
+                env=environment,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode:
+                raise SystemExit(f"i2i {command[0]} {command[1]} failed:\n{result.stderr[-2000:]}")
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for future in [pool.submit(run_lane, lane) for lane in lanes]:
+            future.result()
 
 
 def write_vgg_standin(path: Path, seed: int = 0) -> Path:
@@ -176,15 +217,33 @@ def write_vgg_standin(path: Path, seed: int = 0) -> Path:
     return path
 
 
-def train_models(data: Path, work: Path, models: Path, budget: Budget, seed: int) -> None:
-    """Train every model with i2i's trainers and copy its weights to ``models``."""
+def train_models(
+    data: Path, work: Path, models: Path, budget: Budget, seed: int, jobs: int = 2
+) -> None:
+    """Train every model with i2i's trainers and copy its weights to ``models``.
+
+    Two rounds of two lanes (side by side with ``jobs`` = 2): the diffusion models of B and A;
+    then the bridge, and the DSE -> samples of B's model -> DG's discriminator on them.
+    """
     models.mkdir(parents=True, exist_ok=True)
     paths = model_paths(models)
-    for side, name in (("B", "diffusion_b"), ("A", "diffusion_a")):
-        weights = train_diffusion_model(
-            data / "train" / side, work / name, budget.diffusion_steps, seed
+    sides = (("B", "diffusion_b"), ("A", "diffusion_a"))
+    if diffusion_trainer_available():
+        run_lanes(
+            [
+                [diffusion_command(data / "train" / s, work / n, budget.diffusion_steps, seed)]
+                for s, n in sides
+            ],
+            jobs,
         )
-        shutil.copyfile(weights, paths[name])
+    else:
+        from minitrain import train_diffusion
+
+        print("i2i train diffusion is not installed: the core-loop fallback (minitrain.py)")
+        for side, name in sides:
+            train_diffusion(data / "train" / side, work / name, UNET, steps=budget.diffusion_steps)
+    for _, name in sides:
+        shutil.copyfile(work / name / "model.pt", paths[name])
     dse = write_config(
         work / "dse.toml",
         {
@@ -194,30 +253,9 @@ def train_models(data: Path, work: Path, models: Path, budget: Budget, seed: int
             "model": dict(DSE),
         },
     )
-    run_i2i(
-        ["train", "dse", "--config", str(dse), "--init-checkpoint", ""],
-        ["--iterations", str(budget.dse_steps), "--batch-size", "32", "--lr", "1e-3"],
-        ["--checkpoint-every", str(budget.dse_steps), "--output", str(work / "dse")],
-        ["--seed", str(seed), "--device", "cpu"],
-    )
-    shutil.copyfile(work / "dse" / "model.pt", paths["dse"])
     bridge = write_config(work / "bridge.toml", {"preset": BRIDGE_PRESET, "model": dict(BRIDGE)})
-    run_i2i(
-        ["train", "bbdm", "--config", str(bridge), "--data", str(data), "--layout", "ab"],
-        ["--split", "train", "--image-size", str(SIZE), "--steps", str(BRIDGE_STEPS)],
-        ["--batch-size", "32", "--iterations", str(budget.bridge_steps), "--lr", "5e-4"],
-        ["--ema-decay", "0.999", "--workers", "0", "--log-every", "50"],
-        ["--checkpoint-every", str(budget.bridge_steps), "--output", str(work / "bridge")],
-        ["--seed", str(seed), "--device", "cpu"],
-    )
-    shutil.copyfile(work / "bridge" / "model.pt", paths["bridge"])
     sampler = write_config(
         work / "fake.toml", {**unet(paths["diffusion_b"]), "sampler": "ddim", "steps": 50}
-    )
-    run_i2i(
-        ["sample", "diffusion", "--config", str(sampler)],
-        ["--num-samples", str(budget.fake_samples), "--batch-size", "64"],
-        ["--output", str(work / "fake"), "--seed", str(seed + 1), "--device", "cpu"],
     )
     head = write_config(
         work / "discriminator.toml",
@@ -228,17 +266,104 @@ def train_models(data: Path, work: Path, models: Path, budget: Budget, seed: int
             "model": dict(HEAD),
             "extractor_preset": DSE_PRESET,
             "extractor_model": dict(DSE),
-            "extractor_checkpoint": str(paths["dse"]),
+            "extractor_checkpoint": str(work / "dse" / "model.pt"),
         },
     )
-    run_i2i(
-        ["train", "discriminator", "--config", str(head)],
-        ["--num-data", str(budget.fake_samples), "--epochs", str(budget.discriminator_epochs)],
-        ["--batch-size", "32", "--lr", "1e-3", "--no-keep-epochs", "--log-every", "10"],
-        ["--output", str(work / "discriminator"), "--seed", str(seed), "--device", "cpu"],
-    )
-    shutil.copyfile(work / "discriminator" / "model.pt", paths["discriminator"])
+    seeded = ["--seed", str(seed), "--device", "cpu"]
+    bridge_lane = [
+        [
+            *("train", "bbdm", "--config", str(bridge), "--data", str(data), "--layout", "ab"),
+            *("--split", "train", "--image-size", str(SIZE), "--steps", str(BRIDGE_STEPS)),
+            *("--batch-size", "32", "--iterations", str(budget.bridge_steps), "--lr", "5e-4"),
+            *("--ema-decay", "0.999", "--workers", "0", "--log-every", "50"),
+            *("--checkpoint-every", str(budget.bridge_steps), "--output", str(work / "bridge")),
+            *seeded,
+        ]
+    ]
+    guidance_lane = [
+        [
+            *("train", "dse", "--config", str(dse), "--init-checkpoint", ""),
+            *("--iterations", str(budget.dse_steps), "--batch-size", "32", "--lr", "1e-3"),
+            *("--checkpoint-every", str(budget.dse_steps), "--output", str(work / "dse")),
+            *seeded,
+        ],
+        [
+            *("sample", "diffusion", "--config", str(sampler)),
+            *("--num-samples", str(budget.fake_samples), "--batch-size", "64"),
+            *("--output", str(work / "fake"), "--seed", str(seed + 1), "--device", "cpu"),
+        ],
+        [
+            *("train", "discriminator", "--config", str(head)),
+            *("--num-data", str(budget.fake_samples)),
+            *("--epochs", str(budget.discriminator_epochs), "--batch-size", "32"),
+            *("--lr", "1e-3", "--no-keep-epochs", "--log-every", "10"),
+            *("--output", str(work / "discriminator"), *seeded),
+        ],
+    ]
+    run_lanes([bridge_lane, guidance_lane], jobs)
+    for name in ("dse", "bridge", "discriminator"):
+        shutil.copyfile(work / name / "model.pt", paths[name])
     write_vgg_standin(paths["vgg"], seed)
+
+
+NETWORKS = {
+    "diffusion_a": ("adm-unet", UNET_PRESET, UNET, "diffusion"),
+    "diffusion_b": ("adm-unet", UNET_PRESET, UNET, "diffusion"),
+    "dse": ("adm-classifier", DSE_PRESET, DSE, "dse"),
+    "bridge": ("bbdm-unet", BRIDGE_PRESET, BRIDGE, "bbdm"),
+    "discriminator": ("dg-discriminator", HEAD_PRESET, HEAD, "discriminator"),
+    "vgg": ("adain-vgg", "vgg_normalised", {"layers": "used"}, None),
+}
+"""Per model: backbone, preset, overrides and the ``i2i train`` trainer that made it."""
+
+
+def store_half(path: Path) -> None:
+    """Rewrite a state-dict file with its floating tensors in float16 (half the size to ship;
+    the loaders copy them into float32 networks)."""
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    torch.save(half, path)
+
+
+def write_manifest(models: Path, work: Path, command: str) -> Path:
+    """``models/manifest.toml``: per model its file, sha256, network and the trainer's settings.
+
+    Every file is first stored in float16 (``store_half``; idempotent).
+
+    The settings are the trainer's resolved ``run.toml`` (paths as the run saw them), so
+    ``i2i train <trainer> --config`` of that table retrains the model.
+    """
+    from i2i_cli.settings import read_toml, to_toml
+
+    entries: dict[str, Any] = {}
+    for name, (backbone, preset, overrides, trainer) in NETWORKS.items():
+        store_half(models / FILES[name])
+        entry: dict[str, Any] = {
+            "file": FILES[name],
+            "sha256": file_sha256(models / FILES[name]),
+            "backbone": backbone,
+            "preset": preset,
+            "model": dict(overrides),
+        }
+        if trainer is None:
+            entry["command"] = "minibench.write_vgg_standin(path, seed=0): seeded, not trained"
+        else:
+            entry["command"] = f"i2i train {trainer} --config <settings>"
+            settings = read_toml(work / name / "run.toml")
+            settings.pop("i2i", None)
+            entry["settings"] = settings
+        entries[name] = entry
+    header = (
+        "# The mini-benchmark's models (benchmarks/minibench.py), trained on 2 CPU cores by\n"
+        f"#   {command}\n"
+        "# each with i2i's own trainer; 'settings' is that trainer's resolved run.toml.\n"
+        "# Weights are stored in float16 (the networks load them into float32).\n"
+    )
+    path = models / MANIFEST
+    path.write_text(header + to_toml({"models": entries}), encoding="utf-8")
+    return path
 
 
 @dataclass(frozen=True)
@@ -252,7 +377,6 @@ class Row:
     colour: float
     fd: float
     nfe: float | None
-    guide_evals: float | None
     images_per_s: float | None
     note: str = ""
 
@@ -269,11 +393,9 @@ def row_of(
     """The table row of outputs ``measured`` (paired with source contents ``sources``)."""
     count = len(measured)
     errors = content_error([(s, m.content) for s, m in zip(sources, measured, strict=True)])
-    nfe = guides = None
+    nfe = None
     if calls is not None:
         nfe = sum(calls.get(name, 0) for name in DENOISERS) / count
-        others = {"EncoderUNetModel", "AdaINEncoder", "DiscriminatorHead"}
-        guides = sum(v for k, v in calls.items() if k in others) / count
     return Row(
         method,
         target_rate(measured),
@@ -282,7 +404,6 @@ def row_of(
         errors.colour,
         frechet(measured, reference),
         nfe,
-        guides,
         count / seconds if seconds else None,
         note,
     )
@@ -334,7 +455,6 @@ def sample_dg_rows(
             math.nan,
             frechet(measured, reference),
             sum(counts.get(n, 0) for n in DENOISERS) / count,
-            counts.get("DiscriminatorHead", 0) / count,
             count / seconds,
             note,
         )
@@ -354,12 +474,12 @@ def table(rows: Sequence[Row]) -> str:
     """The Markdown table of ``rows``."""
     head = (
         "| method | target rate | centre err (px) | size err (px) | colour err (0-255) "
-        "| FD to real squares | NFE | guide evals | images/s |\n"
-        "|---|---|---|---|---|---|---|---|---|\n"
+        "| FD to real squares | NFE | images/s |\n"
+        "|---|---|---|---|---|---|---|---|\n"
     )
     lines = [
         f"| {r.method} | {r.target_rate:.2f} | {fmt(r.position)} | {fmt(r.size)} | "
-        f"{fmt(r.colour, 1)} | {fmt(r.fd, 1)} | {fmt(r.nfe, 0)} | {fmt(r.guide_evals, 0)} | "
+        f"{fmt(r.colour, 1)} | {fmt(r.fd, 1)} | {fmt(r.nfe, 0)} | "
         f"{fmt(r.images_per_s, 1)} |"
         for r in rows
     ]
@@ -396,11 +516,20 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=64, help="Held-out sources.")
     parser.add_argument("--quick", action="store_true", help="Smoke run: tiny budgets.")
     parser.add_argument("--dg-weight", type=float, default=2.0, help="DG's w1.")
+    parser.add_argument("--dg-samples", type=int, default=256, help="DG samples per row.")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--manifest", action="store_true", help="Only (re)write <output>/models/manifest.toml."
+    )
+    parser.add_argument("--jobs", type=int, default=2, help="Trainings side by side (1 or 2).")
     parser.add_argument("--show", type=int, default=8, help="Sources in the picture.")
     args = parser.parse_args()
     started = time.perf_counter()
     out = args.output
+    command = "OMP_NUM_THREADS=1 python benchmarks/minibench.py" + (" --quick" * args.quick)
+    if args.manifest:
+        print(write_manifest(out / "models", out / "train", command))
+        return
     data = out / "data"
     write_domains(data, test=args.images, seed=args.seed)
     contents = read_contents(data)
@@ -408,7 +537,8 @@ def main() -> None:
     if models is None:
         models = out / "models"
         budget = QUICK_BUDGET if args.quick else Budget()
-        train_models(data, out / "train", models, budget, args.seed)
+        train_models(data, out / "train", models, budget, args.seed, args.jobs)
+        write_manifest(models, out / "train", command)
     trained = time.perf_counter()
     knobs = QUICK if args.quick else FULL
     runs = translate_all(data, models, out / "translate", knobs, batch=64)
@@ -433,7 +563,7 @@ def main() -> None:
         row_of(
             "random pairing",
             list(measure_folder(data / "test/B", names).values()),
-            [c for c, _ in random_pairing(sources)],
+            [other for _, other in random_pairing(sources)],
             reference,
             note="squares of other sources",
         ),
@@ -443,7 +573,7 @@ def main() -> None:
         measured = measure_folder(out / "translate" / method, names)
         rows.append(row_of(method, list(measured.values()), sources, reference, counts, seconds))
         outputs[method] = measured
-    dg_rows, dg_images = sample_dg_rows(models, out, args.images, reference, args.dg_weight)
+    dg_rows, dg_images = sample_dg_rows(models, out, args.dg_samples, reference, args.dg_weight)
     rows += dg_rows
     text = table(rows)
     total = time.perf_counter() - started

@@ -1,16 +1,16 @@
 """Exact measurements of mini-domain images: shape (the domain), centre, area, colour, residual.
 
 No learned model is involved. An image's brightness ``m = max_c pixel`` is read as coverage
-times the shape's colour; the *core* (pixels with m >= 0.75 max m) gives the level ``median m on the
-core``, the pixels within 5% of the level the colour, the soft coverage ``alpha = clip(m /
-level, 0, 1)`` gives the area (its sum) and the centre
-(its mean pixel centre). The shape is whichever template (disc or square of that centre and
-area, drawn as ``minidomains.coverage`` draws it) has the larger soft IoU with ``alpha``; the
-residual is the mean absolute difference between the image and that template re-drawn in the
-measured colour (0 for a drawn image, up to 8-bit rounding). An image darker than 0.2 holds no
-shape (shape ``none``).
+times the shape's colour. The *core* (pixels with m >= 0.75 max m) gives the level (median m on
+the core), the pixels within 5 % of the level give the colour, the soft coverage ``alpha =
+clip(m / level, 0, 1)`` gives the area (its sum) and the centre (its mean pixel centre). The
+shape is whichever template (disc or square of that centre and area, drawn as
+``minidomains.coverage`` draws it) has the larger soft IoU with ``alpha``, if that IoU is at
+least ``IOU_MIN`` (else ``none``: noise, a blob, two shapes). The residual is the mean absolute
+difference between the image and that template re-drawn in the measured colour (0 for a drawn
+image, up to 8-bit rounding). An image darker than 0.2 holds no shape (``none``).
 
-``FEATURES`` scales the measurements into one vector per image; ``frechet`` is i2i's Fréchet
+``features`` scales the measurements into one vector per image; ``frechet`` is i2i's Fréchet
 distance (``i2i_cli.metrics.frechet``) between two sets of such vectors: FID's formula on these
 exact 8 features instead of Inception's 2048 (no Inception weights can be downloaded here).
 """
@@ -28,6 +28,9 @@ from PIL import Image
 
 EMPTY = 0.2
 """Images whose brightest pixel is below this (in [0, 1]) hold no shape."""
+IOU_MIN = 0.75
+"""A shape is named only when its template fits with at least this soft IoU (else ``none``:
+noise, blobs, two shapes); a drawn shape fits its own template at 0.97 or more."""
 FEATURE_SCALE = 16.0
 """Colour, shape margin and residual are multiplied by this in ``features`` (about px units)."""
 
@@ -70,7 +73,10 @@ def measure(pixels: np.ndarray) -> Measurement:
     content = Content(cx, cy, area, colour)  # type: ignore[arg-type]
     ious = {shape: soft_iou(alpha, coverage(shape, content, size)) for shape in ("disc", "square")}
     shape = max(ious, key=ious.__getitem__)
-    redrawn = render(shape, content, size).astype(np.float64) / 255
+    if ious[shape] < IOU_MIN:
+        shape = "none"
+    drawn = "disc" if shape == "none" else shape
+    redrawn = render(drawn, content, size).astype(np.float64) / 255
     residual = float(np.abs(values - redrawn).mean())
     return Measurement(content, shape, ious["disc"], ious["square"], residual)
 
@@ -81,8 +87,8 @@ def soft_iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def measure_folder(folder: Path, names: Sequence[str] | None = None) -> dict[str, Measurement]:
-    """The measurement of every PNG in ``folder`` (or of ``names`` only), by file name."""
-    chosen = names if names is not None else sorted(p.name for p in folder.glob("*.png"))
+    """The measurement of every numbered PNG in ``folder`` (or of ``names``), by file name."""
+    chosen = names if names is not None else sorted(p.name for p in folder.glob("[0-9]*.png"))
     return {name: measure(read_pixels(folder / name)) for name in chosen}
 
 

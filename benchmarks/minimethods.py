@@ -179,3 +179,28 @@ def method_settings(method: str, models: Mapping[str, Path], knobs: Knobs = FULL
             "image_size": SIZE,
         }
     raise ValueError(f"unknown method {method!r}")
+
+
+MANIFEST = "manifest.toml"
+"""Each models folder's record: per model its file, sha256, network and training command."""
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file, hex."""
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def verified_models(folder: Path) -> dict[str, Path]:
+    """The models of ``folder`` after checking each file's sha256 against its manifest."""
+    from i2i_cli.errors import I2IError
+    from i2i_cli.settings import read_toml
+
+    table = read_toml(folder / MANIFEST)["models"]
+    paths = model_paths(folder)
+    for name, path in paths.items():
+        digest = file_sha256(path)
+        if digest != table[name]["sha256"]:
+            raise I2IError(f"mini model {path} is damaged (sha256 {digest[:12]}...)")
+    return paths
