@@ -7,15 +7,14 @@ losses seen at each t, mixed with 0.001 of the uniform distribution, once every 
 then it draws uniformly. Its history is module buffers, so the training checkpoint carries it
 and a resumed run draws what an uninterrupted run would have.
 
-The losses of step k are only *remembered* by the loss (``remember``: the last call of a step
-wins, so a probe of the step, such as the core loop's memory check, leaves no trace) and added to
-the history at the start of step k + 1 (``apply_pending``), before its timesteps are drawn: the
-order of guided-diffusion's loop, with every collective outside the loss.
+The losses of step k are only *remembered* by the loss (``remember``: every rank's, in rank
+order; the last call of a step wins, so a probe of the step, such as the core loop's memory
+check, leaves no trace) and added to the history at the start of step k + 1 (``apply_pending``),
+before its timesteps are drawn: the order of guided-diffusion's loop. The checkpoint after step
+k holds them still pending, so a resumed run adds them exactly as an uninterrupted one.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -41,12 +40,13 @@ class LossSecondMomentSampler(nn.Module):
     pending_loss: torch.Tensor
     pending_count: torch.Tensor
 
-    def __init__(self, steps: int, batch_size: int) -> None:
+    def __init__(self, steps: int, slots: int) -> None:
+        """``steps`` timesteps T; room for ``slots`` pending losses (the items of one step)."""
         super().__init__()
         self.register_buffer("history", torch.zeros(steps, HISTORY_PER_TERM, dtype=torch.float64))
         self.register_buffer("counts", torch.zeros(steps, dtype=torch.int64))
-        self.register_buffer("pending_t", torch.zeros(batch_size, dtype=torch.int64))
-        self.register_buffer("pending_loss", torch.zeros(batch_size, dtype=torch.float64))
+        self.register_buffer("pending_t", torch.zeros(slots, dtype=torch.int64))
+        self.register_buffer("pending_loss", torch.zeros(slots, dtype=torch.float64))
         self.register_buffer("pending_count", torch.zeros((), dtype=torch.int64))
 
     @property
@@ -84,11 +84,11 @@ class LossSecondMomentSampler(nn.Module):
         self.pending_count.fill_(count)
 
     @torch.no_grad()
-    def apply_pending(self, gather: Callable[[torch.Tensor], torch.Tensor]) -> None:
-        """Add the remembered pairs of the last step to the history; ``gather`` joins ranks."""
+    def apply_pending(self) -> None:
+        """Add the remembered pairs of the last step to the history."""
         count = int(self.pending_count)
         if count:
-            self.update(gather(self.pending_t[:count]), gather(self.pending_loss[:count]))
+            self.update(self.pending_t[:count], self.pending_loss[:count])
             self.pending_count.zero_()
 
     @torch.no_grad()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from i2i_cli.atomic import write_atomic_text
 from i2i_cli.backbones import load_backbone
@@ -179,7 +180,7 @@ def train_diffusion(settings: DiffusionTrainSettings, ctx: RunContext) -> dict[s
     tables = spec.discrete_process().schedule().tables(device)
     steps = tables.num_steps
     history = (
-        LossSecondMomentSampler(steps, settings.batch_size)
+        LossSecondMomentSampler(steps, settings.batch_size * runtime.dist.world_size)
         if settings.schedule_sampler == "loss-second-moment"
         else None
     )
@@ -201,10 +202,11 @@ def train_diffusion(settings: DiffusionTrainSettings, ctx: RunContext) -> dict[s
         + (f"{workers} decoding processes" if workers else "decoding in the loop")
     )
     conditional = images.labels is not None
+    alone = runtime.dist.world_size == 1
 
     def batch_of(step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         if history is not None:
-            history.apply_pending(lambda values: gathered(runtime, values))
+            history.apply_pending()
         pixels, labels = stream(step, generator)
         x0 = to_model_space(pixels)
         if settings.random_flip:
@@ -226,8 +228,10 @@ def train_diffusion(settings: DiffusionTrainSettings, ctx: RunContext) -> dict[s
         terms = diffusion_loss_terms(
             tables, denoiser(x_t, t), x0, x_t, t, noise, rescale=settings.rescale_learned_sigmas
         )
-        if history is not None:
-            history.remember(t, terms["loss"].detach())
+        if history is not None and (alone or isinstance(net, DistributedDataParallel)):
+            # Under torchrun the step itself runs through DDP, the memory check's probe does
+            # not: only the step gathers every rank's losses (a collective all ranks reach).
+            history.remember(gathered(runtime, t), gathered(runtime, terms["loss"].detach()))
         return (terms["loss"] * weights).mean()
 
     reader = ImageReader(images.items, images.labels, size, settings.fit)
