@@ -64,7 +64,8 @@ def open_context(
 
     precision = getattr(run, "precision", "fp32")
     seed = getattr(run, "seed", 0)
-    runtime = create_runtime(run.device, precision, seed)
+    options = {name: bool(getattr(run, name, False)) for name in ("compile", "channels_last")}
+    runtime = create_runtime(run.device, precision, seed, **options)
     console = stderr_console()
     show_bars = runtime.is_main and console.is_terminal
     try:

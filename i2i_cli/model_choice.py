@@ -53,7 +53,9 @@ def load_for_run(
     checkpoint: str | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> LoadedBackbone:
-    """The chosen backbone with its weights on the run's device, in eval mode.
+    """The chosen backbone with its weights on the run's device, in eval mode, prepared.
+
+    ``Runtime.prepare`` applies the run's ``--compile`` and ``--channels-last`` to the module.
 
     ``checkpoint`` (an artifact or a path) replaces ``choice.checkpoint`` (e.g. DDIB's source and
     target models); ``overrides`` go over the preset below ``choice.model``.
@@ -61,13 +63,15 @@ def load_for_run(
     reference = checkpoint or choice.checkpoint
     if reference is None:
         raise UsageError(f"backbone {choice.backbone} needs weights: give --checkpoint")
-    return load_backbone(
+    loaded = load_backbone(
         choice.backbone,
         preset=choice.preset,
         overrides={**(overrides or {}), **choice.model},
         checkpoint=checkpoint_path(ctx, reference),
         device=ctx.runtime.device,
     )
+    ctx.runtime.prepare(loaded.module)
+    return loaded
 
 
 def schedule_for(

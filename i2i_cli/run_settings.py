@@ -34,7 +34,20 @@ class SeededRun(RunSettings):
     )
 
 
-class TranslateRun(SeededRun):
+class NetworkRun(SeededRun):
+    """Options of commands that run loaded networks many times: compilation, memory layout."""
+
+    compile: bool = Field(
+        False,
+        description="torch.compile the networks (first batches compile; a compile failure is "
+        "one warning and the run continues eagerly).",
+    )
+    channels_last: bool = Field(
+        False, description="Keep the networks' 4-D weights in channels_last memory format."
+    )
+
+
+class TranslateRun(NetworkRun):
     """Options of ``i2i translate <method>``."""
 
     input: Path | None = Field(
@@ -47,7 +60,7 @@ class TranslateRun(SeededRun):
     )
 
 
-class SampleRun(SeededRun):
+class SampleRun(NetworkRun):
     """Options of ``i2i sample <method>``."""
 
     num_samples: int = Field(16, ge=1, le=10_000_000, description="How many samples to draw.")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from i2i_cli.errors import UsageError
 
@@ -84,14 +86,92 @@ def init_distributed(device_type: str) -> DistInfo:
     return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, owns_group=owns)
 
 
+def warn_line(message: str) -> None:
+    """Print one ``warning:`` line on stderr."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def first_line(error: BaseException) -> str:
+    """An exception's type and the first line of its message (compiler errors run to pages)."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+class CompiledOrEager:
+    """A method run through ``torch.compile``, falling back for good to eager on a compile failure.
+
+    ``torch.compile`` compiles lazily, on each call whose inputs it has not seen, so a failure
+    (no C compiler, an unsupported operation, a backend crash) surfaces on a call: that call is
+    rerun eagerly, and when the eager call succeeds the failure was the compiler's: one warning
+    line and eager execution from then on. When the eager call fails too, its error is raised
+    (the inputs' fault, not the compiler's) and compilation stays on.
+    """
+
+    def __init__(
+        self, eager: Callable[..., Any], name: str, warn: Callable[[str], None] = warn_line
+    ) -> None:
+        self.eager = eager
+        self.name = name
+        self.warn = warn
+        self.failed = False
+        try:
+            self.compiled: Callable[..., Any] = torch.compile(eager)
+        except Exception as error:  # any failure means: run eagerly
+            self._give_up(error)
+
+    def _give_up(self, error: BaseException) -> None:
+        self.failed = True
+        self.warn(f"torch.compile of {self.name} failed ({first_line(error)}); running it eagerly")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The compiled call, or the eager one once compiling has failed."""
+        if self.failed:
+            return self.eager(*args, **kwargs)
+        try:
+            return self.compiled(*args, **kwargs)
+        except Exception as error:  # the eager rerun below decides whose fault
+            result = self.eager(*args, **kwargs)
+            self._give_up(error)
+            return result
+
+
+COMPILED_METHODS = ("forward", "features")
+"""The methods ``compile_module`` compiles where a network has them (``features``: the ADM
+classifier's feature map, which EGSDE's and DG's energies call instead of ``forward``)."""
+
+
+def compile_module(module: nn.Module, warn: Callable[[str], None] = warn_line) -> nn.Module:
+    """``module`` itself, its ``forward`` (and ``features``) compiled with eager fallback.
+
+    The compiled methods are set on the instance, so the module keeps its type, attributes and
+    state-dict keys; calling it goes through ``CompiledOrEager``.
+    """
+    for method in COMPILED_METHODS:
+        bound = getattr(module, method, None)
+        if callable(bound) and not isinstance(bound, CompiledOrEager):
+            name = f"{type(module).__name__}.{method}"
+            setattr(module, method, CompiledOrEager(bound, name, warn))
+    return module
+
+
 @dataclass(frozen=True)
 class Runtime:
-    """Device, precision, seed and distributed placement of one run."""
+    """Device, precision, seed, distributed placement and network options of one run."""
 
     device: torch.device
     precision: Precision
     seed: int
     dist: DistInfo
+    compile: bool = False
+    channels_last: bool = False
+
+    def prepare(self, module: nn.Module) -> nn.Module:
+        """The run's network options applied to ``module`` (in place): channels_last, compile."""
+        if self.channels_last:
+            module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        if self.compile:
+            module = compile_module(module)
+        return module
 
     @property
     def is_main(self) -> bool:
@@ -137,9 +217,17 @@ class Runtime:
 
 
 def create_runtime(
-    device: str | None = None, precision: Precision = "fp32", seed: int = 0
+    device: str | None = None,
+    precision: Precision = "fp32",
+    seed: int = 0,
+    *,
+    compile: bool = False,
+    channels_last: bool = False,
 ) -> Runtime:
-    """A checked ``Runtime``: the device exists, the precision runs on it, torchrun is joined."""
+    """A checked ``Runtime``: the device exists, the precision runs on it, torchrun is joined.
+
+    ``compile`` and ``channels_last`` are applied by ``Runtime.prepare`` to each loaded network.
+    """
     chosen = pick_device(device)
     if precision not in ("fp32", "bf16", "fp16"):
         raise UsageError(f"unknown precision '{precision}' (fp32, bf16 or fp16)")
@@ -158,7 +246,14 @@ def create_runtime(
             # fp32 means IEEE fp32: TF32 convolutions move ODE passes by ~1e-3 (ddib.md §6.4).
             torch.backends.cuda.matmul.allow_tf32 = False
             torch.backends.cudnn.allow_tf32 = False
-    return Runtime(device=chosen, precision=precision, seed=seed, dist=info)
+    return Runtime(
+        device=chosen,
+        precision=precision,
+        seed=seed,
+        dist=info,
+        compile=compile,
+        channels_last=channels_last,
+    )
 
 
 def shutdown_runtime(runtime: Runtime) -> None:
