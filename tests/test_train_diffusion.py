@@ -338,6 +338,41 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(
     same_weights(tmp_path / "whole" / "model.pt", out / "model.pt")
 
 
+def torchrun(args: list[str]) -> None:
+    """Run ``i2i ARGS`` as two torchrun processes on the CPU; fail with their stderr."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node", "2", "-m", "i2i_cli", *args]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    job = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        _, stderr = job.communicate(timeout=240)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)  # torchrun and both of its workers
+            job.wait()
+    assert job.returncode == 0, stderr.decode()
+
+
+@pytest.mark.slow
+def test_torchrun_resumes_the_loss_aware_history_of_every_rank(
+    training: list[str], tmp_path: Path
+) -> None:
+    short = ["--set", 'schedule_sampler="loss-second-moment"', "--set", "batch_size=1",
+             "--set", 'model.noise_schedule="cosine"',
+             "--set", "model.diffusion_steps=2"]  # fmt: skip
+    torchrun([*training, *short, "--set", "iterations=14", "--output", str(tmp_path / "whole")])
+    parts = tmp_path / "parts"
+    torchrun([*training, *short, "--set", "iterations=12", "--output", str(parts)])
+    torchrun([*training, *short, "--set", "iterations=14", "--output", str(parts), "--resume"])
+    ends = [weights(folder / "checkpoint.pt") for folder in (tmp_path / "whole", parts)]
+    assert ends[0]["settings"]["run.world_size"] == 2
+    assert int(ends[0]["model"]["sampler.pending_count"]) == 2  # both ranks' last losses
+    for key, value in ends[0]["model"].items():
+        assert torch.equal(value, ends[1]["model"][key]), key
+
+
 def test_its_model_drives_egsde_through_the_real_loaders(
     training: list[str], tmp_path: Path
 ) -> None:
