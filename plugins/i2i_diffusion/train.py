@@ -14,6 +14,7 @@ from ``--checkpoint``; ``model.pt`` holds its state dict under the official key 
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ from i2i_diffusion.train_data import (
 if TYPE_CHECKING:
     from i2i_cli.backbones import LoadedBackbone
     from i2i_cli.context import RunContext
+    from i2i_cli.diffusion.schedule import ScheduleTables
     from i2i_cli.runtime import Runtime
     from i2i_diffusion.train_settings import DiffusionTrainSettings
 
@@ -168,6 +170,70 @@ def export_network(path: Path) -> None:
     save_atomic({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}, path)
 
 
+@dataclass(frozen=True)
+class ImageBatches:
+    """The loop's ``Batches``: step k's images x_0 in [-1, 1] (flipped at random) and labels.
+
+    The flips come from the step's generator; the loss-aware history first takes in the last
+    step's losses (``LossSecondMomentSampler.apply_pending``).
+    """
+
+    stream: PrefetchedBatches
+    random_flip: bool
+    history: LossSecondMomentSampler | None
+
+    def __call__(self, step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Step ``step``'s ``(x0, labels)`` on the run's device."""
+        if self.history is not None:
+            self.history.apply_pending()
+        pixels, labels = self.stream(step, generator)
+        x0 = to_model_space(pixels)
+        if self.random_flip:
+            flip = torch.rand(len(x0), generator=generator, device=x0.device) < 0.5
+            x0 = torch.where(flip[:, None, None, None], x0.flip(-1), x0)
+        return x0, labels
+
+
+@dataclass(frozen=True)
+class DiffusionObjective:
+    """The loop's ``Loss``: the batch mean of ``w_t L(x_0, t)``, L_simple or L_hybrid.
+
+    ``t`` and its importance weight ``w_t`` come from the uniform or the loss-aware sampler
+    (``timesteps``), the noise from the step's generator; ``x_t = q_sample(x_0, t, eps)``.
+    """
+
+    tables: ScheduleTables
+    spec: ModelSpec
+    runtime: Runtime
+    conditional: bool
+    rescale: bool
+    history: LossSecondMomentSampler | None
+
+    def __call__(
+        self, net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], generator: torch.Generator
+    ) -> torch.Tensor:
+        """The step's loss (a scalar); the loss-aware sampler remembers each item's."""
+        x0, labels = batch
+        device, steps = x0.device, self.tables.num_steps
+        if self.history is None:
+            t, importance = uniform_timesteps(len(x0), steps, generator, device)
+        else:
+            t, importance = self.history.sample(len(x0), generator, device)
+        noise = torch.randn(x0.shape, generator=generator, device=device)
+        x_t = q_sample(self.tables, x0, t, noise)
+        denoiser = DiscreteDenoiser(net, self.spec, {"y": labels} if self.conditional else {})
+        terms = diffusion_loss_terms(
+            self.tables, denoiser(x_t, t), x0, x_t, t, noise, rescale=self.rescale
+        )
+        alone = self.runtime.dist.world_size == 1
+        if self.history is not None and (alone or isinstance(net, DistributedDataParallel)):
+            # Under torchrun the step itself runs through DDP, the memory check's probe does
+            # not: only the step gathers every rank's losses (a collective all ranks reach).
+            losses = terms["loss"].detach()
+            self.history.remember(gathered(self.runtime, t), gathered(self.runtime, losses))
+        return (terms["loss"] * importance).mean()
+
+
 def train_diffusion(settings: DiffusionTrainSettings, ctx: RunContext) -> dict[str, Any]:
     """Train the backbone on the images of ``--data``; returns the weights' path and more."""
     runtime = ctx.runtime
@@ -192,57 +258,28 @@ def train_diffusion(settings: DiffusionTrainSettings, ctx: RunContext) -> dict[s
         runtime.dist.world_size,
     )  # fmt: skip
     workers = decoding_workers(settings.workers, runtime.dist.world_size)
-    objective = "L_hybrid" if spec.learned_variance else "L_simple"
+    loss_name = "L_hybrid" if spec.learned_variance else "L_simple"
     classes = f", {len(images.classes)} classes" if images.labels is not None else ""
     ctx.log(
-        f"{len(images.items)} images{classes} at {size} px; {objective}, "
+        f"{len(images.items)} images{classes} at {size} px; {loss_name}, "
         f"{settings.schedule_sampler} t of {steps}; "
         f"{settings.iterations} steps of {settings.batch_size} "
         f"({settings.iterations / sampler.steps_per_epoch:.1f} epochs); "
         + (f"{workers} decoding processes" if workers else "decoding in the loop")
     )
-    conditional = images.labels is not None
-    alone = runtime.dist.world_size == 1
-
-    def batch_of(step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        if history is not None:
-            history.apply_pending()
-        pixels, labels = stream(step, generator)
-        x0 = to_model_space(pixels)
-        if settings.random_flip:
-            flip = torch.rand(len(x0), generator=generator, device=device) < 0.5
-            x0 = torch.where(flip[:, None, None, None], x0.flip(-1), x0)
-        return x0, labels
-
-    def loss(
-        net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], generator: torch.Generator
-    ) -> torch.Tensor:
-        x0, labels = batch
-        if history is None:
-            t, weights = uniform_timesteps(len(x0), steps, generator, device)
-        else:
-            t, weights = history.sample(len(x0), generator, device)
-        noise = torch.randn(x0.shape, generator=generator, device=device)
-        x_t = q_sample(tables, x0, t, noise)
-        denoiser = DiscreteDenoiser(net, spec, {"y": labels} if conditional else {})
-        terms = diffusion_loss_terms(
-            tables, denoiser(x_t, t), x0, x_t, t, noise, rescale=settings.rescale_learned_sigmas
-        )
-        if history is not None and (alone or isinstance(net, DistributedDataParallel)):
-            # Under torchrun the step itself runs through DDP, the memory check's probe does
-            # not: only the step gathers every rank's losses (a collective all ranks reach).
-            history.remember(gathered(runtime, t), gathered(runtime, terms["loss"].detach()))
-        return (terms["loss"] * weights).mean()
-
     reader = ImageReader(images.items, images.labels, size, settings.fit)
+    objective = DiffusionObjective(
+        tables, spec, runtime, images.labels is not None, settings.rescale_learned_sigmas, history
+    )
     with PrefetchedBatches(reader, sampler, settings.iterations, device, workers) as stream:
+        batches = ImageBatches(stream, settings.random_flip, history)
         recipe = TrainingRecipe(
             model=model,
             optimizer=lambda module: torch.optim.AdamW(
                 module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
             ),
-            loss=loss,
-            batches=batch_of,
+            loss=objective,
+            batches=batches,
             steps=settings.iterations,
             settings=settings.model_dump(),
             lr_multiplier=(lambda k: 1.0 - k / settings.iterations) if settings.lr_anneal else None,
