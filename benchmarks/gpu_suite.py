@@ -1020,6 +1020,28 @@ def export_references(mirrors: Path, into: Path) -> None:
         print(f"{folder}: {written} files from {mirror}")
 
 
+DEVICE_WHEELS = ("pydantic==2.13.4", "pydantic_core==2.46.4", "annotated-types==0.7.0",
+                 "typing-inspection==0.4.2")  # fmt: skip
+"""What i2i needs that the H200 image lacks (it has torch, typer, rich, numpy, scipy, pillow)."""
+BBDM_DEPS = ("torchmanager==1.2", "torchmanager-diffusion==1.1.1", "einops")
+"""The packages SDE-BBDM's manager is built on (``bench_bbdm``)."""
+
+
+def prepare(mirrors: Path, into: Path, python_version: str = "3.12") -> None:
+    """``into/refs`` (the references, ``deps`` among them) and ``into/wheels`` (i2i's missing
+    dependencies for the device's Python): everything the offline GPU machine needs."""
+    export_references(mirrors, into / "refs")
+    pip = [sys.executable, "-m", "pip"]
+    subprocess.run([*pip, "install", "-q", "--no-deps", "--target", str(into / "refs" / "deps"),
+                    *BBDM_DEPS], check=True)  # fmt: skip
+    subprocess.run(
+        [*pip, "download", "-q", "--only-binary=:all:", "--no-deps", "--implementation", "cp",
+         "--python-version", python_version, "--platform", "manylinux2014_x86_64",
+         "--platform", "manylinux_2_17_x86_64", "-d", str(into / "wheels"), *DEVICE_WHEELS],
+        check=True,
+    )  # fmt: skip
+
+
 def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--references", type=Path, help="folder of the reference copies")
@@ -1045,6 +1067,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bbdm-nfe", type=int, default=20, help="timed taus of the 199")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's)")
     parser.add_argument("--export-references", type=Path, help="write the copies here, exit")
+    parser.add_argument("--prepare", type=Path, help="write DIR/refs and DIR/wheels, exit")
     parser.add_argument("--mirrors", type=Path, default=Path("/work/.mirror"))
     return parser.parse_args(argv)
 
@@ -1053,6 +1076,9 @@ def main(argv: list[str] | None = None) -> None:
     args = arguments(argv)
     if args.export_references is not None:
         export_references(args.mirrors, args.export_references)
+        return
+    if args.prepare is not None:
+        prepare(args.mirrors, args.prepare)
         return
     if args.threads:
         torch.set_num_threads(args.threads)
