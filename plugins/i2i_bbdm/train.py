@@ -14,7 +14,6 @@ weights seeded by the run seed) or from ``checkpoint``; the core exports its sta
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +29,7 @@ from i2i_cli.errors import UsageError
 from i2i_cli.model_choice import load_for_run
 from i2i_cli.noise import item_seed
 from i2i_cli.training import EpochSampler, TrainingRecipe, run_training
+from i2i_cli.training.prefetch import decoding_workers
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 FIRST_TRAINED_T = 2
 """``randint(2, T + 1)``: t = 1 is never trained (bbdm.md §3, pitfall 5)."""
 VQ_FACTOR = 4
-MOST_AUTO_WORKERS = 8
 RESUMABLE_CHANGES = frozenset({"iterations", "checkpoint_every", "log_every", "workers"})
 
 Encode = Callable[[torch.Tensor], torch.Tensor]
@@ -112,17 +111,6 @@ def latent_encoder(settings: BBDMTrainSettings, ctx: RunContext) -> Encode | Non
     if encode is None:
         raise UsageError(f"backbone {settings.autoencoder().backbone} has no encode()")
     return encode
-
-
-def decoding_workers(requested: int | None, world_size: int) -> int:
-    """``workers``, or by default this process's share of the CPUs (1 to 8) for each rank.
-
-    Cityscapes' 2048x1024 PNGs cost ~50 CPU ms a pair, edges2shoes' JPEGs ~2 ms (README).
-    """
-    if requested is not None:
-        return requested
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(MOST_AUTO_WORKERS, (cpus or 1) // world_size))
 
 
 def train_bbdm(settings: BBDMTrainSettings, ctx: RunContext) -> dict[str, Any]:
