@@ -41,10 +41,14 @@ def check_labels(labels: torch.Tensor, classes: int) -> None:
 def classifier_energy(classifier: nn.Module, classes: int) -> EnergyFunction:
     """E(y) = -log p(labels | y, t) under ``classifier`` (its ``classes`` logits)."""
 
+    checked: list[torch.Tensor] = []  # the labels last checked: one host read per batch
+
     def energy(y: torch.Tensor, state: GuidanceState) -> torch.Tensor:
         state.needs("t", "labels", energy="classifier")
         assert state.t is not None and state.labels is not None
-        check_labels(state.labels, classes)
+        if not checked or checked[0] is not state.labels:
+            check_labels(state.labels, classes)
+            checked[:] = [state.labels]
         return negative_log_likelihood(classifier(y, state.t), state.labels)
 
     return energy

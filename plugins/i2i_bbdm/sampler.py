@@ -113,8 +113,9 @@ def sample_bridge_fast(
         if after == 0:
             x = x0_hat
         else:
-            m = torch.tensor(tau / steps, dtype=torch.float32, device=x.device)
-            m_after = torch.tensor(after / steps, dtype=torch.float32, device=x.device)
+            # torch.full fills on the device; torch.tensor would copy from the host and wait.
+            m = torch.full((), tau / steps, dtype=torch.float32, device=x.device)
+            m_after = torch.full((), after / steps, dtype=torch.float32, device=x.device)
             y_bar = (1 - m) * x0_hat + m * y
             y_bar_after = (1 - m_after) * x0_hat + m_after * y
             b_after = bridge_std(m_after, c_lambda)

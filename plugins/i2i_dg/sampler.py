@@ -47,8 +47,9 @@ def boosted_churn(
     churn = torch.full(log_ratio.shape, s_churn, dtype=torch.float32, device=log_ratio.device)
     noise = torch.full(log_ratio.shape, s_noise, dtype=torch.float32, device=log_ratio.device)
     if boosting and step % BOOST_PERIOD == 0:
-        low = log_ratio < 0
-        churn[low], noise[low] = BOOST_CHURN, BOOST_NOISE
+        low = log_ratio < 0  # torch.where: a masked assignment would wait for the device
+        churn = torch.where(low, BOOST_CHURN, churn)
+        noise = torch.where(low, BOOST_NOISE, noise)
     return churn, noise
 
 
@@ -121,7 +122,7 @@ def sample_dg(
             guidance, log_ratio = dg_correction(discriminator, x_hat, sigma_hat)
             boost = torch.ones_like(log_ratio)
             if boosting and i % BOOST_WEIGHT_PERIOD == 0:
-                boost[log_ratio < 0] = 2.0
+                boost = torch.where(log_ratio < 0, 2.0, boost)
             d = d + w1 * per_item(boost.to(x.dtype), x) * guidance / per_item(sigma_hat, x)
         x = x_hat + per_item(sigma_next - sigma_hat, x) * d
 
