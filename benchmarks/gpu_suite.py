@@ -160,7 +160,7 @@ class Plan:
 
 
 REAL = Plan(
-    unet_size=256, unet_overrides={}, unet_batches=(1, 8, 32), compile_batches=(1, 8, 32),
+    unet_size=256, unet_overrides={}, unet_batches=(1, 8, 32), compile_batches=(32, 8, 1),
     egsde_size=256, egsde_batch=8, ddib_size=256, ddib_batch=4, ddib_overrides={},
     classifier_overrides={}, dg_batch=128, dg_steps=18, sddm_size=256, sddm_batch=2,
     sddm_steps=100, bbdm_size=256, bbdm_batch=8, bbdm_width=128, warmup=1, repeats=2,
