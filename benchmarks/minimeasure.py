@@ -1,14 +1,16 @@
 """Exact measurements of mini-domain images: shape (the domain), centre, area, colour, residual.
 
-No learned model is involved. An image's brightness ``m = max_c pixel`` is read as coverage
-times the shape's colour. The *core* (pixels with m >= 0.75 max m) gives the level (median m on
-the core), the pixels within 5 % of the level give the colour, the soft coverage ``alpha =
-clip(m / level, 0, 1)`` gives the area (its sum) and the centre (its mean pixel centre). The
-shape is whichever template (disc or square of that centre and area, drawn as
-``minidomains.coverage`` draws it) has the larger soft IoU with ``alpha``, if that IoU is at
-least ``IOU_MIN`` (else ``none``: noise, a blob, two shapes). The residual is the mean absolute
-difference between the image and that template re-drawn in the measured colour (0 for a drawn
-image, up to 8-bit rounding). An image darker than 0.2 holds no shape (``none``).
+No learned model is involved. An image's brightness ``m = max_c pixel`` is read as background
+plus coverage times the shape's colour. The background level is the median of m on the image's
+outer frame (every shape keeps a pixel clear of the edges); the *core* (pixels within the top
+quarter between background and max m) gives the shape's level (median m on the core), the
+pixels within 5 % of the level give the colour, the soft coverage ``alpha = clip((m - floor) /
+(level - floor), 0, 1)`` (0 below ``BACKGROUND``) gives the area (its sum) and the centre (its
+mean pixel centre). The shape is whichever template (disc or square of that centre and area,
+drawn as ``minidomains.coverage`` draws it) has the larger soft IoU with ``alpha``, if that IoU
+is at least ``IOU_MIN`` (else ``none``: noise, a blob, two shapes). The residual is the mean
+absolute difference between the image and that template re-drawn in the measured colour (0 for
+a drawn image, up to 8-bit rounding). An image darker than 0.2 holds no shape (``none``).
 
 ``features`` scales the measurements into one vector per image; ``frechet`` is i2i's Fréchet
 distance (``i2i_cli.metrics.frechet``) between two sets of such vectors: FID's formula on these
@@ -28,9 +30,11 @@ from PIL import Image
 
 EMPTY = 0.2
 """Images whose brightest pixel is below this (in [0, 1]) hold no shape."""
-IOU_MIN = 0.75
+BACKGROUND = 0.2
+"""Coverage below this (a fifth of the shape's level) is read as background noise, 0."""
+IOU_MIN = 0.7
 """A shape is named only when its template fits with at least this soft IoU (else ``none``:
-noise, blobs, two shapes); a drawn shape fits its own template at 0.97 or more."""
+noise, blobs, two shapes); a drawn shape fits its own template at 0.92 or more."""
 FEATURE_SCALE = 16.0
 """Colour, shape margin and residual are multiplied by this in ``features`` (about px units)."""
 
@@ -61,14 +65,19 @@ def measure(pixels: np.ndarray) -> Measurement:
     if peak < EMPTY:
         nothing = Content(size / 2, size / 2, 0.0, (0.0, 0.0, 0.0))
         return Measurement(nothing, "none", 0.0, 0.0, float(values.mean()))
-    core = brightness >= 0.75 * peak
+    frame = np.concatenate(
+        [brightness[0], brightness[-1], brightness[1:-1, 0], brightness[1:-1, -1]]
+    )
+    floor = float(np.median(frame))
+    core = brightness >= floor + 0.75 * (peak - floor)
     level = float(np.median(brightness[core]))
-    alpha = np.clip(brightness / level, 0.0, 1.0)
+    alpha = np.clip((brightness - floor) / max(level - floor, 1e-6), 0.0, 1.0)
+    alpha[alpha < BACKGROUND] = 0.0
     area = float(alpha.sum())
     centres = np.arange(size) + 0.5
     cy = float((alpha.sum(axis=1) * centres).sum() / area)
     cx = float((alpha.sum(axis=0) * centres).sum() / area)
-    full = brightness >= 0.95 * level
+    full = brightness >= floor + 0.95 * (level - floor)
     colour = tuple(float(c) for c in values[full if full.any() else core].mean(axis=0))
     content = Content(cx, cy, area, colour)  # type: ignore[arg-type]
     ious = {shape: soft_iou(alpha, coverage(shape, content, size)) for shape in ("disc", "square")}

@@ -163,7 +163,7 @@ def method_settings(method: str, models: Mapping[str, Path], knobs: Knobs = FULL
         return {
             **target,
             "respacing": respaced,
-            "range_t": round(knobs.respacing * 0.6),
+            "range_t": round(knobs.respacing * 0.4),
             "area": 4,
             "energy": [vgg],
         }
