@@ -78,7 +78,7 @@ DENOISERS = ("UNetModel", "BridgeUNet")
 class Budget:
     """Training lengths of one run."""
 
-    diffusion_steps: int = 1500
+    diffusion_steps: int = 4000
     dse_steps: int = 800
     bridge_steps: int = 1000
     fake_samples: int = 256
@@ -332,8 +332,9 @@ def write_manifest(models: Path, work: Path, command: str) -> Path:
 
     Every file is first stored in float16 (``store_half``; idempotent).
 
-    The settings are the trainer's resolved ``run.toml`` (paths as the run saw them), so
-    ``i2i train <trainer> --config`` of that table retrains the model.
+    The settings are the trainer's resolved ``run.toml`` (paths under the benchmark's
+    ``--output`` written ``<output>``), so ``i2i train <trainer> --config`` of that table, with
+    the paths filled in, retrains the model.
     """
     from i2i_cli.settings import read_toml, to_toml
 
@@ -353,7 +354,12 @@ def write_manifest(models: Path, work: Path, command: str) -> Path:
             entry["command"] = f"i2i train {trainer} --config <settings>"
             settings = read_toml(work / name / "run.toml")
             settings.pop("i2i", None)
-            entry["settings"] = settings
+            entry["settings"] = {
+                key: value.replace(str(work.parent), "<output>")
+                if isinstance(value, str)
+                else value
+                for key, value in settings.items()
+            }
         entries[name] = entry
     header = (
         "# The mini-benchmark's models (benchmarks/minibench.py), trained on 2 CPU cores by\n"

@@ -62,9 +62,11 @@ def measure(pixels: np.ndarray) -> Measurement:
     values = pixels.astype(np.float64) / 255
     brightness = values.max(axis=2)
     peak = float(brightness.max())
+    nothing = Measurement(
+        Content(size / 2, size / 2, 0.0, (0.0, 0.0, 0.0)), "none", 0.0, 0.0, float(values.mean())
+    )
     if peak < EMPTY:
-        nothing = Content(size / 2, size / 2, 0.0, (0.0, 0.0, 0.0))
-        return Measurement(nothing, "none", 0.0, 0.0, float(values.mean()))
+        return nothing
     frame = np.concatenate(
         [brightness[0], brightness[-1], brightness[1:-1, 0], brightness[1:-1, -1]]
     )
@@ -74,6 +76,8 @@ def measure(pixels: np.ndarray) -> Measurement:
     alpha = np.clip((brightness - floor) / max(level - floor, 1e-6), 0.0, 1.0)
     alpha[alpha < BACKGROUND] = 0.0
     area = float(alpha.sum())
+    if area < 1.0:
+        return nothing
     centres = np.arange(size) + 0.5
     cy = float((alpha.sum(axis=1) * centres).sum() / area)
     cx = float((alpha.sum(axis=0) * centres).sum() / area)

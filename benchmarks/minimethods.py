@@ -95,7 +95,7 @@ class Knobs:
 
 
 FULL = Knobs()
-QUICK = Knobs(start_step=300, respacing=25, ddib_steps=10, bridge_taus=10)
+QUICK = Knobs(start_step=200, respacing=25, ddib_steps=10, bridge_taus=10)
 
 
 def model_paths(folder: Path) -> dict[str, Path]:
