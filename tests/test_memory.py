@@ -74,3 +74,11 @@ def test_the_check_leaves_the_run_bitwise_as_it_was(tmp_path: Path, monkeypatch)
         weights(tmp_path / "unchecked" / "model.pt"),
     )
     assert all(torch.equal(checked[k], unchecked[k]) for k in checked)
+
+
+def test_a_recipe_whose_loss_has_side_effects_opts_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("i2i_cli.training.loop.available_bytes", lambda device: 2048)
+    run_training(make_context(tmp_path / "out"), toy_recipe(steps=2, check_memory=False))
+    assert (tmp_path / "out" / "model.pt").is_file()

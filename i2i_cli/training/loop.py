@@ -83,7 +83,7 @@ def run_training(ctx: RunContext, recipe: TrainingRecipe) -> Path:
     memory_check = partial(check_step_memory, state, recipe, runtime)
     with InterruptRequest() as interrupt:
         while state.step < recipe.steps:
-            check = memory_check if state.step == first else None
+            check = memory_check if state.step == first and recipe.check_memory else None
             loss, grad_norm = train_step(trained, state, recipe, runtime, before=check)
             nonfinite += (~torch.isfinite(loss)).float()
             loss_sum += loss.float()

@@ -42,6 +42,9 @@ class TrainingRecipe:
     log_every: int = 10
     resume_may_change: frozenset[str] = field(default_factory=lambda: frozenset({"steps"}))
     """Settings a resumed run may change (e.g. training longer)."""
+    check_memory: bool = True
+    """Before the first step, call the loss once more on two of its items to measure the memory a
+    step needs (``i2i_cli.memory``); a loss with side effects (tallies, logs) sets False."""
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.checkpoint_every < 1 or self.log_every < 1:

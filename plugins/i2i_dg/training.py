@@ -170,6 +170,7 @@ def train_discriminator(settings: DiscriminatorTrainSettings, ctx: RunContext) -
         checkpoint_every=settings.checkpoint_every or per_epoch,
         log_every=log_every,
         resume_may_change=frozenset({"epochs", "checkpoint_every", "log_every", "keep_epochs"}),
+        check_memory=False,  # the loss tallies accuracy: a probe call would count twice
     )
     weights = run_training(ctx, recipe)
     snapshot(settings.epochs)
