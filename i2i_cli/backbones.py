@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from i2i_cli.context import RunContext
     from i2i_cli.diffusion.denoiser import ModelSpec
 
-DATA_PARALLEL_PREFIX = "module."
-
 
 def backbone_descriptor(name: str, registry: Registry | None = None) -> Backbone:
     """The ``Backbone`` registered under ``name`` (one-line PluginError when absent or broken)."""
@@ -110,27 +108,14 @@ def load_state_dict_strictly(
 
     A DataParallel ``module.`` prefix on every key is removed first when the module lacks it.
     """
+    from i2i_cli.checkpoints.structure import shape_problems, without_data_parallel_prefix
+
     expected = module.state_dict()
-    if (
-        state_dict
-        and all(k.startswith(DATA_PARALLEL_PREFIX) for k in state_dict)
-        and not all(k.startswith(DATA_PARALLEL_PREFIX) for k in expected)
-    ):
-        state_dict = {k[len(DATA_PARALLEL_PREFIX) :]: v for k, v in state_dict.items()}
-    missing = [k for k in expected if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in expected]
-    wrong = [
-        f"{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
-    ]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing keys (first: {missing[0]})")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected keys (first: {unexpected[0]})")
-    if wrong:
-        problems.append(f"{len(wrong)} shape mismatches (first: {wrong[0]}, file vs model)")
+    state_dict = without_data_parallel_prefix(state_dict, expected)
+    problems = shape_problems(
+        {key: tuple(value.shape) for key, value in expected.items()},
+        {key: tuple(value.shape) for key, value in state_dict.items()},
+    )
     if problems:
         raise I2IError(
             f"{origin} does not fit the configured network: {'; '.join(problems)}; "

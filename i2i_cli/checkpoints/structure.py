@@ -78,18 +78,25 @@ def expected_shapes(
     return {key: tuple(value.shape) for key, value in module.state_dict().items()}
 
 
+def without_data_parallel_prefix(found: Mapping[str, Any], expected: Mapping[str, Any]) -> Any:
+    """``found`` without DataParallel's ``module.`` prefix when every key has it and the keys of
+    ``expected`` do not; else ``found`` as it is."""
+    if (
+        found
+        and all(key.startswith(DATA_PARALLEL_PREFIX) for key in found)
+        and not all(key.startswith(DATA_PARALLEL_PREFIX) for key in expected)
+    ):
+        return {key[len(DATA_PARALLEL_PREFIX) :]: value for key, value in found.items()}
+    return found
+
+
 def shape_problems(expected: Shapes, found: Shapes) -> list[str]:
     """What differs between two key -> shape maps: missing, unexpected and reshaped keys.
 
     A DataParallel ``module.`` prefix on every found key is ignored when the expected keys lack
     it, as ``load_state_dict_strictly`` does.
     """
-    if (
-        found
-        and all(key.startswith(DATA_PARALLEL_PREFIX) for key in found)
-        and not all(key.startswith(DATA_PARALLEL_PREFIX) for key in expected)
-    ):
-        found = {key[len(DATA_PARALLEL_PREFIX) :]: shape for key, shape in found.items()}
+    found = without_data_parallel_prefix(found, expected)
     missing = [key for key in expected if key not in found]
     unexpected = [key for key in found if key not in expected]
     wrong = [
