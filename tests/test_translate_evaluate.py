@@ -77,15 +77,16 @@ def test_a_prepared_source_is_the_centre_crop_the_run_translated(
     assert result.returncode != 0 and "paired metrics need equal sizes" in result.stderr
 
 
-def test_distribution_metrics_count_only_the_runs_images(
-    translated: tuple[Path, Path], tmp_path: Path
-) -> None:
-    """FID, KID and stats featurise the same images: the run's two, not its grid.png."""
-    _, run = translated
+@pytest.mark.slow  # the 2048-d sqrtm of the Frechet distance
+def test_fid_counts_only_the_runs_images(translated: tuple[Path, Path], tmp_path: Path) -> None:
+    """The README workflow's FID step on the run folder: its two images, not its grid.png."""
+    photos, run = translated
     weights = tmp_path / "inception.pth"
     torch.save(random_inception_state(), weights)
-    record = evaluate(tmp_path, "stats", "--images", str(run), "--detector", str(weights))
+    command = ["fid", "--images", str(run), "--ref", str(photos), "--detector", str(weights)]
+    record = evaluate(tmp_path, *command)
     assert record["images_count"] == 2 and record["images_skipped"] == 0
+    assert np.isfinite(record["fid"])
 
 
 def test_a_failed_evaluate_leaves_no_folder_behind(tmp_path: Path) -> None:
