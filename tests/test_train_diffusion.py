@@ -10,7 +10,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ from i2i_diffusion.losses import (
 from i2i_diffusion.timesteps import HISTORY_PER_TERM, LossSecondMomentSampler
 from i2i_diffusion.train_data import class_name, find_training_images
 from tests.conftest import run_i2i
+from tests.kill_resume import kill_after_first_checkpoint, same_weights, weights
 from tests.tiny_models import random_weights
 
 TINY_UNET = {
@@ -75,17 +75,6 @@ def training(tmp_path: Path) -> list[str]:
     data = tmp_path / "data"
     save_images(data, [f"{c}/{c}_{i}.png" for c in ("disc", "square") for i in range(2)])
     return ["train", "diffusion", "--data", str(data), "--config", str(config), "--device", "cpu"]
-
-
-def weights(path: Path) -> dict[str, torch.Tensor]:
-    return torch.load(path, weights_only=True)
-
-
-def same_weights(a: Path, b: Path) -> None:
-    first, second = weights(a), weights(b)
-    assert first.keys() == second.keys()
-    for key, value in first.items():
-        assert torch.equal(value, second[key]), key
 
 
 def refused(args: list[str]) -> str:
@@ -315,19 +304,8 @@ def test_a_resumed_run_ends_bitwise_where_an_uninterrupted_one_does(
 def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(
     training: list[str], tmp_path: Path
 ) -> None:
-    long = ["--set", "iterations=400", "--set", "log_every=1"]
     out = tmp_path / "killed"
-    command = [sys.executable, "-m", "i2i_cli", *training, "--output", str(out), *long]
-    run = subprocess.Popen(command, env=dict(os.environ), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not (out / "checkpoint.pt").is_file() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    run.send_signal(signal.SIGKILL)
-    run.wait(timeout=30)
-    assert not (out / "model.pt").exists()
-    reached = weights(out / "checkpoint.pt")["step"]
-    assert 2 <= reached < 400
+    reached = kill_after_first_checkpoint(training, out)
 
     target = ["--set", f"iterations={reached + 2}", "--set", "log_every=1"]
     resumed = run_i2i([*training, "--output", str(out), "--resume", *target])
