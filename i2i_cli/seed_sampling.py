@@ -22,8 +22,9 @@ from PIL import Image
 
 from i2i_cli.atomic import write_atomic_bytes
 from i2i_cli.data import ImageItem
-from i2i_cli.diffusion.denoiser import SigmaProcess
+from i2i_cli.diffusion.denoiser import DiscreteDenoiser, DiscreteProcess, SigmaProcess
 from i2i_cli.diffusion.karras import RoundSigma, karras_sigmas
+from i2i_cli.diffusion.sigma_time import IndexToSigma
 from i2i_cli.errors import I2IError, UsageError
 from i2i_cli.noise import SeedNoise
 from i2i_cli.outputs import output_path, pending
@@ -60,10 +61,13 @@ class SigmaNet:
         ``command`` (e.g. ``i2i sample edm``).
         """
         spec = loaded.spec
+        if isinstance(spec.process, DiscreteProcess) and spec.target in ("eps", "x0"):
+            return cls.of_discrete(loaded)
         if spec.target != "denoised" or not isinstance(spec.process, SigmaProcess):
             raise UsageError(
-                f"backbone {loaded.name} is not a sigma-time denoiser D(x; sigma) "
-                f"(target {spec.target}); {command} needs an EDM network"
+                f"backbone {loaded.name} is neither a sigma-time denoiser D(x; sigma) nor an "
+                f"eps/x0 network of a discrete process (target {spec.target}); {command} "
+                "cannot sample it"
             )
         module = loaded.module
         process = spec.process
@@ -75,6 +79,47 @@ class SigmaNet:
             sigma_max=float(getattr(module, "sigma_max", process.sigma_max)),
             round_sigma=getattr(module, "round_sigma", None),
         )
+
+    @classmethod
+    def of_discrete(cls, loaded: LoadedBackbone) -> SigmaNet:
+        """An eps/x0 network of a discrete process read as D(x; sigma) (``IndexToSigma``).
+
+        Its sigma range is the process's [sigma_0, sigma_{T-1}], which clamps EDM's grid.
+        """
+        adapter = IndexToSigma.for_denoiser(DiscreteDenoiser(loaded.module, loaded.spec))
+        return cls(
+            module=IndexTimeNetwork(adapter),
+            shape=tuple(loaded.spec.input_shape),
+            label_dim=int(loaded.spec.num_classes or 0),
+            sigma_min=adapter.sigma_min,
+            sigma_max=adapter.sigma_max,
+            round_sigma=None,
+        )
+
+
+class IndexTimeNetwork(torch.nn.Module):
+    """An index-time network called the way EDM calls its own: ``net(x, sigma, class_labels)``.
+
+    The network runs in its parameters' dtype; the result comes back in ``x``'s (the EDM
+    samplers work in float64). One-hot ``class_labels`` become the integer labels ADM takes.
+    """
+
+    def __init__(self, adapter: IndexToSigma) -> None:
+        super().__init__()
+        self.adapter = adapter
+        if isinstance(adapter.denoiser, DiscreteDenoiser) and isinstance(
+            adapter.denoiser.model, torch.nn.Module
+        ):
+            self.network = adapter.denoiser.model
+
+    def forward(
+        self, x: torch.Tensor, sigma: torch.Tensor, class_labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """D(x; sigma) of the wrapped network (Karras et al. 2022, Table 1, VP column)."""
+        labels = None if class_labels is None else class_labels.argmax(dim=1)
+        adapter = self.adapter.with_labels(labels)
+        dtype = next(iter(self.parameters()), x).dtype
+        return adapter(x.to(dtype), sigma).to(x.dtype)
 
 
 def sigma_grid(net: SigmaNet, choice: KarrasChoice, device: torch.device | str) -> torch.Tensor:

@@ -7,6 +7,7 @@ conditional discriminator on an unconditional network is one usage line.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from PIL import Image
 from tests.conftest import run_i2i
 from tests.fixture_dists import use_dists
 from tests.test_dg_energy import EXTRACTOR, HEAD, tiny_files
-from tests.tiny_models import toml_table
+from tests.tiny_models import random_weights, toml_table
 
 
 @pytest.fixture
@@ -137,3 +138,72 @@ def test_seeds_subdirs_and_npz_write_edms_layout(
         assert np.array_equal(dg["samples"], edm["samples"]) == (w1 == "0")
         png = np.asarray(Image.open(tmp_path / "dg/000000/000004.png"))
         assert np.array_equal(dg["samples"][1], png)
+
+
+TINY_ADM_8PX = {
+    "image_size": 8,
+    "num_channels": 32,
+    "num_res_blocks": 1,
+    "channel_mult": "1,1",
+    "attention_resolutions": "4",
+    "num_head_channels": 16,
+}
+"""afhq_dog_4m's flags (eps and learned variance) shrunk to the discriminator's 8 px."""
+
+
+def test_discrete_backbone_samples_through_the_sigma_adapter(
+    tiny_run: dict[str, Path], tmp_path: Path
+) -> None:
+    """An adm-unet (index time, eps, learned variance) under ``sample edm`` / ``sample dg``.
+
+    Its net is D(x; sigma) = x - sigma eps(x / sqrt(sigma^2 + 1), t(sigma)) of the original
+    process; EDM's grid is clamped to that process's [sigma_0, sigma_{T-1}]. w1 = 0 is EDM's
+    Heun seed for seed, the discriminator moves the images.
+    """
+    from i2i_cli.backbones import load_backbone
+    from i2i_cli.diffusion.denoiser import DiscreteDenoiser
+    from i2i_cli.diffusion.sigma_time import IndexToSigma
+    from i2i_cli.seed_sampling import SigmaNet
+
+    weights = random_weights("adm-unet", "afhq_dog_4m", TINY_ADM_8PX, tmp_path / "adm.pt")
+    loaded = load_backbone(
+        "adm-unet", preset="afhq_dog_4m", overrides=TINY_ADM_8PX, checkpoint=weights
+    )
+    net = SigmaNet.of(loaded, "i2i sample dg")
+    assert (net.shape, net.label_dim) == ((3, 8, 8), 0)
+    assert net.sigma_min == pytest.approx(0.0100, abs=1e-4)
+    assert net.sigma_max == pytest.approx(157.4, abs=0.1)
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    sigma = torch.tensor([0.5, 20.0], dtype=torch.float64)
+    direct = IndexToSigma.for_denoiser(DiscreteDenoiser(loaded.module, loaded.spec))
+    with torch.no_grad():
+        wrapped = net.module(x, sigma)
+        expected = direct(x.float(), sigma).double()
+    assert wrapped.dtype == torch.float64
+    torch.testing.assert_close(wrapped, expected)
+
+    common = ("--device", "cpu", "--backbone", "adm-unet", "--preset", "afhq_dog_4m")
+    common += ("--checkpoint", str(weights), "--steps", "5", "--num-samples", "3")
+    common += tuple(f"--set=model.{k}={json.dumps(v)}" for k, v in TINY_ADM_8PX.items())
+    for method, out, extra in (
+        ("edm", "edm", ()),
+        ("dg", "plain", ("--config", str(tiny_run["config"]), "--w1", "0")),
+        ("dg", "guided", ("--config", str(tiny_run["config"]), "--w1", "2")),
+    ):
+        result = run_i2i(["sample", method, *common, "--output", str(tmp_path / out), *extra])
+        assert result.returncode == 0, result.stderr + result.stdout
+    assert np.array_equal(images(tmp_path / "plain"), images(tmp_path / "edm"))
+    assert not np.array_equal(images(tmp_path / "guided"), images(tmp_path / "edm"))
+
+
+def test_a_backbone_of_no_denoiser_kind_is_one_usage_line() -> None:
+    """A raw-output network is neither D(x; sigma) nor eps/x0 of a process: one usage line."""
+    from i2i_cli.backbones import LoadedBackbone
+    from i2i_cli.diffusion.denoiser import ModelSpec
+    from i2i_cli.errors import UsageError
+    from i2i_cli.seed_sampling import SigmaNet
+    from i2i_cli.settings import Settings
+
+    loaded = LoadedBackbone("vq-f4", torch.nn.Identity(), Settings(), ModelSpec(target="raw"))
+    with pytest.raises(UsageError, match=r"vq-f4 is neither .* i2i sample dg cannot sample it"):
+        SigmaNet.of(loaded, "i2i sample dg")

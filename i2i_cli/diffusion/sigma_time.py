@@ -145,6 +145,18 @@ class IndexToSigma:
         """The adapter over the process the denoiser's ``ModelSpec`` declares."""
         return cls(denoiser, denoiser.spec.discrete_process().schedule())
 
+    def with_labels(self, y: torch.Tensor | None) -> IndexToSigma:
+        """The same adapter and sigma table over the denoiser given class labels ``y``."""
+        if y is None:
+            return self
+        if not isinstance(self.denoiser, DiscreteDenoiser):
+            raise ValueError("class labels need a DiscreteDenoiser under the adapter")
+        labelled = object.__new__(IndexToSigma)
+        object.__setattr__(labelled, "denoiser", self.denoiser.with_labels(y))
+        object.__setattr__(labelled, "schedule", self.schedule)
+        object.__setattr__(labelled, "_table", self._table)
+        return labelled
+
     @property
     def sigmas(self) -> torch.Tensor:
         """sigma_t of every step of the process, float64 ascending (CPU)."""
