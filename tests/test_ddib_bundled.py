@@ -20,15 +20,16 @@ from i2i_cli.diffusion.ode import decode_ode, encode_ode, solver_schedule
 from i2i_cli.diffusion.schedule import DiscreteSchedule
 from i2i_cli.noise import GeneratorNoise
 from i2i_ddib.bundled import bundled_models, verified_path
-from i2i_ddib.point_metrics import mmd_rbf
-from i2i_ddib.synthetic_data import TASK_NAMES, seeded_rng, synthetic_array
+from i2i_ddib.support import support_scores
+from i2i_ddib.synthetic_data import TASK_NAMES, seeded_rng, synthetic_array, synthetic_task
 from tests.conftest import run_i2i
 
-SAMPLES = 1200
-MMD_BOUND = 0.008
-"""Squared MMD (bandwidth 0.2) of 1200 samples against 1200 data points. Measured: 0.0015
-(moons) to 0.0040 (concentric rings); two independent 1200-point draws of one data set differ by
-0.0003 to 0.0024, and the nearest other data set is at 0.004 to 0.03."""
+SAMPLES = 3000
+"""Samples per model, as issue 18 measures them (``i2i sample ddib --num-samples 3000``)."""
+LEAST_PRECISION = 0.95
+"""Support precision every model must reach (the data itself: 0.99; before: 0.68 to 0.97)."""
+COVERAGE_SLACK = 0.03
+"""How far coverage may fall below the data's own (about 0.95)."""
 CYCLE_MEAN_BOUND = 0.06
 CYCLE_MAX_BOUND = 1.8
 
@@ -57,17 +58,20 @@ def test_every_data_set_has_a_bundled_model_with_provenance() -> None:
 
 
 @pytest.mark.parametrize("name", TASK_NAMES)
-def test_samples_match_their_data_set(name: str) -> None:
-    """Decoded Gaussian latents are close to their data set, and closer to it than to the others."""
+def test_samples_lie_on_and_fill_their_data_set(name: str) -> None:
+    """Default solver and steps: support precision >= 0.95, coverage within 0.03 of the data's.
+
+    Precision is the share of samples within the data's own 99% nearest-neighbour radius of a
+    60 000-point draw; coverage the share of the data with a sample nearby (``i2i_ddib.support``).
+    Any seed of the latents and of the data draws passes; a model that blurs the bands does not.
+    """
     latent = torch.randn(SAMPLES, 2, generator=torch.Generator().manual_seed(0))
     grid, noise = _grid(), GeneratorNoise(0)
-    samples = decode_ode(_denoiser(name), latent, grid, solver="dpmpp2m", noise=noise).numpy()
-    distances = {
-        other: mmd_rbf(samples, synthetic_array(other, SAMPLES, seeded_rng(1)))
-        for other in TASK_NAMES
-    }
-    assert distances[name] < MMD_BOUND, f"{name}: MMD {distances[name]:.5f}"
-    assert min(distances, key=distances.__getitem__) == name, distances
+    with torch.no_grad():
+        samples = decode_ode(_denoiser(name), latent, grid, solver="dpmpp2m", noise=noise)
+    scores = support_scores(samples.numpy(), synthetic_task(name), seed=1)
+    assert scores.precision >= LEAST_PRECISION, scores
+    assert scores.coverage >= scores.data_coverage - COVERAGE_SLACK, scores
 
 
 @pytest.mark.slow

@@ -131,7 +131,11 @@ def test_sampling_writes_points_and_distance(tiny_pair: tuple[Path, Path], tmp_p
     assert result.returncode == 0, result.stderr
     assert np.load(out / "points.npy").shape == (30, 2)
     assert (out / "samples.png").is_file()
-    assert json.loads((out / "result.json").read_text())["sliced_wasserstein"] > 0
+    record = json.loads((out / "result.json").read_text())
+    assert record["sliced_wasserstein"] > 0
+    assert 0.0 <= record["support_precision"] <= 1.0
+    assert 0.9 <= record["data_support_coverage"] <= 1.0
+    assert "support on moons: precision" in result.stderr + result.stdout
 
 
 @pytest.mark.parametrize(
@@ -281,3 +285,23 @@ def test_damaged_bundled_model_is_refused(tmp_path: Path) -> None:
     damaged = BundledModel("moons", path, "0" * 64, {}, "")
     with pytest.raises(I2IError, match="damaged"):
         verified_path(damaged)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_log_snr_timesteps_are_uniform_in_log_snr(seed: int) -> None:
+    """--timesteps log-snr: lambda_t of the draws is uniform between the process's ends."""
+    from i2i_cli.diffusion.schedule import DiscreteSchedule
+    from i2i_ddib.train2d import log_snr_timesteps, uniform_timesteps
+
+    tables = DiscreteSchedule.named("linear", 4000).tables(torch.device("cpu"))
+    abar = tables.alphas_cumprod.double()
+    log_snr = (abar / (1 - abar)).log()
+    generator = torch.Generator().manual_seed(seed)
+    t = log_snr_timesteps(tables)(40_000, generator, torch.device("cpu"))
+    assert t.dtype == torch.int64 and int(t.min()) >= 0 and int(t.max()) <= 3999
+    share = (log_snr[t] - log_snr[-1]) / (log_snr[0] - log_snr[-1])
+    counts = np.histogram(share.numpy(), bins=10, range=(0, 1))[0]
+    assert np.all(np.abs(counts / 4000 - 1) < 0.1), counts
+    low_noise = int((t < 40).sum())
+    uniform = uniform_timesteps(4000)(40_000, torch.Generator().manual_seed(seed), t.device)
+    assert low_noise > 10 * int((uniform < 40).sum())

@@ -54,3 +54,17 @@ def mmd_rbf(a: np.ndarray, b: np.ndarray, *, bandwidth: float = 0.2) -> float:
         return float(np.exp(-squared / (2 * bandwidth**2)).mean())
 
     return mean_kernel(a, a) + mean_kernel(b, b) - 2 * mean_kernel(a, b)
+
+
+def nearest_distances(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Euclidean distance from each of ``points`` to its nearest neighbour in ``reference``."""
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(np.asarray(reference, dtype=np.float64))
+    distances, _ = tree.query(np.asarray(points, dtype=np.float64), k=1)
+    return np.asarray(distances)
+
+
+def within(points: np.ndarray, reference: np.ndarray, radius: float) -> float:
+    """Share of ``points`` with a point of ``reference`` within ``radius`` (closed ball)."""
+    return float((nearest_distances(points, reference) <= radius).mean())

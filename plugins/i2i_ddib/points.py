@@ -2,8 +2,9 @@
 
 A translation writes ``source.npy``, ``latent.npy`` and ``target.npy`` (with ``--cycle`` also
 ``latent_2.npy`` and ``source_2.npy``), a scatter plot of them, and a ``result.json`` with the
-cycle error (max and mean per-point distance, as ``synthetic_cycle.py`` logs the max) and the
-sliced Wasserstein distance of the translation to the target data set.
+cycle error (max and mean per-point distance, as ``synthetic_cycle.py`` logs the max), the
+sliced Wasserstein distance of the translation to the target data set and its support
+precision and coverage (``i2i_ddib.support``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from i2i_ddib.bundled import bundled_model, verified_path
 from i2i_ddib.plots import scatter_figure
 from i2i_ddib.point_metrics import sliced_wasserstein
 from i2i_ddib.settings2d import architecture_of
+from i2i_ddib.support import SupportScores, support_scores
 from i2i_ddib.synthetic_data import SyntheticTask, seeded_rng, synthetic_array, synthetic_task
 from i2i_ddib.translation import Translation, ddib_translate
 
@@ -221,6 +223,10 @@ def translate_points(settings: DDIBSettings, ctx: RunContext) -> dict[str, Any]:
             arrays["target"].numpy(), target_task, ctx.runtime.seed
         ),
     }
+    if len(source.points) >= target_task.multiple_of:
+        support = support_scores(arrays["target"].numpy(), target_task, ctx.runtime.seed + 2)
+        result.update(support_fields(support, prefix="target_"))
+        ctx.log(support_line(support, target_task))
     if settings.cycle:
         back = translate_chunks(
             ctx, target_model, source_model, forward.result, schedule, settings, noise
@@ -256,5 +262,28 @@ def sample_points(settings: DDIBSettings, ctx: RunContext) -> dict[str, Any]:
             colour_by=latent.numpy(),
         )
     distance = data_distance(points.numpy(), task, ctx.runtime.seed)
+    support = support_scores(points.numpy(), task, ctx.runtime.seed + 2)
     ctx.log(f"sliced Wasserstein distance to {task.name}: {distance:.4f}")
-    return {"points": str(ctx.output / "points.npy"), "sliced_wasserstein": distance}
+    ctx.log(support_line(support, task))
+    return {
+        "points": str(ctx.output / "points.npy"),
+        "sliced_wasserstein": distance,
+        **support_fields(support),
+    }
+
+
+def support_fields(support: SupportScores, prefix: str = "") -> dict[str, float]:
+    """The result.json fields of the support scores (``i2i_ddib.support``)."""
+    return {
+        f"{prefix}support_precision": support.precision,
+        f"{prefix}support_coverage": support.coverage,
+        f"{prefix}data_support_coverage": support.data_coverage,
+    }
+
+
+def support_line(support: SupportScores, task: SyntheticTask) -> str:
+    """One log line: precision and coverage beside what the data itself scores."""
+    return (
+        f"support on {task.name}: precision {support.precision:.3f} (data: 0.99), coverage "
+        f"{support.coverage:.3f} (data: {support.data_coverage:.3f})"
+    )

@@ -1,7 +1,8 @@
 """``i2i train ddib-2d``: a 2-D model on one synthetic data set, on the core loop (ddib.md §2.3).
 
 The loss is the reference's, ``mean((eps - eps_theta(sqrt(abar) x0 + sqrt(1 - abar) eps, t))^2)``
-with t uniform over the T steps, AdamW at a constant rate. Unlike the reference, batches are
+with t uniform over the T steps (or uniform in log-SNR, ``--timesteps log-snr``), AdamW at a
+constant rate. Unlike the reference, batches are
 shuffled every epoch (the reference cycles through generator-ordered slices, pitfall 12).
 """
 
@@ -56,17 +57,57 @@ def rate_schedule(settings: DDIB2DTrainSettings) -> Callable[[int], float] | Non
     return lambda step: 0.5 * (1.0 + math.cos(math.pi * step / settings.steps))
 
 
-def diffusion_loss(tables: ScheduleTables) -> Loss:
-    """The eps-MSE loss of a batch of points, t uniform in 0..T-1 (DDPM eq. 14)."""
-    num_steps = tables.num_steps
+TimestepDraw = Callable[[int, torch.Generator, torch.device], torch.Tensor]
+"""``draw(count, generator, device)``: ``count`` original timesteps in 0..T-1."""
+
+
+def uniform_timesteps(num_steps: int) -> TimestepDraw:
+    """t uniform in 0..T-1 (DDPM Algorithm 1, the reference)."""
+
+    def draw(count: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+        return torch.randint(0, num_steps, (count,), generator=generator, device=device)
+
+    return draw
+
+
+def log_snr_timesteps(tables: ScheduleTables) -> TimestepDraw:
+    """t whose log-SNR is uniform between the process's ends (a weighting over log-SNR).
+
+    The log-SNR lambda_t = log(abar_t / (1 - abar_t)) falls with t; a level u drawn uniformly in
+    [lambda_{T-1}, lambda_0] maps to the first t with lambda_t <= u. Each t keeps its own optimum
+    E[eps | x_t]; only the share of the optimiser's effort per noise level changes (Kingma et
+    al. 2021, "Variational Diffusion Models", §5: the weighting over log-SNR).
+    """
+    abar = tables.alphas_cumprod.double().cpu()
+    falling = -(abar.log() - (-abar).log1p())
+
+    def draw(count: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+        u = torch.rand(count, generator=generator, device=device).double().cpu()
+        level = falling[0] + u * (falling[-1] - falling[0])
+        t = torch.searchsorted(falling, level).clamp(0, len(falling) - 1)
+        return t.to(device)
+
+    return draw
+
+
+def diffusion_loss(tables: ScheduleTables, timesteps: TimestepDraw | None = None) -> Loss:
+    """The eps-MSE loss of a batch of points at drawn t (DDPM eq. 14; t uniform by default)."""
+    draw = timesteps or uniform_timesteps(tables.num_steps)
 
     def loss(net: torch.nn.Module, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        t = torch.randint(0, num_steps, (len(x0),), generator=generator, device=x0.device)
+        t = draw(len(x0), generator, x0.device)
         noise = torch.randn(x0.shape, generator=generator, device=x0.device)
         prediction = net(q_sample(tables, x0, t, noise), t)
         return (noise - prediction.float()).pow(2).mean()
 
     return loss
+
+
+def timestep_draw(settings: DDIB2DTrainSettings, tables: ScheduleTables) -> TimestepDraw:
+    """The run's timestep distribution (``--timesteps``)."""
+    if settings.timesteps == "log-snr":
+        return log_snr_timesteps(tables)
+    return uniform_timesteps(tables.num_steps)
 
 
 def train_ddib_2d(settings: DDIB2DTrainSettings, ctx: RunContext) -> dict[str, Any]:
@@ -101,7 +142,7 @@ def train_ddib_2d(settings: DDIB2DTrainSettings, ctx: RunContext) -> dict[str, A
         optimizer=lambda net: torch.optim.AdamW(
             net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
         ),
-        loss=diffusion_loss(tables),
+        loss=diffusion_loss(tables, timestep_draw(settings, tables)),
         batches=lambda step, _generator: points[sampler.indices(step).to(device)],
         steps=settings.steps,
         settings=recorded,
