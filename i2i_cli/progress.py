@@ -144,14 +144,18 @@ class RunProgress:
         self.console.print(self.line(now), highlight=False, soft_wrap=True)
 
     def line(self, now: float) -> str:
-        """``images 12/500, step 40/100, 0.35 images/s, 23 min left`` (what is known so far)."""
+        """``images 12/500, step 40/100, 0.35 images/s, 23 min left`` (what is known so far).
+
+        The unit is the bar label's first word (``steps 1001-6000`` counts ``steps``).
+        """
         seconds = max(now - self.started, 1e-9)
         finished = self.done + self.skipped
-        parts = [f"{self._noun} {finished}/{self._total}" if self._total else self._noun]
+        unit = self._noun.split(" ", 1)[0]
+        parts = [f"{unit} {finished}/{self._total}" if self._total else self._noun]
         if self._step is not None:
             step, steps = self._step
             parts.append(f"step {step}/{steps}" if steps else f"step {step}")
-        parts.append(f"{self.done / seconds:.2f} {self._noun}/s")
+        parts.append(f"{self.done / seconds:.2f} {unit}/s")
         if self._total and finished:
             left = (self._total - finished) * seconds / finished
             parts.append(f"{left / 60:.0f} min left" if left >= 120 else f"{left:.0f} s left")

@@ -1,8 +1,9 @@
 """The bundled 2-D models: intact, faithful to their data sets, and cycle-consistent as a pair.
 
-Bounds come from measurement (``python benchmarks/bench_ddib_solvers.py`` and the numbers in
-each test's docstring, CPU, seed 0) with a margin of about 2x; a model that learned the wrong
-data set or a broken solver lands an order of magnitude above them.
+Sample quality is support precision and coverage against the data set itself
+(``i2i_ddib.support``); the cycle bounds come from measurement
+(``python benchmarks/bench_ddib_solvers.py`` and the numbers in each test's docstring, CPU,
+seed 0) with a margin of about 2x.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from i2i_ddib.synthetic_data import TASK_NAMES, seeded_rng, synthetic_array, syn
 from tests.conftest import run_i2i
 
 SAMPLES = 3000
-"""Samples per model, as issue 18 measures them (``i2i sample ddib --num-samples 3000``)."""
+"""Samples per model (``i2i sample ddib --num-samples 3000``)."""
 LEAST_PRECISION = 0.95
 """Support precision every model must reach (the data itself: 0.99; before: 0.68 to 0.97)."""
 COVERAGE_SLACK = 0.03
@@ -107,6 +108,9 @@ def test_main_job_runs_offline_and_writes_the_plot(tmp_path: Path) -> None:
     assert record["cycle_mean_l2"] < CYCLE_MEAN_BOUND
     assert record["cycle_max_l2"] < CYCLE_MAX_BOUND
     assert record["target_sliced_wasserstein"] < 0.05
+    assert record["target_support_precision"] >= LEAST_PRECISION, record
+    coverage, ceiling = record["target_support_coverage"], record["target_data_support_coverage"]
+    assert coverage >= ceiling - COVERAGE_SLACK, record
     assert (out / "translation.png").stat().st_size > 10_000
     for name in ("source", "latent", "target", "latent_2", "source_2"):
         assert np.load(out / f"{name}.npy").shape == (record["points"], 2)

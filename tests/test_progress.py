@@ -68,3 +68,14 @@ def test_without_a_terminal_a_plain_line_is_printed_at_each_interval() -> None:
         "images 2/4, 0.03 images/s, 66 s left, 66 s elapsed",
     ]
     assert "\x1b" not in stream.getvalue()
+
+
+def test_a_labelled_range_counts_in_its_unit() -> None:
+    """The training bar ``steps 1001-1004``: lines count and rate in ``steps``, not the label."""
+    stream, clock = io.StringIO(), FakeClock()
+    console = Console(file=stream, width=200)
+    with RunProgress(console=console, enabled=False, lines=True, clock=clock) as progress:
+        progress.start_items(4, "steps 1001-1004")
+        clock.now += 40
+        progress.advance_items(2)
+    assert stream.getvalue().splitlines() == ["steps 2/4, 0.05 steps/s, 40 s left, 40 s elapsed"]
