@@ -39,6 +39,11 @@ class KarrasChoice(Settings):
     s_min: float = Field(0.0, ge=0.0, description="Stochasticity only at sigma >= S_min.")
     s_max: float = Field(math.inf, ge=0.0, description="Stochasticity only at sigma <= S_max.")
     s_noise: float = Field(1.0, ge=0.0, le=10.0, description="Stochastic noise inflation S_noise.")
+    clip_denoised: bool = Field(
+        False,
+        description="Clamp each denoised estimate D(x; sigma) to [-1, 1] (guided-diffusion's "
+        "clip_denoised, for eps networks read in sigma time; EDM does not clamp).",
+    )
 
     def churn(self) -> Churn:
         """Algorithm 2's churn as the samplers' keywords (S_min is ``s_tmin``, S_max ``s_tmax``)."""

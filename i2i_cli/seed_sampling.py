@@ -80,6 +80,18 @@ class SigmaNet:
             round_sigma=getattr(module, "round_sigma", None),
         )
 
+    def denoiser(
+        self, labels: torch.Tensor | None, *, clip: bool = False
+    ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """D(x; sigma) of the network given one-hot ``labels`` (or none), clamped iff ``clip``."""
+        module = self.module
+
+        def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            out = module(x, sigma) if labels is None else module(x, sigma, class_labels=labels)
+            return out.clamp(-1.0, 1.0) if clip else out
+
+        return denoise
+
     @classmethod
     def of_discrete(cls, loaded: LoadedBackbone) -> SigmaNet:
         """An eps/x0 network of a discrete process read as D(x; sigma) (``IndexToSigma``).

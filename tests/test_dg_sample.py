@@ -181,6 +181,10 @@ def test_discrete_backbone_samples_through_the_sigma_adapter(
         expected = direct(x.float(), sigma).double()
     assert wrapped.dtype == torch.float64
     torch.testing.assert_close(wrapped, expected)
+    with torch.no_grad():
+        clipped = net.denoiser(None, clip=True)(x, sigma)
+    torch.testing.assert_close(clipped, expected.clamp(-1, 1))
+    assert not torch.equal(clipped, expected)
 
     common = ("--device", "cpu", "--backbone", "adm-unet", "--preset", "afhq_dog_4m")
     common += ("--checkpoint", str(weights), "--steps", "5", "--num-samples", "3")
@@ -189,11 +193,13 @@ def test_discrete_backbone_samples_through_the_sigma_adapter(
         ("edm", "edm", ()),
         ("dg", "plain", ("--config", str(tiny_run["config"]), "--w1", "0")),
         ("dg", "guided", ("--config", str(tiny_run["config"]), "--w1", "2")),
+        ("edm", "clipped", ("--clip-denoised",)),
     ):
         result = run_i2i(["sample", method, *common, "--output", str(tmp_path / out), *extra])
         assert result.returncode == 0, result.stderr + result.stdout
     assert np.array_equal(images(tmp_path / "plain"), images(tmp_path / "edm"))
     assert not np.array_equal(images(tmp_path / "guided"), images(tmp_path / "edm"))
+    assert not np.array_equal(images(tmp_path / "clipped"), images(tmp_path / "edm"))
 
 
 def test_a_backbone_of_no_denoiser_kind_is_one_usage_line() -> None:

@@ -47,16 +47,13 @@ class DgBatches:
         net = self.net
         latents, labels = draw_start(noise, net.shape, net.label_dim, self.device)
 
-        def denoiser(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-            return net.module(x, sigma, class_labels=labels)
-
         discriminator = self.discriminator
         if discriminator is not None and labels is not None:
             (bound,) = bind([WeightedEnergy("discriminator", 1.0, discriminator)], labels=labels)
             discriminator = bound.function
         s = self.settings
         x = sample_dg(
-            denoiser,
+            net.denoiser(labels, clip=s.clip_denoised),
             latents.to(torch.float64) * self.sigmas[0],
             self.sigmas,
             discriminator=discriminator,

@@ -45,14 +45,9 @@ def edm_sample(
 ) -> torch.Tensor:
     """EDM's ``edm_sampler`` (dg.md §3): Heun in float64 from ``latents * sigma_0`` to sigma 0."""
 
-    def denoiser(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        if labels is None:
-            return net.module(x, sigma)
-        return net.module(x, sigma, class_labels=labels)
-
     x = latents.to(torch.float64) * sigmas[0]
     return sample_heun(
-        denoiser,
+        net.denoiser(labels, clip=settings.clip_denoised),
         x,
         sigmas,
         noise=noise,
