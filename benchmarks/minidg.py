@@ -28,7 +28,13 @@ def dg_settings(models: Mapping[str, Path], *, w1: float, steps: int) -> dict[st
         "extractor_model": dict(DSE),
         "extractor_checkpoint": str(models["dse"]),
     }
-    return {**unet(models["diffusion_b"]), "steps": steps, "w1": w1, "discriminator": discriminator}
+    return {
+        **unet(models["diffusion_b"]),
+        "steps": steps,
+        "w1": w1,
+        "clip_denoised": True,
+        "discriminator": discriminator,
+    }
 
 
 def dg_samples(

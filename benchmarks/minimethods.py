@@ -152,6 +152,7 @@ def method_settings(method: str, models: Mapping[str, Path], knobs: Knobs = FULL
             "target_checkpoint": target["checkpoint"],
             "solver": "ddim",
             "steps": knobs.ddib_steps,
+            "clip_denoised": True,
         }
     if method == "sddm":
         vgg = {

@@ -8,10 +8,12 @@ CPU, seed 0 (the values in each comment), with a margin; what a broken method ge
 outside them: the sources are 0 % squares, and a random pairing of held-out images has a centre
 error of 3.4 px, a size error of 1.2 px and a colour error of 66 (0-255).
 
-DDIB and DG start from pure noise (DDIB decodes the source's latent x_T, DG samples), which the
-tiny CPU-trained models do not turn into clean shapes (their ODE samples are saturated blobs;
-see the benchmark's picture), so their tests check what does hold: DDIB keeps the source's
-position better than a random pairing, and DG's guidance changes the samples of the same seeds.
+DDIB decodes the source's latent x_T with the target model's ODE and, like the image methods'
+samplers, clamps each x0 estimate (``clip_denoised``; without it these tiny models' ODE samples
+saturate). It makes squares, but keeps little of the content: the latent is all the two
+independently trained models share, so its centre error is below a random pairing's while
+size and colour are at a random pairing's level; its bounds say so. DG samples (no source), so
+its test checks that guidance changes the samples of the same seeds.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ BOUNDS: dict[str, tuple[float, float, float, float]] = {
     "sdedit": (0.75, 1.0, 0.7, 40.0),  # measured 1.00, 0.24, 0.20, 21.5
     "egsde": (0.75, 1.0, 0.7, 30.0),  # measured 1.00, 0.24, 0.19, 16.5
     "ilvr": (0.5, 1.5, 1.2, 40.0),  # measured 0.75, 0.70, 0.62, 22.9
-    "ddib": (0.0, 2.2, 4.0, 90.0),  # measured 0.00, 1.38, 2.37, 69.5 (see the docstring)
+    "ddib": (0.5, 3.0, 1.6, 90.0),  # measured 0.75, 2.37, 1.13, 67.6 (see the docstring)
     "sddm": (0.75, 1.3, 1.0, 55.0),  # measured 1.00, 0.61, 0.49, 39.1
     "sde-bbdm": (0.75, 1.0, 0.8, 55.0),  # measured 1.00, 0.35, 0.38, 38.5
 }
@@ -101,4 +103,4 @@ def test_dg_guidance_moves_samples(tmp_path: Path) -> None:
     guided = dg_samples(models, 4, w1=2.0, steps=8, output=tmp_path)
     assert np.array_equal(plain, again)
     moved = np.abs(plain.astype(int) - guided.astype(int)).mean()
-    assert moved > 0.4, moved  # measured 0.98 (0-255)
+    assert moved > 1.0, moved  # measured 3.03 (0-255), with clip_denoised
