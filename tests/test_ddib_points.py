@@ -305,3 +305,18 @@ def test_log_snr_timesteps_are_uniform_in_log_snr(seed: int) -> None:
     low_noise = int((t < 40).sum())
     uniform = uniform_timesteps(4000)(40_000, torch.Generator().manual_seed(seed), t.device)
     assert low_noise > 10 * int((uniform < 40).sum())
+
+
+def test_too_few_samples_to_score_still_sample(tmp_path: Path) -> None:
+    """5 samples of a data set drawn in multiples of 12: points and distance, no support scores."""
+    out = tmp_path / "run"
+    result = run_i2i(
+        [
+            *("sample", "ddib", "--task", "concentric_squares", "--num-samples", "5"),
+            *("--steps", "3", "--output", str(out)),
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    record = json.loads((out / "result.json").read_text())
+    assert np.load(out / "points.npy").shape == (5, 2)
+    assert "support_precision" not in record and record["sliced_wasserstein"] > 0

@@ -262,14 +262,16 @@ def sample_points(settings: DDIBSettings, ctx: RunContext) -> dict[str, Any]:
             colour_by=latent.numpy(),
         )
     distance = data_distance(points.numpy(), task, ctx.runtime.seed)
-    support = support_scores(points.numpy(), task, ctx.runtime.seed + 2)
     ctx.log(f"sliced Wasserstein distance to {task.name}: {distance:.4f}")
-    ctx.log(support_line(support, task))
-    return {
+    result: dict[str, Any] = {
         "points": str(ctx.output / "points.npy"),
         "sliced_wasserstein": distance,
-        **support_fields(support),
     }
+    if count >= task.multiple_of:
+        support = support_scores(points.numpy(), task, ctx.runtime.seed + 2)
+        ctx.log(support_line(support, task))
+        result.update(support_fields(support))
+    return result
 
 
 def support_fields(support: SupportScores, prefix: str = "") -> dict[str, float]:
