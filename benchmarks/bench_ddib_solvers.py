@@ -3,9 +3,11 @@
     python benchmarks/bench_ddib_solvers.py --points 1000 --device cpu
 
 For each pair of bundled 2-D models, the same source points (seed 0) go source -> target ->
-source with each solver and step count; the table gives the model evaluations of one cycle
-(4 passes x steps), the cycle error (max and mean per-point distance, as synthetic_cycle.py
-logs the max), the wall time of the cycle, and the ratio of evaluations to 1000-step DDIM's.
+source with each solver and step count, each at its default spacing as ``i2i translate ddib``
+uses it (DDIM evenly in time, DPM-Solver++(2M) evenly in log-SNR). The table gives the model
+evaluations of one cycle (4 passes x steps), the cycle error (max and mean per-point distance,
+as synthetic_cycle.py logs the max), the wall time of the cycle, and the ratio of evaluations
+to 1000-step DDIM's.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 
 from i2i_cli.backbones import load_backbone
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser
-from i2i_cli.diffusion.ode import decode_ode, encode_ode
+from i2i_cli.diffusion.ode import decode_ode, encode_ode, solver_schedule
 from i2i_cli.diffusion.schedule import DiscreteSchedule
 from i2i_cli.noise import GeneratorNoise
 from i2i_ddib.bundled import bundled_model, verified_path
@@ -73,7 +75,7 @@ def main() -> None:
         count = args.points - args.points % synthetic_task(a).multiple_of
         points = synthetic_points(a, count, seeded_rng(0)).to(args.device)
         for solver, steps in RUNS:
-            schedule = DiscreteSchedule.named("linear", total, str(steps))
+            schedule = solver_schedule(DiscreteSchedule.named("linear", total), solver, steps)
             started = time.perf_counter()
             returned = cycle(source, target, points, schedule, solver)
             if args.device.startswith("cuda"):
