@@ -19,7 +19,7 @@ from PIL import Image
 from tests.conftest import run_i2i
 from tests.fixture_dists import use_dists
 from tests.test_dg_energy import EXTRACTOR, HEAD, tiny_files
-from tests.tiny_models import random_weights, toml_table
+from tests.tiny_models import TINY_ADM_8PX, random_weights, toml_table
 
 
 @pytest.fixture
@@ -138,17 +138,6 @@ def test_seeds_subdirs_and_npz_write_edms_layout(
         assert np.array_equal(dg["samples"], edm["samples"]) == (w1 == "0")
         png = np.asarray(Image.open(tmp_path / "dg/000000/000004.png"))
         assert np.array_equal(dg["samples"][1], png)
-
-
-TINY_ADM_8PX = {
-    "image_size": 8,
-    "num_channels": 32,
-    "num_res_blocks": 1,
-    "channel_mult": "1,1",
-    "attention_resolutions": "4",
-    "num_head_channels": 16,
-}
-"""afhq_dog_4m's flags (eps and learned variance) shrunk to the discriminator's 8 px."""
 
 
 def test_discrete_backbone_samples_through_the_sigma_adapter(

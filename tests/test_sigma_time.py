@@ -42,6 +42,7 @@ from tests.analytic_gaussian import (
     ve_flow,
     vp_spec,
 )
+from tests.tiny_models import TINY_ADM_8PX
 
 SCHEDULE = LINEAR.schedule()
 SIGMAS = process_sigmas(SCHEDULE)
@@ -203,15 +204,7 @@ def test_a_tiny_adm_unet_samples_through_heun() -> None:
     """A real ADM UNet (8 px, learned sigma) through the adapter: shapes, dtype, NFE 2N - 1."""
     loaded = load_backbone(
         "adm-unet",
-        overrides={
-            "image_size": 8,
-            "num_channels": 32,
-            "num_res_blocks": 1,
-            "channel_mult": "1,1",
-            "attention_resolutions": "4",
-            "num_head_channels": 16,
-            "learn_sigma": True,
-        },
+        overrides={**TINY_ADM_8PX, "learn_sigma": True},
     )
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():

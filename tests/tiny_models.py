@@ -24,6 +24,16 @@ TINY_ADM_UNET: dict[str, Any] = {
 }
 """afhq_dog_4m's flags shrunk to 32 px (attention on the second level)."""
 
+TINY_ADM_8PX: dict[str, Any] = {
+    "image_size": 8,
+    "num_channels": 32,
+    "num_res_blocks": 1,
+    "channel_mult": "1,1",
+    "attention_resolutions": "4",
+    "num_head_channels": 16,
+}
+"""afhq_dog_4m's flags shrunk to 8 px (DG's tiny discriminator's size)."""
+
 TINY_DSE: dict[str, Any] = {
     "image_size": 32,
     "width": 32,
