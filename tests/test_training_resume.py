@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +214,32 @@ def ctrl_c_at(step: int) -> Callable[[int, torch.Generator], torch.Tensor]:
     return batches
 
 
+@pytest.fixture
+def interactive_sigint() -> Iterator[None]:
+    """SIGINT handled as in an interactive Python (KeyboardInterrupt), whatever started pytest."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_process_that_ignores_sigint_keeps_ignoring_it() -> None:
+    """Under nohup (SIGINT ignored) training installs no handler: Ctrl-C stays ignored."""
+    from i2i_cli.training.interrupt import InterruptRequest
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with InterruptRequest() as request:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            signal.raise_signal(signal.SIGINT)
+        assert not request.requested
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("interactive_sigint")
 def test_ctrl_c_before_the_first_checkpoint_saves_one_to_resume_from(tmp_path: Path) -> None:
     """Issue 16.4: the step under way finishes, a checkpoint is written, then the run stops."""
     options: dict[str, Any] = {"steps": 12, "checkpoint_every": 100, "log_every": 4}

@@ -2,7 +2,8 @@
 
 The first SIGINT only sets a flag the loop reads between steps (a step is never cut in half,
 so the checkpoint resumes bitwise); the previous handler is back at once, so a second Ctrl-C
-stops immediately. Off the main thread (where signals cannot be caught) nothing is installed.
+stops immediately. Off the main thread (where signals cannot be caught), or in a process that
+ignores SIGINT (started under ``nohup`` or in the background), nothing is installed.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ class InterruptRequest:
         self._previous: Any = None
 
     def __enter__(self) -> InterruptRequest:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._on_interrupt)
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            return self
+        self._previous = signal.signal(signal.SIGINT, self._on_interrupt)
         return self
 
     def _on_interrupt(self, signum: int, frame: FrameType | None) -> None:
