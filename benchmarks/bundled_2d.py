@@ -69,9 +69,9 @@ def measure(name: str, weights: Path) -> tuple[dict[str, Any], dict[str, float]]
     from i2i_ddib.settings import DDIB2DTrainSettings
     from i2i_ddib.support import support_scores
     from i2i_ddib.synthetic_data import synthetic_task
-    from i2i_ddib.train2d import model_settings, resolve_quick
+    from i2i_ddib.train2d import model_settings
 
-    quick = resolve_quick(DDIB2DTrainSettings(data=name, quick=True))
+    quick = DDIB2DTrainSettings(data=name, quick=True)
     model = model_settings(quick).model_dump()
     model = {key: model[key] for key in ("num_channels", "num_res_blocks", "dropout")} | {
         key: model[key] for key in ("diffusion_steps", "noise_schedule")

@@ -19,7 +19,6 @@ from i2i_cli.errors import I2IError
 from i2i_ddib.bundled import BundledModel, verified_path
 from i2i_ddib.settings import QUICK_RECIPE, DDIB2DTrainSettings
 from i2i_ddib.settings2d import architecture_of
-from i2i_ddib.train2d import resolve_quick
 from tests.conftest import run_i2i
 from tests.tiny_models import random_weights, sha256
 
@@ -206,12 +205,20 @@ def test_checkpoint_of_another_architecture_is_one_line(
 
 
 def test_quick_fills_only_what_was_not_given() -> None:
-    """--quick takes the quick recipe's values except those set explicitly."""
-    settings = resolve_quick(DDIB2DTrainSettings(quick=True, steps=7, model={"dropout": 0.1}))
+    """--quick takes the quick recipe's values except those set explicitly, at validation."""
+    settings = DDIB2DTrainSettings(quick=True, steps=7, model={"dropout": 0.1})
     assert settings.steps == 7
     assert settings.batch_size == QUICK_RECIPE["batch_size"]
+    assert settings.timesteps == "log-snr"
     assert settings.model == {**QUICK_RECIPE["model"], "dropout": 0.1}
-    assert resolve_quick(DDIB2DTrainSettings()).batch_size == 20_000
+    assert DDIB2DTrainSettings().batch_size == 20_000
+
+
+def test_the_run_record_of_quick_holds_the_recipe_it_ran() -> None:
+    """run.toml of ``--quick`` shows its steps and t draw, not the official defaults."""
+    result = run_i2i(["train", "ddib-2d", "--task", "moons", "--quick", "--dry-run"])
+    assert result.returncode == 0, result.stderr
+    assert "steps = 8000" in result.stdout and 'timesteps = "log-snr"' in result.stdout
 
 
 def test_trained_model_translates_and_training_resumes(tmp_path: Path) -> None:

@@ -184,3 +184,14 @@ class DDIB2DTrainSettings(Settings):
     checkpoint_every: int = Field(
         1000, ge=1, le=100_000_000, description="Steps between checkpoints."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _quick_recipe(cls, data: Any) -> Any:
+        """``--quick``: every option not given takes its ``QUICK_RECIPE`` value (``model``
+        merged key by key), so the run's record holds the recipe it ran."""
+        if not isinstance(data, dict) or not data.get("quick"):
+            return data
+        resolved = {name: value for name, value in QUICK_RECIPE.items() if name not in data}
+        resolved["model"] = {**QUICK_RECIPE["model"], **dict(data.get("model") or {})}
+        return {**data, **resolved}

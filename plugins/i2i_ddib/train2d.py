@@ -19,23 +19,12 @@ from i2i_cli.diffusion.schedule import DiscreteSchedule, ScheduleTables
 from i2i_cli.errors import UsageError
 from i2i_cli.settings import validate
 from i2i_cli.training import EpochSampler, Loss, TrainingRecipe, run_training
-from i2i_ddib.settings import QUICK_RECIPE, DDIB2DTrainSettings
+from i2i_ddib.settings import DDIB2DTrainSettings
 from i2i_ddib.settings2d import Synthetic2DSettings, build_synthetic_model
 from i2i_ddib.synthetic_data import seeded_rng, synthetic_points, synthetic_task
 
 if TYPE_CHECKING:
     from i2i_cli.context import RunContext
-
-
-def resolve_quick(settings: DDIB2DTrainSettings) -> DDIB2DTrainSettings:
-    """``--quick``: every option not given explicitly takes its ``QUICK_RECIPE`` value."""
-    if not settings.quick:
-        return settings
-    given = settings.model_fields_set
-    update = {name: value for name, value in QUICK_RECIPE.items() if name not in given}
-    if "model" in given:
-        update["model"] = {**QUICK_RECIPE["model"], **settings.model}
-    return settings.model_copy(update=update)
 
 
 def model_settings(settings: DDIB2DTrainSettings) -> Synthetic2DSettings:
@@ -112,7 +101,6 @@ def timestep_draw(settings: DDIB2DTrainSettings, tables: ScheduleTables) -> Time
 
 def train_ddib_2d(settings: DDIB2DTrainSettings, ctx: RunContext) -> dict[str, Any]:
     """Train; ``model.pt`` loads as a ddib ``--source-checkpoint``/``--target-checkpoint``."""
-    settings = resolve_quick(settings)
     architecture = model_settings(settings)
     model = build_synthetic_model(architecture)
     device = ctx.runtime.device
