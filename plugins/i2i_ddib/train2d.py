@@ -67,14 +67,17 @@ def log_snr_timesteps(tables: ScheduleTables) -> TimestepDraw:
     E[eps | x_t]; only the share of the optimiser's effort per noise level changes (Kingma et
     al. 2021, "Variational Diffusion Models", §5: the weighting over log-SNR).
     """
-    abar = tables.alphas_cumprod.double().cpu()
+    abar = tables.alphas_cumprod.double()
     falling = -(abar.log() - (-abar).log1p())
+    on_device: dict[torch.device, torch.Tensor] = {falling.device: falling}
 
     def draw(count: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-        u = torch.rand(count, generator=generator, device=device).double().cpu()
-        level = falling[0] + u * (falling[-1] - falling[0])
-        t = torch.searchsorted(falling, level).clamp(0, len(falling) - 1)
-        return t.to(device)
+        table = on_device.get(device)
+        if table is None:
+            table = on_device[device] = falling.to(device)
+        u = torch.rand(count, generator=generator, device=device).double()
+        level = table[0] + u * (table[-1] - table[0])
+        return torch.searchsorted(table, level).clamp_(0, len(table) - 1)
 
     return draw
 
