@@ -31,7 +31,7 @@ from i2i_ddib.bundled import bundled_model, verified_path
 from i2i_ddib.plots import scatter_figure
 from i2i_ddib.point_metrics import sliced_wasserstein
 from i2i_ddib.settings2d import architecture_of
-from i2i_ddib.support import SupportScores, support_scores
+from i2i_ddib.support import PRECISION_QUANTILE, SupportScores, support_scores
 from i2i_ddib.synthetic_data import SyntheticTask, seeded_rng, synthetic_array, synthetic_task
 from i2i_ddib.translation import Translation, ddib_translate
 
@@ -286,6 +286,7 @@ def support_fields(support: SupportScores, prefix: str = "") -> dict[str, float]
 def support_line(support: SupportScores, task: SyntheticTask) -> str:
     """One log line: precision and coverage beside what the data itself scores."""
     return (
-        f"support on {task.name}: precision {support.precision:.3f} (data: 0.99), coverage "
+        f"support on {task.name}: precision {support.precision:.3f} (data: "
+        f"{PRECISION_QUANTILE:.2f}), coverage "
         f"{support.coverage:.3f} (data: {support.data_coverage:.3f})"
     )

@@ -40,7 +40,9 @@ class SupportScores:
     data_coverage: float
     """The coverage a draw of the data itself reaches with as many points (about 0.95)."""
     precision_radius: float
+    """The data's own 99% nearest-neighbour radius against the dense draw."""
     coverage_radius: float
+    """The data's own 95% nearest-neighbour radius at the samples' count."""
 
 
 def support_scores(samples: np.ndarray, task: SyntheticTask, seed: int = 0) -> SupportScores:
