@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from tests.conftest import run_i2i
+
 
 def kill_after_first_checkpoint(training: Sequence[str], out: Path, iterations: int = 400) -> int:
     """Run ``i2i TRAINING --output OUT`` for ``iterations`` steps in a process, SIGKILL it as soon
@@ -43,3 +45,17 @@ def same_weights(a: Path, b: Path) -> None:
     assert first.keys() == second.keys()
     for key, value in first.items():
         assert torch.equal(value, second[key]), key
+
+
+def killed_run_resumes_bitwise(training: Sequence[str], tmp: Path, more_steps: int) -> None:
+    """SIGKILL a run at its first checkpoint, resume it ``more_steps`` further, and assert the
+    weights equal an uninterrupted run's of the same length (and the resume says where it is)."""
+    out = tmp / "killed"
+    reached = kill_after_first_checkpoint(training, out)
+    target = ["--set", f"iterations={reached + more_steps}", "--set", "log_every=1"]
+    resumed = run_i2i([*training, "--output", str(out), "--resume", *target])
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from step {reached} of {reached + more_steps}" in resumed.stderr
+    whole = run_i2i([*training, "--output", str(tmp / "whole"), *target])
+    assert whole.returncode == 0, whole.stderr
+    same_weights(tmp / "whole" / "model.pt", out / "model.pt")

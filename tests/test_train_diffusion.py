@@ -31,7 +31,11 @@ from i2i_diffusion.losses import (
 from i2i_diffusion.timesteps import HISTORY_PER_TERM, LossSecondMomentSampler
 from i2i_diffusion.train_data import class_name, find_training_images
 from tests.conftest import run_i2i
-from tests.kill_resume import kill_after_first_checkpoint, same_weights, weights
+from tests.kill_resume import (
+    killed_run_resumes_bitwise,
+    same_weights,
+    weights,
+)
 from tests.tiny_models import random_weights
 
 TINY_UNET = {
@@ -304,16 +308,7 @@ def test_a_resumed_run_ends_bitwise_where_an_uninterrupted_one_does(
 def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(
     training: list[str], tmp_path: Path
 ) -> None:
-    out = tmp_path / "killed"
-    reached = kill_after_first_checkpoint(training, out)
-
-    target = ["--set", f"iterations={reached + 2}", "--set", "log_every=1"]
-    resumed = run_i2i([*training, "--output", str(out), "--resume", *target])
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"resuming from step {reached} of {reached + 2}" in resumed.stderr
-    whole = run_i2i([*training, "--output", str(tmp_path / "whole"), *target])
-    assert whole.returncode == 0, whole.stderr
-    same_weights(tmp_path / "whole" / "model.pt", out / "model.pt")
+    killed_run_resumes_bitwise(training, tmp_path, more_steps=2)
 
 
 def torchrun(args: list[str]) -> None:
