@@ -33,6 +33,11 @@ EDM_PICKLES = {
         "imagenet-64x64-cond-adm",
     )
 }
+EDM_BASELINE_PICKLES = {
+    f"baseline-{name}.pkl"
+    for name in ("cifar10-32x32-uncond-vp", "cifar10-32x32-uncond-ve", "imagenet-64x64-cond-adm")
+}
+"""EDM's config-A pickles its README names (NVlabs/edm README.md:108-117, 222-224)."""
 EDM_FID_REFS = {
     f"{name}.npz"
     for name in (
@@ -69,7 +74,7 @@ FILES_OF_EXPERIMENT = {
         "inception-2015-12-05.pkl",
     },
     "dg-imagenet": {"32x32_classifier.pt", "discriminator_7.pt", "DiT-XL-2-256x256.pt"},
-    "edm": EDM_PICKLES | EDM_FID_REFS | {"inception-2015-12-05.pkl"},
+    "edm": EDM_PICKLES | EDM_BASELINE_PICKLES | EDM_FID_REFS | {"inception-2015-12-05.pkl"},
     "fid": EDM_FID_REFS | {"pt_inception-2015-12-05-6726825d.pth", "inception-2015-12-05.pkl"},
     "ilvr": {"afhq_dog_4m.pt", "ffhq_10m.pt"},
     "sddm": {
@@ -108,6 +113,7 @@ SPEC_URLS = {
     "inception-2015-12-05.pkl",
     "https://dl.fbaipublicfiles.com/DiT/models/DiT-XL-2-256x256.pt",
     *(EDM + "pretrained/" + name for name in EDM_PICKLES),
+    *(EDM + "pretrained/baseline/" + name for name in EDM_BASELINE_PICKLES),
     *(EDM + "fid-refs/" + name for name in EDM_FID_REFS),
 }
 ONEDRIVE = "https://1drv.ms/u/s!AkQjJhxDm0Fyhqp_4gkYjwVRBe8V_w?e=Et3ITH"

@@ -84,6 +84,9 @@ def test_spec_declares_denoised_on_the_networks_sigma_range(
 
 def test_every_official_pickle_has_a_preset() -> None:
     assert backbone_presets(backbone_descriptor("edm")) == [
+        "baseline_cifar10_32x32_uncond_ve",
+        "baseline_cifar10_32x32_uncond_vp",
+        "baseline_imagenet_64x64_cond_adm",
         "edm_afhqv2_64x64_uncond_ve",
         "edm_afhqv2_64x64_uncond_vp",
         "edm_cifar10_32x32_cond_ve",
@@ -163,4 +166,4 @@ def test_bad_resolution_names_the_setting() -> None:
 
 def test_vp_refuses_a_sigma_range() -> None:
     with pytest.raises(UsageError, match=r"model\.sigma_min.*derives its sigma range"):
-        preset("edm_cifar10_32x32_uncond_vp", {"sigma_min": 0.01})
+        preset("edm_cifar10_32x32_uncond_vp", {"precond": "vp", "sigma_min": 0.01})
