@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from i2i_cli.energy_terms import EnergyTerm
+from i2i_cli.image_fit import Fit
 from i2i_cli.model_choice import BackboneChoice
 from i2i_cli.settings import Settings
 
@@ -47,6 +48,12 @@ class ILVRSettings(BackboneChoice):
     clip_denoised: bool = Field(True, description="Clamp each x0 estimate to [-1, 1].")
     fixed_variance: Literal["small", "large"] = Field(
         "large", description="Reverse variance of backbones without learned variance."
+    )
+    fit: Fit = Field(
+        "adm-crop",
+        description="How each reference image reaches the model's size: adm-crop "
+        "(guided-diffusion's center_crop_arr, as ilvr_sample.py loads them), crop (bicubic + "
+        "centre crop), stretch (bilinear, aspect not kept).",
     )
 
 

@@ -79,4 +79,4 @@ def translate_ilvr(settings: ILVRSettings, ctx: RunContext) -> None:
         clip_denoised=settings.clip_denoised,
         fixed_variance=settings.fixed_variance,
     )
-    translate_images(ctx, under_autocast(ctx, sampler), image_size=size)
+    translate_images(ctx, under_autocast(ctx, sampler), image_size=size, fit=settings.fit)

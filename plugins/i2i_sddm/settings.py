@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from i2i_cli.energy_terms import EnergyTerm
+from i2i_cli.image_fit import Fit
 from i2i_cli.model_choice import BackboneChoice
 from i2i_cli.settings import Settings
 
@@ -41,6 +42,12 @@ class SDDMSettings(BackboneChoice):
     clip_denoised: bool = Field(True, description="Clamp each x0 estimate to [-1, 1].")
     fixed_variance: Literal["small", "large"] = Field(
         "small", description="Reverse variance of backbones without learned variance (SDDM: small)."
+    )
+    fit: Fit = Field(
+        "adm-crop",
+        description="How each reference image reaches the model's size: adm-crop "
+        "(guided-diffusion's center_crop_arr, as ae_sample.py loads them), crop (bicubic + "
+        "centre crop), stretch (bilinear, aspect not kept).",
     )
     energy: list[EnergyTerm] = Field(
         default_factory=lambda: [EnergyTerm(name="vgg-adain", weight=ENERGY_SCALE)],
