@@ -18,6 +18,7 @@ from PIL import Image
 from i2i_cli.atomic import write_atomic_bytes
 from i2i_cli.data import ImageItem
 from i2i_cli.errors import I2IError, UsageError
+from i2i_cli.output_format import OUTPUT_FORMATS, OutputFormat, output_suffix
 
 # ---------------------------------------------------------------------------------------------
 # The output folder
@@ -56,12 +57,13 @@ def check_not_blocked(folder: Path) -> None:
         )
 
 
-def check_apart(output: Path, source: Path | None) -> None:
+def check_apart(output: Path, source: Path | None, output_format: OutputFormat = "png") -> None:
     """UsageError when results would land on or among the inputs (``--output`` vs ``--input``).
 
     An output folder that is the input folder or inside it would have its results read as
     inputs by the next run (and, with ``--overwrite``, written over the sources); an input file
-    whose result would take its own path would be overwritten.
+    whose result (named as ``output_format`` names it) would take its own path would be
+    overwritten.
     """
     if source is None:
         return
@@ -72,7 +74,7 @@ def check_apart(output: Path, source: Path | None) -> None:
             f"--output {output} {where} --input {source}: the results would be mixed with the "
             "sources; choose an --output outside it"
         )
-    if src.is_file() and (out / f"{src.stem}.png") == src:
+    if src.is_file() and (out / f"{src.stem}{output_suffix(src, output_format)}") == src:
         raise UsageError(
             f"--output {output} would write the result of {source} over it; choose another --output"
         )
@@ -90,18 +92,42 @@ def _file_in_the_way(folder: Path) -> Path | None:
 # Writing outputs and resuming
 
 
-def output_path(output_dir: Path, item: ImageItem, suffix: str = ".png") -> Path:
-    """Where ``item``'s output goes: ``output_dir / (key + suffix)``, sub-folders kept."""
-    return Path(output_dir) / f"{item.key}{suffix}"
+def output_path(output_dir: Path, item: ImageItem, output_format: OutputFormat = "png") -> Path:
+    """Where ``item``'s output goes: ``output_dir / key`` plus the format's suffix, sub-folders
+    kept (``.png``, or the source's own suffix for ``source``; see ``i2i_cli.output_format``)."""
+    return Path(output_dir) / f"{item.key}{output_suffix(item.path, output_format)}"
 
 
 def pending(
-    items: Sequence[ImageItem], output_dir: Path, *, overwrite: bool, suffix: str = ".png"
+    items: Sequence[ImageItem],
+    output_dir: Path,
+    *,
+    overwrite: bool,
+    output_format: OutputFormat = "png",
 ) -> list[ImageItem]:
     """The items still to do: those without an output file yet, or all when ``overwrite``."""
     if overwrite:
         return list(items)
-    return [item for item in items if not output_path(output_dir, item, suffix).exists()]
+    return [item for item in items if not output_path(output_dir, item, output_format).exists()]
+
+
+def remove_other_formats(
+    output_dir: Path, item: ImageItem, output_format: OutputFormat, *, sources: frozenset[Path]
+) -> list[Path]:
+    """Delete ``item``'s results named as another format names them; the paths deleted.
+
+    A run redone with ``--overwrite`` in a new format replaces each old result with the new
+    one, so the folder keeps one result per source (``a.png`` and ``a.jpg`` side by side would
+    be two images of one key to ``i2i evaluate``). A path in ``sources`` (resolved) is kept.
+    """
+    current = output_path(output_dir, item, output_format)
+    others = {output_path(output_dir, item, other) for other in OUTPUT_FORMATS} - {current}
+    removed = []
+    for path in sorted(others):
+        if path.is_file() and path.resolve() not in sources:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def to_uint8(image: torch.Tensor) -> torch.Tensor:

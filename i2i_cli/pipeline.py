@@ -16,7 +16,15 @@ from i2i_cli.errors import UsageError
 from i2i_cli.image_fit import Fit
 from i2i_cli.input_record import PreparedInputs, write_prepared_inputs
 from i2i_cli.noise import NoiseFactory, NoiseSource, PerItemNoise
-from i2i_cli.outputs import GRID_FILE, image_grid, output_path, pending, write_image
+from i2i_cli.output_format import OutputFormat, describe_output_format
+from i2i_cli.outputs import (
+    GRID_FILE,
+    image_grid,
+    output_path,
+    pending,
+    remove_other_formats,
+    write_image,
+)
 from i2i_cli.progress import StepCallback
 
 if TYPE_CHECKING:
@@ -65,10 +73,21 @@ def under_autocast(ctx: RunContext, sampler: Callable[..., torch.Tensor]) -> Bat
     return translate_batch
 
 
-def _write_batch(ctx: RunContext, items: Sequence[ImageItem], images: torch.Tensor) -> None:
-    """Write one output image per item under its key, counting each on the progress bar."""
+def _write_batch(
+    ctx: RunContext,
+    items: Sequence[ImageItem],
+    images: torch.Tensor,
+    output_format: OutputFormat = "png",
+    sources: frozenset[Path] = frozenset(),
+) -> None:
+    """Write one output image per item under its key, counting each on the progress bar.
+
+    An item's result in the other format, left by a run redone in a new format, is removed
+    once the new one is written (``remove_other_formats``; never one of ``sources``).
+    """
     for item, image in zip(items, images, strict=True):
-        write_image(image, output_path(ctx.output, item))
+        write_image(image, output_path(ctx.output, item, output_format))
+        remove_other_formats(ctx.output, item, output_format, sources=sources)
         ctx.progress.advance_items()
 
 
@@ -78,8 +97,10 @@ def translate_images(
     """Translate every source image not yet translated; returns the items this rank wrote.
 
     Sources come from ``--input`` (a file or folder) or the method's ``default_input``; results
-    go to ``<output>/<source key>.png``; existing results are kept unless ``--overwrite``; item
-    ``k`` draws its noise from ``PerItemNoise(seed, k)`` whatever the batch, order or rank.
+    go to ``<output>/<source key>.png`` (``--output-format source``: under the source's own
+    name and format, see ``i2i_cli.output_format``); existing results are kept unless
+    ``--overwrite``; item ``k`` draws its noise from ``PerItemNoise(seed, k)`` whatever the
+    batch, order or rank.
     A ``grid.png`` (source | result of the first inputs, see ``write_preview``) is written after
     the first batch for a quick look and again at the end. No readable input at all (every
     source unreadable, none done before) is a UsageError after the skipped lines. ``fit``
@@ -117,7 +138,8 @@ def translate_image_items(
         raise UsageError(f"{ctx.plugin} needs --input (an image file or a folder of images)")
     found = find_images(Path(source))
     items, rejected = _accepted(found, accept)
-    todo = pending(items, ctx.output, overwrite=run.overwrite)
+    output_format: OutputFormat = run.output_format
+    todo = pending(items, ctx.output, overwrite=run.overwrite, output_format=output_format)
     ctx.runtime.barrier()  # every rank lists the pending items before any rank writes one
     mine = ctx.runtime.shard(todo)
     left_out = f"{len(rejected)} left out, " if rejected else ""
@@ -127,12 +149,15 @@ def translate_image_items(
     )
     for item, reason in rejected:
         ctx.log(f"[yellow]skipped[/yellow] {item.path}: {reason}")
+    if todo:
+        ctx.log(f"writing {describe_output_format(output_format)}")
     ctx.progress.start_items(len(mine))
     if image_size is not None and ctx.runtime.is_main:
         write_prepared_inputs(ctx.output, PreparedInputs(str(source), image_size, fit))
     device = ctx.runtime.device
     written: list[ImageItem] = []
     unreadable: list[ImageItem] = []
+    sources = frozenset(item.path.resolve() for item in found)
 
     def skip(item: ImageItem, reason: str) -> None:
         ctx.console.print(f"[yellow]skipped[/yellow] {item.path}: {reason}")
@@ -153,14 +178,14 @@ def translate_image_items(
         source_noise = noise(run.seed, [item.key for item in batch_items], device)
         callback = ctx.progress.step_callback()
         y = translate_batch(batch_items, x, source_noise, callback).detach().float().cpu()
-        _write_batch(ctx, batch_items, y)
+        _write_batch(ctx, batch_items, y, output_format, sources)
         if not written and ctx.runtime.is_main:
-            write_preview(ctx.output, items, image_size, fit)
+            write_preview(ctx.output, items, image_size, fit, output_format)
         written.extend(batch_items)
     _check_some_read(ctx, source, len(mine), len(unreadable), nothing_done=len(todo) == len(items))
     ctx.runtime.barrier()  # every rank's results are written before the preview is made
     if ctx.runtime.is_main and (todo or not (ctx.output / GRID_FILE).exists()):
-        write_preview(ctx.output, items, image_size, fit)
+        write_preview(ctx.output, items, image_size, fit, output_format)
     return written
 
 
@@ -183,7 +208,11 @@ def _check_some_read(
 
 
 def write_preview(
-    output: Path, items: Sequence[ImageItem], image_size: int | None, fit: Fit = "crop"
+    output: Path,
+    items: Sequence[ImageItem],
+    image_size: int | None,
+    fit: Fit = "crop",
+    output_format: OutputFormat = "png",
 ) -> None:
     """``grid.png``: source | result rows of the first ``GRID_ROWS`` items whose result exists.
 
@@ -193,12 +222,12 @@ def write_preview(
     whose files cannot be read) are passed over; with no row, nothing is written, nor when an
     item's own result is named ``grid.png``.
     """
-    if any(output_path(output, item) == output / GRID_FILE for item in items):
+    if any(output_path(output, item, output_format) == output / GRID_FILE for item in items):
         return
     sources: list[torch.Tensor] = []
     results: list[torch.Tensor] = []
     for item in items:
-        path = output_path(output, item)
+        path = output_path(output, item, output_format)
         if not path.is_file():
             continue
         try:

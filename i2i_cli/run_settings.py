@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from i2i_cli.output_format import OutputFormat
 from i2i_cli.settings import Settings
 
 
@@ -57,6 +58,11 @@ class TranslateRun(NetworkRun):
     overwrite: bool = Field(False, description="Recompute outputs that already exist.")
     strict: bool = Field(
         False, description="Stop at the first unreadable image instead of skipping it."
+    )
+    output_format: OutputFormat = Field(
+        "png",
+        description="Result files: png (<name>.png, lossless) or source (the source's own name "
+        "and format; a .jpg source gives a JPEG at quality 75, as EGSDE writes).",
     )
 
 

@@ -40,12 +40,13 @@ def test_egsde_wild2dog_translates_each_source_under_its_name(
     out = tmp_path / "out"
     result = wild2dog("egsde", tiny_egsde, sources(tmp_path / "in"), out)
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in out.glob("*.png")) == [
+    assert sorted(p.name for p in out.glob("*.*g")) == [
         "grid.png",
-        "src0.png",
+        "src0.jpg",  # the task writes what the reference writes: the source's name and format
         "src1.png",
         "src2.png",
     ]
+    assert Image.open(out / "src0.jpg").format == "JPEG"
     assert np.asarray(Image.open(out / "src1.png")).shape == (32, 32, 3)
     assert (out / "run.toml").is_file()
     assert "dse x 500, lowpass x 2" in result.stderr

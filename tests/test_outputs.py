@@ -21,7 +21,7 @@ from tests.image_files import rgb, save
 def test_output_path_keeps_sub_folders(tmp_path: Path) -> None:
     item = ImageItem("cats/001", tmp_path / "in" / "cats" / "001.jpg")
     assert output_path(tmp_path / "out", item) == tmp_path / "out" / "cats" / "001.png"
-    assert output_path(tmp_path / "out", item, ".jpg") == tmp_path / "out" / "cats" / "001.jpg"
+    assert output_path(tmp_path / "out", item, "source") == tmp_path / "out" / "cats" / "001.jpg"
 
 
 def test_resume_skips_images_already_written(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from i2i_cli.errors import PluginError
 from i2i_cli.metrics.frechet import frechet_distance
-from i2i_cli.metrics.images import images_in
+from i2i_cli.metrics.images import format_census, images_in
 from i2i_cli.metrics.record import file_sha256, package_versions, result_header
 from i2i_cli.metrics.settings import (
     FEATURE_METRICS,
@@ -61,7 +61,7 @@ def _feature_metrics(
 
     images = Path(required(settings.images, "--images DIR", command))
     ref = required(settings.ref, "--ref DIR|stats.npz", command)
-    images_in(images, "images")  # bad input fails before the network loads
+    found = images_in(images, "images")  # bad input fails before the network loads
     reference_path(ref, ctx)
     detector, detector_fields = open_detector(settings, ctx)
     need_features = "kid" in names
@@ -97,6 +97,7 @@ def _feature_metrics(
         **values,
         **detector_fields,
         **extraction_fields("images", images, generated),
+        "images_formats": format_census(found),
         **reference.fields,
     }
 

@@ -8,7 +8,8 @@ a pair that differ in size is a one-line UsageError.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,18 @@ def pair_by_key(
             f"same name in {source_dir} (first: {shown}{more}); pairs are matched by file name"
         )
     return [(item, by_key[item.key]) for item in sorted(images, key=lambda item: item.key)]
+
+
+def format_census(items: Iterable[ImageItem]) -> str:
+    """``JPEG (500), PNG (2)``: the file formats of ``items`` by suffix, most frequent first.
+
+    A result records it, so a score says whether it was computed on lossy files (EGSDE's
+    protocol scores JPEGs at quality 75, egsde.md pitfall 11).
+    """
+    formats = Image.registered_extensions()
+    counts = Counter(formats.get(item.path.suffix.lower(), item.path.suffix) for item in items)
+    ordered = sorted(counts.items(), key=lambda entry: (-entry[1], entry[0]))
+    return ", ".join(f"{name} ({count})" for name, count in ordered)
 
 
 def decode_rgb(path: Path, transform: PilTransform | None = None) -> torch.Tensor:

@@ -12,7 +12,7 @@ from PIL import Image
 from i2i_cli.errors import UsageError
 from i2i_cli.image_fit import fit_to_size
 from i2i_cli.input_record import PreparedInputs, read_prepared_inputs
-from i2i_cli.metrics.images import PilTransform, images_in, pair_by_key
+from i2i_cli.metrics.images import PilTransform, format_census, images_in, pair_by_key
 from i2i_cli.metrics.miou import Confusion, cityscapes_train_ids
 from i2i_cli.metrics.paired_eval import PairScores, score_pairs
 from i2i_cli.metrics.settings import MiouSettings, PairedSettings
@@ -71,6 +71,7 @@ def paired_fields(
     return {
         **scores.means(names),
         "images": str(images),
+        "images_formats": format_census(image for image, _ in pairs),
         "source": str(source),
         "pairs": len(scores.values),
         "pairs_skipped": len(scores.skipped),
