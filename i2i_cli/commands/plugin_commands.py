@@ -210,7 +210,8 @@ def execute(capability: Capability, name: str, plugin: Descriptor, resolved: Res
     assert output is not None
     run = plugin.function(capability.function)  # a reference that does not import fails here
     check_not_blocked(output)
-    check_apart(output, getattr(resolved.run, "input", None))
+    run_format = getattr(resolved.run, "output_format", "png")
+    check_apart(output, getattr(resolved.run, "input", None), run_format)
     plan = check_record(capability, name, plugin, resolved)
     made = _missing_folders(output)
     make_output_folder(output)
