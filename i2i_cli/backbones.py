@@ -5,6 +5,12 @@ checkpoint=path)`` returns the module with its weights loaded strictly and the `
 that tells a sampler how to read its output and which process it was trained on. A backbone
 reads its weights with its own ``read_weights(path)`` when it declares one (e.g. EDM's pickles
 through the core's restricted unpickler), else as a ``weights_only`` state dict.
+
+A checkpoint that describes its network decides what is built: an EDM pickle records its class
+and constructor arguments (``DescribedWeights``), and an i2i trainer writes ``backbone.toml``
+beside the weights it exports. The preset and overrides are then cross-checks: a value that
+contradicts the record is one line naming both, before anything runs. Formats that record
+nothing (ADM's ``.pt`` state dicts) are built from the preset and checked by their shapes.
 """
 
 from __future__ import annotations
@@ -16,9 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from i2i_cli.errors import I2IError, UsageError
-from i2i_cli.plugin import Backbone
+from i2i_cli.plugin import Backbone, DescribedWeights
 from i2i_cli.registry import Registry
-from i2i_cli.settings import Settings, deep_merge, parse_toml, validate
+from i2i_cli.settings import Settings, deep_merge, dump_settings, parse_toml, read_toml, validate
 
 if TYPE_CHECKING:
     import torch
@@ -62,14 +68,99 @@ def backbone_settings(
     preset: str | None = None,
     overrides: Mapping[str, Any] | None = None,
     registry: Registry | None = None,
+    record: Record | None = None,
 ) -> tuple[Backbone, Settings]:
-    """The backbone's validated settings: defaults < ``preset`` < ``overrides``."""
+    """The backbone's validated settings: defaults < ``preset`` < ``overrides``.
+
+    With a file's ``record`` the settings are the record's, and ``preset`` and ``overrides``
+    are cross-checks: each value they give for a recorded field must equal the record's
+    (else one UsageError naming both); fields the record leaves out are taken from them.
+    """
     backbone = backbone_descriptor(name, registry)
-    data: dict[str, Any] = {}
+    layers: list[tuple[str, Mapping[str, Any]]] = []
     if preset:
-        data = backbone_preset(backbone, preset, name)
-    data = deep_merge(data, dict(overrides or {}))
+        layers.append((f"preset {preset}", backbone_preset(backbone, preset, name)))
+    layers.append(("the model settings (--config / --set model.*)", dict(overrides or {})))
+    data: dict[str, Any] = {}
+    for _, layer in layers:
+        data = deep_merge(data, layer)
+    if record is not None:
+        check_against_record(record, layers)
+        data = deep_merge(data, record.settings)
     return backbone, validate(backbone.settings, data, prefix="model.")
+
+
+@dataclass(frozen=True)
+class Record:
+    """What a weights file records of its network: backbone settings, and where they came from."""
+
+    settings: Mapping[str, Any]
+    recorded_as: str
+    origin: str
+    """The file, as messages name it (``checkpoint edm.pkl``)."""
+
+
+def check_against_record(record: Record, layers: list[tuple[str, Mapping[str, Any]]]) -> None:
+    """One UsageError listing every value the ``layers`` resolve to that contradicts ``record``.
+
+    A value a later layer overrides is not checked; each contradiction names the layer that
+    gave the value (the preset, or the model settings).
+    """
+    final: dict[str, tuple[str, Any]] = {}
+    for label, layer in layers:
+        final.update({key: (label, value) for key, value in layer.items()})
+    contradictions = [
+        f"model.{key}: the file records {_plain(recorded)!r}, {label} says {_plain(value)!r}"
+        for key, (label, value) in final.items()
+        if key in record.settings and _plain(value) != _plain(recorded := record.settings[key])
+    ]
+    if contradictions:
+        raise UsageError(
+            f"{record.origin} records its network ({record.recorded_as}), which decides what is "
+            f"built; {'; '.join(contradictions)}. Leave the preset and model settings out, or "
+            "make them match the file"
+        )
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with tuples as lists, so recorded and configured values compare as equal."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+TRAINED_RECORD = "backbone.toml"
+"""What an i2i trainer writes beside the weights it exports: the backbone, preset and model
+settings a method loads them with (and the weights file it describes, as ``checkpoint``)."""
+
+
+def trained_record(name: str, path: Path) -> Record | None:
+    """The ``backbone.toml`` an i2i trainer wrote beside ``path`` for backbone ``name``, if any.
+
+    It counts only when it names this backbone and this weights file (by file name, so a moved
+    run folder still matches); its preset and model settings resolve to the full settings.
+    """
+    sidecar = path.parent / TRAINED_RECORD
+    if not sidecar.is_file():
+        return None
+    table = read_toml(sidecar)
+    weights = table.get("checkpoint")
+    if table.get("backbone") != name or not isinstance(weights, str):
+        return None
+    if Path(weights).name != path.name:
+        return None
+    preset = table.get("preset")
+    model = table.get("model") or {}
+    origin = f"{sidecar}"
+    if not isinstance(model, Mapping) or not (preset is None or isinstance(preset, str)):
+        raise UsageError(f"{origin}: 'preset' must be a string and 'model' a table")
+    _, settings = backbone_settings(name, preset, model)
+    label = (
+        f"{name}" + (f" preset {preset}" if preset else "") + (" with its [model]" if model else "")
+    )
+    return Record(dump_settings(settings), label, f"checkpoint {path} (with {origin})")
 
 
 def backbone_spec(
@@ -142,24 +233,48 @@ def load_backbone(
     checkpoint: Path | None = None,
     device: torch.device | str = "cpu",
     registry: Registry | None = None,
+    fallback_preset: str | None = None,
 ) -> LoadedBackbone:
-    """Build backbone ``name`` and load ``checkpoint`` strictly (None: keep the initial weights)."""
-    backbone, settings = backbone_settings(name, preset, overrides, registry)
-    module = backbone.build(settings)
+    """Build backbone ``name`` and load ``checkpoint`` strictly (None: keep the initial weights).
+
+    A checkpoint that records its network is built as it records, ``preset`` and ``overrides``
+    cross-checking it; ``fallback_preset`` (an artifact's own, when the run chose none) is used
+    only for a file that records nothing.
+    """
+    backbone = backbone_descriptor(name, registry)
+    state_dict, record = None, None
     if checkpoint is not None:
-        origin = f"checkpoint {checkpoint}"
-        load_state_dict_strictly(module, read_state_dict(backbone, checkpoint, origin), origin)
+        state_dict, record = read_weights(backbone, name, checkpoint)
+    chosen = preset or (None if record else fallback_preset)
+    backbone, settings = backbone_settings(name, chosen, overrides, registry, record)
+    module = backbone.build(settings)
+    if state_dict is not None:
+        load_state_dict_strictly(module, state_dict, f"checkpoint {checkpoint}")
     module = module.to(device).eval().requires_grad_(False)
     return LoadedBackbone(name, module, settings, spec_of(backbone, settings))
 
 
-def read_state_dict(backbone: Backbone, path: Path, origin: str) -> dict[str, torch.Tensor]:
-    """The state dict in ``path``: the backbone's own ``read_weights``, else a safe load."""
+def read_weights(
+    backbone: Backbone, name: str, path: Path
+) -> tuple[dict[str, torch.Tensor], Record | None]:
+    """The state dict in ``path`` and what the file records of its network (None: nothing).
+
+    The backbone's own ``read_weights`` when it has one (it may return ``DescribedWeights``),
+    else a safe load; an i2i trainer's ``backbone.toml`` beside the file is its record too.
+    """
     from i2i_cli.checkpoints.loading import load_checkpoint
 
-    if backbone.read_weights is not None:
-        return state_dict_from(backbone.read_weights(path), origin)
-    return state_dict_from(load_checkpoint(path), origin)
+    origin = f"checkpoint {path}"
+    loaded = backbone.read_weights(path) if backbone.read_weights else load_checkpoint(path)
+    if isinstance(loaded, DescribedWeights):
+        record = Record(loaded.settings, loaded.recorded_as, origin)
+        return state_dict_from(loaded.state_dict, origin), record
+    return state_dict_from(loaded, origin), trained_record(name, path)
+
+
+def read_state_dict(backbone: Backbone, path: Path) -> dict[str, torch.Tensor]:
+    """The state dict in ``path``: the backbone's own ``read_weights``, else a safe load."""
+    return read_weights(backbone, "", path)[0]
 
 
 def is_file_reference(reference: str) -> bool:

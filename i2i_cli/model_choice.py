@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from i2i_cli.backbones import backbone_spec, checkpoint_path, load_backbone
+from i2i_cli.backbones import backbone_spec, checkpoint_path, is_file_reference, load_backbone
 from i2i_cli.errors import UsageError
 from i2i_cli.settings import Settings
 
@@ -58,7 +58,9 @@ def load_for_run(
     ``Runtime.prepare`` applies the run's ``--compile`` and ``--channels-last`` to the module.
 
     ``checkpoint`` (an artifact or a path) replaces ``choice.checkpoint`` (e.g. DDIB's source and
-    target models); ``overrides`` go over the preset below ``choice.model``.
+    target models); ``overrides`` go over the preset below ``choice.model``. A checkpoint that
+    records its network is built as it records (``load_backbone``); with no preset chosen, an
+    artifact's manifest preset builds a file that records nothing.
     """
     reference = checkpoint or choice.checkpoint
     if reference is None:
@@ -69,9 +71,57 @@ def load_for_run(
         overrides={**(overrides or {}), **choice.model},
         checkpoint=checkpoint_path(ctx, reference),
         device=ctx.runtime.device,
+        fallback_preset=None if is_file_reference(reference) else artifact_preset(ctx, reference),
     )
     ctx.runtime.prepare(loaded.module)
     return loaded
+
+
+def artifact_preset(ctx: RunContext, name: str) -> str | None:
+    """The backbone preset the manifest gives artifact ``name`` (its network's settings)."""
+    return ctx.store.artifact(name).preset
+
+
+def chosen_networks(settings: Settings) -> dict[str, Any]:
+    """What each backbone choice in ``settings`` builds, as ``--dry-run`` shows it, no file read.
+
+    ``{"network": {...}}`` for the settings themselves when they choose a backbone, and
+    ``{"network": {"<field>": {...}}}`` for a nested choice (DG's ``discriminator``); each holds
+    the backbone, where its settings come from, the network's name and the resolved settings.
+    """
+    from i2i_cli.backbones import backbone_settings
+    from i2i_cli.checkpoints import CheckpointStore
+    from i2i_cli.settings import dump_settings
+
+    choices = {"": settings} if isinstance(settings, BackboneChoice) else {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, BackboneChoice):
+            choices[name] = value
+    tables: dict[str, Any] = {}
+    store = CheckpointStore.open() if choices else None
+    for name, choice in choices.items():
+        preset, source = choice.preset, f"preset {choice.preset}"
+        reference = choice.checkpoint
+        if preset is None and reference and not is_file_reference(reference) and store:
+            preset = store.artifact(reference).preset if reference in store.entries else None
+            source = f"preset {preset} (artifact {reference}'s)" if preset else "defaults"
+        elif preset is None:
+            source = "defaults"
+        descriptor, resolved = backbone_settings(choice.backbone, preset, choice.model)
+        table: dict[str, Any] = {"backbone": choice.backbone}
+        if descriptor.network_name is not None:
+            table["builds"] = descriptor.network_name(resolved)
+        table["settings_from"] = (
+            f"{source}; a checkpoint that records its network (an EDM .pkl, an i2i trainer's "
+            "backbone.toml) is built as it records, and this is checked against it"
+        )
+        table.update(dump_settings(resolved))
+        if name:
+            tables[name] = table
+        else:
+            tables.update(table)
+    return {"network": tables} if tables else {}
 
 
 def schedule_for(

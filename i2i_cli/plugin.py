@@ -160,13 +160,32 @@ class Backbone(Descriptor):
     sigma) and the process it was trained on, so a sampler never branches on which network it
     runs and no method asks for a schedule again; ``read_weights(path)`` returns the state dict
     of a file in the backbone's own format (e.g. an EDM pickle through the core's restricted
-    unpickler; default: a ``weights_only`` torch file or a ``.safetensors`` file); ``presets``
-    names a package of ``<name>.toml`` configurations of official checkpoints.
+    unpickler; default: a ``weights_only`` torch file or a ``.safetensors`` file), or, for a
+    format that records its network's architecture, ``DescribedWeights``: the file then decides
+    what is built and presets only cross-check it; ``presets`` names a package of
+    ``<name>.toml`` configurations of official checkpoints.
     """
 
     build: Callable[[Any], Any] | str = field(metadata=FUNCTION)
     spec: Callable[[Any], Any] | str | None = field(default=None, metadata=FUNCTION)
     read_weights: Callable[[Any], Any] | str | None = field(default=None, metadata=FUNCTION)
+    network_name: Callable[[Any], str] | str | None = field(default=None, metadata=FUNCTION)
+    """``network_name(settings)``: the network the settings build, in a phrase for people
+    (``EDMPrecond(SongUNet, 32x32, unconditional)``); shown by ``--dry-run``."""
+
+
+@dataclass(frozen=True)
+class DescribedWeights:
+    """Weights from a file that records its network: the backbone settings it describes.
+
+    ``settings`` are fields of the backbone's settings model (what an EDM pickle's class and
+    constructor arguments amount to); ``recorded_as`` names the record in messages
+    (``EDMPrecond(SongUNet)``); ``state_dict`` holds the tensors under the network's keys.
+    """
+
+    settings: dict[str, Any]
+    recorded_as: str
+    state_dict: dict[str, Any]
 
 
 DESCRIPTOR_OF_KIND: dict[str, type[Descriptor]] = {

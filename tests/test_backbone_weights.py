@@ -26,7 +26,7 @@ def test_a_declared_reader_replaces_the_default_load(tmp_path: Path) -> None:
     backbone = Backbone(
         summary="npz weights", settings=Settings, build=torch.nn.Identity, read_weights=read_npz
     )
-    state = read_state_dict(backbone, path, f"checkpoint {path}")
+    state = read_state_dict(backbone, path)
     assert list(state) == ["layer.weight"] and state["layer.weight"].shape == (2, 3)
 
 
@@ -34,7 +34,7 @@ def test_without_a_reader_the_file_is_a_weights_only_state_dict(tmp_path: Path) 
     path = tmp_path / "weights.pt"
     torch.save({"w": torch.zeros(2)}, path)
     backbone = Backbone(summary="plain", settings=Settings, build=torch.nn.Identity)
-    assert torch.equal(read_state_dict(backbone, path, "checkpoint")["w"], torch.zeros(2))
+    assert torch.equal(read_state_dict(backbone, path)["w"], torch.zeros(2))
 
 
 def test_a_reader_returning_no_state_dict_is_one_line(tmp_path: Path) -> None:
@@ -42,4 +42,4 @@ def test_a_reader_returning_no_state_dict_is_one_line(tmp_path: Path) -> None:
         summary="bad", settings=Settings, build=torch.nn.Identity, read_weights=lambda p: [1, 2]
     )
     with pytest.raises(I2IError, match="does not hold a state dict"):
-        read_state_dict(backbone, tmp_path / "x.bin", "checkpoint x.bin")
+        read_state_dict(backbone, tmp_path / "x.bin")

@@ -147,7 +147,7 @@ def test_a_tiny_snapshot_gives_the_networks_state_dict_and_kwargs(tmp_path: Path
         tmp_path / "tiny.pkl", persisted_tree(module, source, TINY_KWARGS), **extras
     )
     assert is_network_pickle(path)
-    weights = read_edm_weights(path)
+    weights = read_edm_network(path).state_dict
     expected = tensor_dict(module)
     assert list(weights) == list(expected)
     assert "model.enc.4x4_down.conv0.resample_filter" in weights
@@ -156,6 +156,8 @@ def test_a_tiny_snapshot_gives_the_networks_state_dict_and_kwargs(tmp_path: Path
         torch.testing.assert_close(weights[key], value, rtol=0, atol=0)
         assert not weights[key].requires_grad
     assert edm_init_kwargs(path) == {"class_name": "VPPrecond", "init_kwargs": TINY_KWARGS}
+    with pytest.raises(I2IError, match="recorded VPPrecond does not map .*TinyUNet"):
+        read_edm_weights(path)  # the backbone cannot build what the file records
     assert not marker.exists()
 
 

@@ -34,7 +34,7 @@ TINY_EDM = {
     "num_blocks": 1,
     "attn_resolutions": [4],
 }
-"""The real ``edm`` backbone's CIFAR-10 DDPM++ (EDMPrecond) preset shrunk to 8x8 (dg.md §10's tiny nets)."""
+"""The real ``edm`` backbone's CIFAR-10 DDPM++ preset shrunk to 8x8 (dg.md §10's tiny nets)."""
 
 
 @pytest.fixture

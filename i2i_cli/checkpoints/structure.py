@@ -114,35 +114,56 @@ def shape_problems(expected: Shapes, found: Shapes) -> list[str]:
     return problems
 
 
-def file_shapes(backbone: str, path: Path) -> dict[str, tuple[int, ...]]:
-    """Key -> shape of the tensors in ``path``, read as ``backbone`` reads its weights.
+def file_contents(backbone: str, path: Path) -> tuple[dict[str, tuple[int, ...]], Any]:
+    """Key -> shape of the tensors in ``path``, read as ``backbone`` reads its weights, and
+    what the file records of its network (``i2i_cli.backbones.Record``, or None).
 
     Torch zip archives are memory-mapped, not read. Unsafe or unreadable -> I2IError.
     """
-    from i2i_cli.backbones import backbone_descriptor, state_dict_from
+    from i2i_cli.backbones import Record, backbone_descriptor, state_dict_from, trained_record
     from i2i_cli.checkpoints.loading import load_checkpoint
+    from i2i_cli.plugin import DescribedWeights
 
     descriptor = backbone_descriptor(backbone)
     origin = f"checkpoint {path}"
     if descriptor.read_weights is not None:
-        state = state_dict_from(descriptor.read_weights(path), origin)
+        loaded = descriptor.read_weights(path)
     else:
-        state = state_dict_from(load_checkpoint(path, mmap=True), origin)
-    return {key: tuple(value.shape) for key, value in state.items()}
+        loaded = load_checkpoint(path, mmap=True)
+    if isinstance(loaded, DescribedWeights):
+        record = Record(loaded.settings, loaded.recorded_as, origin)
+        loaded = loaded.state_dict
+    else:
+        record = trained_record(backbone, path)
+    state = state_dict_from(loaded, origin)
+    return {key: tuple(value.shape) for key, value in state.items()}, record
 
 
 def check_network(artifact: Artifact, path: Path) -> ContentCheck:
-    """Whether ``path`` holds exactly the tensors of the artifact's backbone and preset."""
+    """Whether ``path`` holds exactly the tensors of the artifact's backbone and preset.
+
+    A file that records its network must agree with the artifact's preset, and its tensors
+    must fit what it records; the check then names the record (``records EDMPrecond(...)``).
+    """
+    from i2i_cli.backbones import backbone_settings
+
     assert artifact.backbone is not None
     label = network_label(artifact)
     try:
-        expected = expected_shapes(artifact.backbone, artifact.preset, artifact.overrides)
-    except I2IError as error:
-        return ContentCheck(None, skipped=f"cannot build {label}: {error}")
-    try:
-        found = file_shapes(artifact.backbone, path)
+        found, record = file_contents(artifact.backbone, path)
     except I2IError as error:
         return ContentCheck(None, _about_the_file(str(error), path))
+    try:
+        if record is not None:
+            backbone_settings(artifact.backbone, artifact.preset, artifact.overrides, record=record)
+            label = f"records {record.recorded_as}, as {label} says"
+            expected = expected_shapes(artifact.backbone, overrides=record.settings)
+        else:
+            expected = expected_shapes(artifact.backbone, artifact.preset, artifact.overrides)
+    except I2IError as error:
+        if record is not None:
+            return ContentCheck(None, _about_the_file(str(error), path))
+        return ContentCheck(None, skipped=f"cannot build {label}: {error}")
     problems = shape_problems(expected, found)
     if problems:
         return ContentCheck(None, f"its tensors do not fit {label}: {'; '.join(problems)}")

@@ -198,6 +198,16 @@ def check_record(
     return RecordPlan(first=overwrite, unfinished=overwrite)
 
 
+def dry_run_record(capability: Capability, name: str, resolved: Resolved) -> dict[str, Any]:
+    """The run record ``--dry-run`` prints: ``run.toml``'s, plus in ``[i2i.network]`` what each
+    chosen backbone builds (``i2i_cli.model_choice.chosen_networks``)."""
+    from i2i_cli.model_choice import chosen_networks
+
+    record = resolved.record(capability, name)
+    record[RECORD_TABLE].update(chosen_networks(resolved.settings))
+    return record
+
+
 def execute(capability: Capability, name: str, plugin: Descriptor, resolved: Resolved) -> None:
     """Run the plugin's command in a fresh context, after checking the output folder.
 
@@ -403,7 +413,7 @@ def build_command(capability: Capability, name: str, plugin: Any) -> Any:
                 flags=_flags_layer(values, plugin_flags, run_flags),
             )
             if values["dry_run"]:
-                sys.stdout.write(to_toml(resolved.record(capability, name)))
+                sys.stdout.write(to_toml(dry_run_record(capability, name, resolved)))
                 return
             execute(capability, name, plugin, resolved)
 

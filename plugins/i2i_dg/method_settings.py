@@ -20,7 +20,9 @@ class DgSampleSettings(BackboneChoice, KarrasChoice, SeedOutput):
 
     backbone: str = Field("edm", description="Registered sigma-time backbone (i2i plugins).")
     preset: str | None = Field(
-        "edm_cifar10_32x32_uncond_vp", description="Backbone preset of the EDM network."
+        None,
+        description="Backbone preset to check the EDM checkpoint against (none: the file's own "
+        "record decides).",
     )
     checkpoint: str | None = Field(
         "edm_cifar10_32x32_uncond_vp", description="EDM network weights: an artifact or a path."

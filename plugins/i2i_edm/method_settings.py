@@ -2,7 +2,9 @@
 
 Defaults are EDM's ``generate.py`` on ``edm-cifar10-32x32-uncond-vp.pkl`` (dg.md §3): 18 steps
 (35 network calls), deterministic; the task presets ``tasks/edm/<checkpoint>.toml`` give the
-README's settings of every official checkpoint.
+README's settings of every official checkpoint. No preset by default: an EDM pickle records its
+network, which decides what is built (``i2i_cli.backbones``); a preset given by a task,
+``--config`` or ``--set preset=`` is checked against the file.
 """
 
 from __future__ import annotations
@@ -13,9 +15,6 @@ from i2i_cli.karras_choice import KarrasChoice
 from i2i_cli.model_choice import BackboneChoice
 from i2i_cli.seeds import SeedOutput
 
-DEFAULT_PRESET = "edm_cifar10_32x32_uncond_vp"
-"""The backbone preset of EDM's unconditional CIFAR-10 VP network (dg.md §2.4)."""
-
 DEFAULT_CHECKPOINT = "edm_cifar10_32x32_uncond_vp"
 """Its artifact (``i2i download --exp edm``)."""
 
@@ -25,7 +24,9 @@ class EdmSampleSettings(BackboneChoice, KarrasChoice, SeedOutput):
 
     backbone: str = Field("edm", description="Registered sigma-time backbone (i2i plugins).")
     preset: str | None = Field(
-        DEFAULT_PRESET, description="Backbone preset: the exact flags of an official checkpoint."
+        None,
+        description="Backbone preset to check the checkpoint against (none: the file's own "
+        "record decides; an artifact's manifest preset builds a plain state dict).",
     )
     checkpoint: str | None = Field(
         DEFAULT_CHECKPOINT,

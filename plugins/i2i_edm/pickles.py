@@ -34,6 +34,7 @@ from i2i_cli.checkpoints.safe_pickle import (
     stand_in,
 )
 from i2i_cli.errors import I2IError
+from i2i_cli.plugin import DescribedWeights
 
 if TYPE_CHECKING:
     import torch
@@ -146,19 +147,26 @@ def read_edm_network(path: str | os.PathLike[str]) -> EdmNetwork:
     )
 
 
-def read_edm_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """The ``edm`` backbone's ``read_weights``: the state dict in an EDM pickle or a checkpoint.
+def read_edm_weights(path: str | os.PathLike[str]) -> DescribedWeights | dict[str, torch.Tensor]:
+    """The ``edm`` backbone's ``read_weights``: an EDM pickle's network, or a checkpoint's tensors.
 
-    An EDM network pickle gives its ``ema`` network's state dict with EDM's key names (dg.md
-    §7); any other file (a ``.pt``/``.pth`` state dict, ``.safetensors``) is read by the core's
-    safe ``load_checkpoint``.
+    An EDM network pickle gives its ``ema`` network's state dict with EDM's key names and the
+    settings its persistence record names (class and constructor arguments, dg.md §2.4, §7), so
+    the file decides what is built; any other file (a ``.pt``/``.pth`` state dict,
+    ``.safetensors``) is read by the core's safe ``load_checkpoint`` and records nothing.
     """
     from i2i_cli.backbones import state_dict_from
     from i2i_cli.checkpoints import load_checkpoint
 
-    if is_network_pickle(path):
-        return read_edm_network(path).state_dict
-    return state_dict_from(load_checkpoint(path), f"checkpoint {path}")
+    if not is_network_pickle(path):
+        return state_dict_from(load_checkpoint(path), f"checkpoint {path}")
+    from i2i_edm.settings import EdmSettings, network_name
+
+    network = read_edm_network(path)
+    recorded = {"class_name": network.class_name, "init_kwargs": network.init_kwargs}
+    settings = edm_settings_fields(recorded)
+    name = network_name(EdmSettings.model_validate(settings))
+    return DescribedWeights(settings, name, network.state_dict)
 
 
 def edm_init_kwargs(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -74,7 +74,9 @@ class EdmSettings(Settings):
     **model_kwargs)`` as fields (dg.md §2, §2.1, §2.3)."""
 
     precond: PrecondName = Field(
-        "vp", description="Preconditioning: vp (VPPrecond), ve, edm or iddpm (EDM Table 1)."
+        "edm",
+        description="Preconditioning: edm (EDMPrecond, EDM train.py's default), vp, ve or iddpm "
+        "(EDM Table 1).",
     )
     img_resolution: int = Field(32, ge=4, le=1024, description="Image side (power of two).")
     img_channels: int = Field(3, ge=1, le=16, description="Image colour channels.")
@@ -171,7 +173,7 @@ class EdmSettings(Settings):
     @classmethod
     def _ve_or_edm(cls, value: float | None, info: ValidationInfo) -> float | None:
         """Only VEPrecond and EDMPrecond take a sigma range (VP's and iDDPM's are derived)."""
-        precond = info.data.get("precond", "vp")
+        precond = info.data.get("precond", "edm")
         if value is not None and precond not in ("ve", "edm"):
             raise ValueError(f"{precond} derives its sigma range; only ve and edm take one")
         return value
@@ -180,7 +182,7 @@ class EdmSettings(Settings):
     @classmethod
     def _song_only(cls, value: Any, info: ValidationInfo) -> Any:
         """DhariwalUNet takes no SongUNet-only argument."""
-        precond = info.data.get("precond", "vp")
+        precond = info.data.get("precond", "edm")
         model_type = info.data.get("model_type") or DEFAULT_MODEL_TYPE.get(precond, "SongUNet")
         if value is not None and model_type == "DhariwalUNet":
             raise ValueError(f"DhariwalUNet takes no {info.field_name} (SongUNet only)")
@@ -210,6 +212,13 @@ class EdmSettings(Settings):
                 kwargs[name] = list(value) if isinstance(value, list) else value
         kwargs["init_seed"] = self.init_seed
         return kwargs
+
+
+def network_name(settings: EdmSettings) -> str:
+    """The network ``settings`` build, for people: ``EDMPrecond(SongUNet, 32x32, 10 labels)``."""
+    side = settings.img_resolution
+    labels = f"{settings.label_dim} labels" if settings.label_dim else "unconditional"
+    return f"{PRECOND_CLASSES[settings.precond]}({settings.network_type}, {side}x{side}, {labels})"
 
 
 def settings_from_edm(class_name: str, init_kwargs: Mapping[str, Any]) -> EdmSettings:
