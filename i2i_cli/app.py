@@ -11,7 +11,6 @@ from i2i_cli.commands.plugin_commands import (
     SampleGroup,
     TrainGroup,
     TranslateGroup,
-    report_errors,
 )
 from i2i_cli.commands.plugins import plugins
 
@@ -28,9 +27,11 @@ app = typer.Typer(
 app.command("download", help="Fetch, list and verify checkpoints (sha256-checked, resumable).")(
     download
 )
-app.command("plugins", help="Every registered plugin, its distribution and whether it loads.")(
-    lambda: report_errors(plugins)
-)
+app.command(
+    "plugins",
+    help="Every registered plugin, its distribution and whether it loads; --inspect FILE "
+    "--backbone NAME: what a weights file records of its network.",
+)(plugins)
 
 PLUGIN_GROUPS: tuple[tuple[type[PluginGroup], str], ...] = (
     (
