@@ -156,7 +156,7 @@ def test_a_tiny_snapshot_gives_the_networks_state_dict_and_kwargs(tmp_path: Path
         torch.testing.assert_close(weights[key], value, rtol=0, atol=0)
         assert not weights[key].requires_grad
     assert edm_init_kwargs(path) == {"class_name": "VPPrecond", "init_kwargs": TINY_KWARGS}
-    with pytest.raises(I2IError, match="recorded VPPrecond does not map .*TinyUNet"):
+    with pytest.raises(I2IError, match=r"recorded VPPrecond does not map .*TinyUNet"):
         read_edm_weights(path)  # the backbone cannot build what the file records
     assert not marker.exists()
 
