@@ -67,7 +67,8 @@ def build_ours() -> tuple[nn.Module, nn.Module, nn.Module, dict[str, Any]]:
         (edm_backbone, edm_settings), (adm_backbone, adm_settings), (head_backbone, head_settings)
     ]]  # fmt: skip
     net, extractor, head = networks
-    return net, extractor, head, edm_settings.precond_kwargs()  # type: ignore[attr-defined]
+    precond = {"precond": edm_settings.precond}  # type: ignore[attr-defined]
+    return net, extractor, head, {**edm_settings.precond_kwargs(), **precond}  # type: ignore[attr-defined]
 
 
 def stand_in_writers() -> None:
@@ -88,15 +89,18 @@ def stand_in_writers() -> None:
 
 
 def build_reference(dg: Path, edm: Path, precond_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """DG's ``edm_sampler``, ``vpsde`` and discriminator closure, and EDM's ``VPPrecond``."""
+    """DG's ``edm_sampler``, ``vpsde`` and discriminator closure, and EDM's preconditioner of
+    the preset (``EDMPrecond`` for edm-cifar10-32x32-uncond-vp.pkl, dg.md §2.4)."""
     sys.path[:0] = [str(dg), str(edm)]
     stand_in_writers()
     import classifier_lib  # type: ignore[import-not-found]
     import generate  # type: ignore[import-not-found]
-    from training.networks import VPPrecond  # type: ignore[import-not-found]
+    from training import networks  # type: ignore[import-not-found]
 
-    kwargs = {k: v for k, v in precond_kwargs.items() if k != "init_seed"}  # i2i's own field
-    net = VPPrecond(**kwargs).eval()
+    from i2i_edm.settings import PRECOND_CLASSES
+
+    kwargs = {k: v for k, v in precond_kwargs.items() if k not in ("init_seed", "precond")}
+    net = getattr(networks, PRECOND_CLASSES[precond_kwargs["precond"]])(**kwargs).eval()
     evaluate = classifier_lib.get_discriminator(None, None, False, 32, "cpu", enable_grad=True)
     cells = dict(zip(evaluate.__code__.co_freevars, evaluate.__closure__, strict=True))
     return {

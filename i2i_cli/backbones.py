@@ -98,6 +98,8 @@ class Record:
     recorded_as: str
     origin: str
     """The file, as messages name it (``checkpoint edm.pkl``)."""
+    preset: str | None = None
+    """The preset the recorded settings start from (a trainer's), if the record names one."""
 
 
 def check_against_record(record: Record, layers: list[tuple[str, Mapping[str, Any]]]) -> None:
@@ -160,7 +162,7 @@ def trained_record(name: str, path: Path) -> Record | None:
     label = (
         f"{name}" + (f" preset {preset}" if preset else "") + (" with its [model]" if model else "")
     )
-    return Record(dump_settings(settings), label, f"checkpoint {path} (with {origin})")
+    return Record(dump_settings(settings), label, f"checkpoint {path} (with {origin})", preset)
 
 
 def backbone_spec(
@@ -233,20 +235,22 @@ def load_backbone(
     checkpoint: Path | None = None,
     device: torch.device | str = "cpu",
     registry: Registry | None = None,
-    fallback_preset: str | None = None,
+    preset_is_default: bool = False,
 ) -> LoadedBackbone:
     """Build backbone ``name`` and load ``checkpoint`` strictly (None: keep the initial weights).
 
-    A checkpoint that records its network is built as it records, ``preset`` and ``overrides``
-    cross-checking it; ``fallback_preset`` (an artifact's own, when the run chose none) is used
-    only for a file that records nothing.
+    A checkpoint that records its network is built as it records, ``overrides`` and a chosen
+    ``preset`` cross-checking it; a ``preset_is_default`` (one the run did not choose: a
+    method's default, an artifact's manifest preset) builds only files that record nothing, as
+    does the preset a trainer's record itself names.
     """
     backbone = backbone_descriptor(name, registry)
     state_dict, record = None, None
     if checkpoint is not None:
         state_dict, record = read_weights(backbone, name, checkpoint)
-    chosen = preset or (None if record else fallback_preset)
-    backbone, settings = backbone_settings(name, chosen, overrides, registry, record)
+    if record is not None and (preset_is_default or preset == record.preset):
+        preset = None
+    backbone, settings = backbone_settings(name, preset, overrides, registry, record)
     module = backbone.build(settings)
     if state_dict is not None:
         load_state_dict_strictly(module, state_dict, f"checkpoint {checkpoint}")

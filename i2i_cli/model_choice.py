@@ -59,22 +59,31 @@ def load_for_run(
 
     ``checkpoint`` (an artifact or a path) replaces ``choice.checkpoint`` (e.g. DDIB's source and
     target models); ``overrides`` go over the preset below ``choice.model``. A checkpoint that
-    records its network is built as it records (``load_backbone``); with no preset chosen, an
-    artifact's manifest preset builds a file that records nothing.
+    records its network is built as it records (``load_backbone``), checked against a preset
+    the run chose; with no preset, an artifact's manifest preset builds a file that records
+    nothing.
     """
     reference = checkpoint or choice.checkpoint
     if reference is None:
         raise UsageError(f"backbone {choice.backbone} needs weights: give --checkpoint")
+    preset = choice.preset
+    if preset is None and not is_file_reference(reference):
+        preset = artifact_preset(ctx, reference)
     loaded = load_backbone(
         choice.backbone,
-        preset=choice.preset,
+        preset=preset,
         overrides={**(overrides or {}), **choice.model},
         checkpoint=checkpoint_path(ctx, reference),
         device=ctx.runtime.device,
-        fallback_preset=None if is_file_reference(reference) else artifact_preset(ctx, reference),
+        preset_is_default=preset_is_default(choice),
     )
     ctx.runtime.prepare(loaded.module)
     return loaded
+
+
+def preset_is_default(choice: BackboneChoice) -> bool:
+    """Whether the choice's preset is its default, not one a task, config or flag chose."""
+    return choice.preset is None or "preset" not in choice.model_fields_set
 
 
 def artifact_preset(ctx: RunContext, name: str) -> str | None:

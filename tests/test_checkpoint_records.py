@@ -70,13 +70,13 @@ def test_an_agreeing_override_and_an_unrecorded_field_are_taken(tmp_path: Path) 
     assert loaded.settings.num_res_blocks == 1
 
 
-def test_a_fallback_preset_is_not_used_for_a_file_that_records_its_network(
+def test_a_default_preset_is_not_used_for_a_file_that_records_its_network(
     tmp_path: Path, golden_dir: Path
 ) -> None:
-    """An artifact's manifest preset builds plain state dicts only: the pickle's record wins."""
+    """A preset the run did not choose builds plain state dicts only: the pickle's record wins."""
     snapshot = golden_dir / "edm_genuine" / "vp_cond.pkl"
     loaded = load_backbone(
-        "edm", checkpoint=snapshot, fallback_preset="edm_imagenet_64x64_cond_adm"
+        "edm", checkpoint=snapshot, preset="edm_imagenet_64x64_cond_adm", preset_is_default=True
     )
     assert type(loaded.module).__name__ == "VPPrecond"
     assert (loaded.settings.img_resolution, loaded.settings.label_dim) == (16, 10)
@@ -160,3 +160,56 @@ def test_plugins_inspect_bad_input_is_one_line(args: list[str], message: str) ->
     result = run_i2i(["plugins", *args])
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+TINY_ADM = {
+    "image_size": 32,
+    "num_channels": 32,
+    "num_res_blocks": 1,
+    "attention_resolutions": "16",
+    "channel_mult": "1,2",
+}
+"""An adm-unet far smaller than its afhq_dog_4m preset, as ``i2i train diffusion`` may train."""
+
+
+def trained_adm(folder: Path) -> Path:
+    """A TINY_ADM ``model.pt`` with the ``backbone.toml`` i2i train diffusion writes beside it."""
+    from i2i_cli.backbones import backbone_settings
+    from i2i_cli.settings import to_toml
+
+    descriptor, settings = backbone_settings("adm-unet", "afhq_dog_4m", TINY_ADM)
+    weights = folder / "model.pt"
+    torch.save(descriptor.build(settings).state_dict(), weights)
+    record = {"backbone": "adm-unet", "preset": "afhq_dog_4m", "checkpoint": str(weights)}
+    (folder / TRAINED_RECORD).write_text(to_toml({**record, "model": TINY_ADM}))
+    return weights
+
+
+def test_the_preset_a_trainers_record_names_is_no_contradiction(tmp_path: Path) -> None:
+    weights = trained_adm(tmp_path)
+    loaded = load_backbone("adm-unet", preset="afhq_dog_4m", checkpoint=weights)
+    assert (loaded.settings.image_size, loaded.settings.num_channels) == (32, 32)
+
+
+def test_another_chosen_preset_is_checked_against_the_record(tmp_path: Path) -> None:
+    weights = trained_adm(tmp_path)
+    expected = r"model\.image_size: the file records 32, preset imagenet256_cond says 256"
+    with pytest.raises(UsageError, match=expected):
+        load_backbone("adm-unet", preset="imagenet256_cond", checkpoint=weights)
+
+
+def test_a_methods_default_preset_yields_to_a_trained_record(tmp_path: Path) -> None:
+    """``i2i translate sdedit --checkpoint <i2i train diffusion's model.pt>``: no --set needed."""
+    from PIL import Image
+
+    weights = trained_adm(tmp_path)
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (40, 40), (200, 30, 30)).save(tmp_path / "in" / "a.png")
+    common = ("translate", "sdedit", "--checkpoint", str(weights), "--input", str(tmp_path / "in"))
+    out = tmp_path / "out"
+    result = run_i2i([*common, "--output", str(out), "--device", "cpu", "--set", "start_step=3"])
+    assert result.returncode == 0, result.stderr
+    assert (out / "a.png").is_file()
+    refused = run_i2i([*common, "--output", str(tmp_path / "o2"), "--set", "model.image_size=64"])
+    assert refused.returncode == 2
+    assert "model.image_size: the file records 32" in refused.stderr
