@@ -94,11 +94,14 @@ def manifest_table(
     name: str, trained: dict[str, Any], model: dict[str, Any], scores: dict[str, float]
 ) -> dict[str, Any]:
     """The manifest table of one installed model (its file is already in the package)."""
+    from i2i_ddib.settings import DDIB2DTrainSettings
+
     sha256 = hashlib.sha256((PACKAGE / f"{name}.pt").read_bytes()).hexdigest()
     return {
         "file": f"{name}.pt",
         "sha256": sha256,
         "command": trained["command"],
+        "weights": DDIB2DTrainSettings(data=name, quick=True).export,
         "trained": f"{trained['steps']} steps, {trained['seconds']:.0f} s on 1 CPU thread, "
         f"final loss {trained['loss']:.4f}",
         "support": scores,

@@ -21,6 +21,7 @@ from i2i_cli.diffusion.ode import decode_ode, encode_ode, solver_schedule
 from i2i_cli.diffusion.schedule import DiscreteSchedule
 from i2i_cli.noise import GeneratorNoise
 from i2i_ddib.bundled import bundled_models, verified_path
+from i2i_ddib.settings import DDIB2DTrainSettings
 from i2i_ddib.support import support_scores
 from i2i_ddib.synthetic_data import TASK_NAMES, seeded_rng, synthetic_array, synthetic_task
 from tests.conftest import run_i2i
@@ -56,6 +57,16 @@ def test_every_data_set_has_a_bundled_model_with_provenance() -> None:
         assert verified_path(model).stat().st_size < 4_000_000
         state = torch.load(model.path, weights_only=True)
         assert all(torch.isfinite(v).all() for v in state.values())
+
+
+def test_the_manifest_says_which_weights_each_file_holds() -> None:
+    """Every bundled file is what its --quick command exports: the EMA average (decay 0.999),
+    not the raw weights plain ``i2i train ddib-2d`` exports as the reference's scripts load."""
+    quick = DDIB2DTrainSettings(quick=True)
+    assert (quick.export, quick.ema_decay) == ("ema", 0.999)
+    for name, model in bundled_models().items():
+        assert model.command == f"i2i train ddib-2d --task {name} --quick"
+        assert model.weights == quick.export, name
 
 
 @pytest.mark.parametrize("name", TASK_NAMES)

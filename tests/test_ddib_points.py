@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from i2i_cli.errors import I2IError
+from i2i_cli.settings import SettingsError, parse_toml
 from i2i_ddib.bundled import BundledModel, verified_path
 from i2i_ddib.settings import QUICK_RECIPE, DDIB2DTrainSettings
 from i2i_ddib.settings2d import architecture_of
@@ -23,6 +24,19 @@ from tests.conftest import run_i2i
 from tests.tiny_models import random_weights, sha256
 
 TINY = ["--set", "model.num_channels=32", "--set", "model.num_res_blocks=1"]
+
+REFERENCE_CYCLE = {
+    "source": "moons",
+    "target": "checkerboards",
+    "num_points": 90_000,
+    "cycle": True,
+    "official": True,
+    "solver": "ddim",
+    "clip_denoised": False,
+}
+"""synthetic_cycle.py as its README command runs it (ddib.md 2.4 and 5: "the whole 90 000-point
+set", README flags --source 0 --target 1, DDIM with eta 0 on all 4000 steps, no clipping, the
+non-EMA official checkpoints of pitfall 17)."""
 
 
 @pytest.fixture(scope="module")
@@ -287,9 +301,9 @@ def test_damaged_bundled_model_is_refused(tmp_path: Path) -> None:
     """A bundled file whose sha256 differs from the manifest is an error, not a silent load."""
     path = tmp_path / "moons.pt"
     torch.save({"w": torch.zeros(2)}, path)
-    good = BundledModel("moons", path, sha256(path), {}, "i2i train ddib-2d --task moons")
+    good = BundledModel("moons", path, sha256(path), {}, "i2i train ddib-2d --task moons", "raw")
     assert verified_path(good) == path
-    damaged = BundledModel("moons", path, "0" * 64, {}, "")
+    damaged = BundledModel("moons", path, "0" * 64, {}, "", "raw")
     with pytest.raises(I2IError, match="damaged"):
         verified_path(damaged)
 
@@ -327,3 +341,56 @@ def test_too_few_samples_to_score_still_sample(tmp_path: Path) -> None:
     record = json.loads((out / "result.json").read_text())
     assert np.load(out / "points.npy").shape == (5, 2)
     assert "support_precision" not in record and record["sliced_wasserstein"] > 0
+
+
+def _tiny_training(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A few steps of the official recipe (EMA 0.9999 kept) on a tiny model and 64 points."""
+    flags = ["train", "ddib-2d", "--task", "moons", "--batch-size", "16", "--num-points", "64"]
+    return run_i2i([*flags, *TINY, "--steps", "3", "--output", str(out), *args])
+
+
+def _same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_training_exports_the_raw_weights_unless_ema_is_asked_for(tmp_path: Path) -> None:
+    """model.pt holds the raw weights, as the reference's scripts load model*.pt, not the EMA;
+    --export ema exports the average, in a fresh run or by --resume of a finished one."""
+    raw = _tiny_training(tmp_path / "raw")
+    assert raw.returncode == 0, raw.stderr
+    saved = torch.load(tmp_path / "raw" / "checkpoint.pt", weights_only=True)
+    exported = torch.load(tmp_path / "raw" / "model.pt", weights_only=True)
+    assert not _same_tensors(saved["model"], saved["ema"])
+    assert _same_tensors(exported, saved["model"])
+    again = _tiny_training(tmp_path / "raw", "--resume", "--export", "ema")
+    assert again.returncode == 0, again.stderr
+    assert _same_tensors(torch.load(tmp_path / "raw" / "model.pt"), saved["ema"])
+    ema = _tiny_training(tmp_path / "ema", "--export", "ema")
+    assert ema.returncode == 0, ema.stderr
+    assert _same_tensors(torch.load(tmp_path / "ema" / "model.pt"), saved["ema"])
+
+
+def test_export_of_the_ema_needs_an_ema() -> None:
+    """--export ema with EMA off is one line; --quick (EMA exported) with EMA off exports raw."""
+    with pytest.raises(SettingsError, match="--export ema"):
+        DDIB2DTrainSettings(export="ema", ema_decay=None)
+    assert DDIB2DTrainSettings(quick=True, ema_decay=None).export == "raw"
+    assert DDIB2DTrainSettings(quick=True).export == "ema"
+    assert DDIB2DTrainSettings().export == "raw"
+
+
+def _resolved(*args: str) -> dict[str, object]:
+    """The settings ``i2i translate ddib ARGS --dry-run`` resolves (its run.toml)."""
+    result = run_i2i(["translate", "ddib", *args, "--dry-run"])
+    assert result.returncode == 0, result.stderr
+    return parse_toml(result.stdout, "--dry-run")
+
+
+def test_the_reference_cycle_preset_runs_synthetic_cycle_py() -> None:
+    """--task moons2checkerboards-reference: 90 000 points, official raw weights, DDIM on all
+    4000 steps (steps unset), no clipping; the quick tasks keep 3000 points."""
+    resolved = _resolved("--task", "moons2checkerboards-reference")
+    assert {name: resolved[name] for name in REFERENCE_CYCLE} == REFERENCE_CYCLE
+    assert "steps" not in resolved
+    for quick in ("moons2checkerboards", "moons2squares"):
+        assert _resolved("--task", quick)["num_points"] == 3000

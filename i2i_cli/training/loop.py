@@ -50,8 +50,9 @@ def run_training(ctx: RunContext, recipe: TrainingRecipe) -> Path:
     stops the run (after the step under way; then KeyboardInterrupt is raised); a line of
     ``metrics.jsonl`` every ``log_every`` steps (step; loss, averaged over the steps since the
     last line (or the resume) and over ranks; lr; grad_norm before clipping; training seconds
-    so far, across resumes); and ``model.pt``, the EMA weights when EMA is on, as a plain
-    state dict loadable with ``weights_only=True``. Rank 0 writes; returns the ``model.pt`` path.
+    so far, across resumes); and ``model.pt``, the EMA weights when EMA is on and
+    ``recipe.export_ema`` (else the raw ones), as a plain state dict loadable with
+    ``weights_only=True``. Rank 0 writes; returns the ``model.pt`` path.
     """
     runtime = ctx.runtime
     model = recipe.model.to(runtime.device).train()
@@ -117,7 +118,8 @@ def run_training(ctx: RunContext, recipe: TrainingRecipe) -> Path:
                 raise KeyboardInterrupt
     export = ctx.output / EXPORT
     if runtime.is_main:
-        export_weights(export, state.ema if state.ema is not None else model)
+        averaged = state.ema if recipe.export_ema else None
+        export_weights(export, averaged if averaged is not None else model)
     runtime.barrier()
     done = f"steps {first + 1}-{recipe.steps}" if first < recipe.steps else "no further steps"
     ctx.log(f"trained {done} of {recipe.steps}; weights: {export}")

@@ -35,7 +35,9 @@ class TrainingRecipe:
     warmup_steps: int = 0
     """Ramp the rate linearly over the first steps: step k is scaled by min(1, (k + 1) / n)."""
     ema_decay: float | None = None
-    """Keep an exponential moving average of the weights; it is what gets exported."""
+    """Keep an exponential moving average of the weights (saved in every checkpoint)."""
+    export_ema: bool = True
+    """``model.pt`` holds the EMA weights when EMA is on; False exports the raw weights."""
     grad_clip: float | None = None
     """Clip the gradients' global L2 norm to this value (None: no clipping)."""
     checkpoint_every: int = 500

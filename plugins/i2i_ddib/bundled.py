@@ -1,7 +1,8 @@
 """The 2-D models shipped inside the package: one per data set, each checked by its sha256.
 
 ``models/manifest.toml`` lists, per data set, the weights file, its sha256, the ``ddib-2d``
-settings it was trained with and the exact command that trained it. They were made by our own
+settings it was trained with, the exact command that trained it and which weights it holds
+(``weights``: the EMA average, which ``--quick`` exports). They were made by our own
 trainer (``i2i train ddib-2d``), not by the reference, and differ from the official checkpoints
 (``i2i download --exp synthetic``) in size; translation works the same with either.
 """
@@ -30,6 +31,8 @@ class BundledModel:
     sha256: str
     model: dict[str, Any]
     command: str
+    weights: str
+    """What the file holds: ``ema`` (the average ``--quick`` exports) or ``raw`` weights."""
 
 
 def bundled_models() -> dict[str, BundledModel]:
@@ -44,6 +47,7 @@ def bundled_models() -> dict[str, BundledModel]:
             sha256=entry["sha256"],
             model=dict(entry["model"]),
             command=entry["command"],
+            weights=entry["weights"],
         )
     return models
 

@@ -4,6 +4,11 @@ The loss is the reference's, ``mean((eps - eps_theta(sqrt(abar) x0 + sqrt(1 - ab
 with t uniform over the T steps (or uniform in log-SNR, ``--timesteps log-snr``), AdamW at a
 constant rate. Unlike the reference, batches are
 shuffled every epoch (the reference cycles through generator-ordered slices, pitfall 12).
+
+``model.pt`` holds the raw weights, as the reference's translation, cycle and sampling scripts
+load them (``scripts/common.py:20-34`` takes the newest ``model*.pt``, never the
+``ema_0.9999_*.pt`` that ``guided_diffusion/train_util.py:231-245`` writes beside it);
+``--export ema`` exports the EMA average instead (``--quick`` does: the bundled models are EMA).
 """
 
 from __future__ import annotations
@@ -102,8 +107,14 @@ def timestep_draw(settings: DDIB2DTrainSettings, tables: ScheduleTables) -> Time
     return uniform_timesteps(tables.num_steps)
 
 
+def exported_weights(settings: DDIB2DTrainSettings) -> str:
+    """What ``model.pt`` will hold, in words: ``raw`` or ``EMA 0.9999``."""
+    return f"EMA {settings.ema_decay}" if settings.export == "ema" else "raw"
+
+
 def train_ddib_2d(settings: DDIB2DTrainSettings, ctx: RunContext) -> dict[str, Any]:
-    """Train; ``model.pt`` loads as a ddib ``--source-checkpoint``/``--target-checkpoint``."""
+    """Train; ``model.pt`` (raw weights, or EMA with ``--export ema``) loads as a ddib
+    ``--source-checkpoint``/``--target-checkpoint``."""
     architecture = model_settings(settings)
     model = build_synthetic_model(architecture)
     device = ctx.runtime.device
@@ -124,7 +135,8 @@ def train_ddib_2d(settings: DDIB2DTrainSettings, ctx: RunContext) -> dict[str, A
     ctx.log(
         f"ddib-2d on {synthetic_task(settings.data).name}: {len(points)} points, C = "
         f"{architecture.num_channels}, R = {architecture.num_res_blocks}, T = "
-        f"{architecture.diffusion_steps}, {settings.steps} steps of {settings.batch_size}"
+        f"{architecture.diffusion_steps}, {settings.steps} steps of {settings.batch_size}; "
+        f"exports the {exported_weights(settings)} weights"
     )
     recorded = settings.model_dump()
     recorded["model"] = architecture.model_dump()
@@ -140,13 +152,15 @@ def train_ddib_2d(settings: DDIB2DTrainSettings, ctx: RunContext) -> dict[str, A
         lr_multiplier=rate_schedule(settings),
         warmup_steps=settings.warmup_steps,
         ema_decay=settings.ema_decay,
+        export_ema=settings.export == "ema",
         grad_clip=settings.grad_clip,
         checkpoint_every=settings.checkpoint_every,
-        resume_may_change=frozenset({"steps", "checkpoint_every"}),
+        resume_may_change=frozenset({"steps", "checkpoint_every", "export"}),
     )
     weights = run_training(ctx, recipe)
     return {
         "weights": str(weights),
+        "exported": settings.export,
         "data": synthetic_task(settings.data).name,
         "steps": settings.steps,
         "model": architecture.model_dump(),
