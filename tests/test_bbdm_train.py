@@ -14,7 +14,7 @@ from torch import nn
 from i2i_bbdm.bridge import bridge_marginal
 from i2i_bbdm.train import bridge_ends, bridge_loss, decoding_workers, training_times
 from i2i_bbdm.train_data import PairBatch
-from i2i_cli.settings import parse_toml
+from i2i_cli.settings import parse_toml, read_toml
 from tests.conftest import run_i2i
 from tests.kill_resume import (
     killed_run_resumes_bitwise,
@@ -132,6 +132,50 @@ def test_train_then_translate_end_to_end(training: list[str], tmp_path: Path) ->
     assert translated.returncode == 0, translated.stderr
     for name in ("edge0.png", "edge1.png"):
         assert Image.open(tmp_path / "shoes_out" / name).size == (16, 16)
+
+
+def test_its_backbone_toml_lets_translate_build_the_trained_network(
+    training: list[str], tmp_path: Path
+) -> None:
+    """``model.pt`` alone is enough: no --set model.* for a network of non-default size, and a
+    value that contradicts the run's record is one line naming both."""
+    out = tmp_path / "run"
+    trained = run_i2i([*training, "--output", str(out), "--set", "iterations=1"])
+    assert trained.returncode == 0, trained.stderr
+    record = read_toml(out / "backbone.toml")
+    assert record["backbone"] == "bbdm-unet" and "preset" not in record
+    assert Path(record["checkpoint"]) == (out / "model.pt").resolve()
+    assert record["model"] == parse_toml(TINY_UNET, "TINY_UNET")["model"]
+    assert "--steps 10 --c-lambda 2" in (out / "backbone.toml").read_text()
+
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    Image.new("RGB", (12, 12), (40, 40, 40)).save(sources / "edge.png")
+    bare = tmp_path / "bare.toml"
+    bare.write_text('image_size = 16\nsteps = 10\nsampler = "fast"\ntaus = "10,5,1"\n')
+    args = ["translate", "sde-bbdm", "--input", str(sources), "--checkpoint",
+            str(out / "model.pt"), "--config", str(bare), "--device", "cpu"]  # fmt: skip
+    translated = run_i2i([*args, "--output", str(tmp_path / "made")])
+    assert translated.returncode == 0, translated.stderr
+    assert "UNet(3->3, 32 x [1, 1], 1 blocks)" in translated.stderr
+    assert Image.open(tmp_path / "made" / "edge.png").size == (16, 16)
+
+    refused = run_i2i([*args, "--output", str(tmp_path / "x"), "--set", "model.num_res_blocks=2"])
+    assert refused.returncode == 2
+    message = refused.stderr.strip()
+    assert "\n" not in message and "Traceback" not in message
+    assert "backbone.toml" in message and "model.num_res_blocks: the file records 1" in message
+
+    # Tuning it further with no --set model.*: the new run records the network it tuned.
+    bare_training = tmp_path / "tune.toml"
+    bare_training.write_text(TINY_TRAINING.replace(TINY_UNET, "").replace("iterations = 6", ""))
+    tuned = run_i2i(
+        ["train", "bbdm", "--data", str(tmp_path / "shoes"), "--config", str(bare_training),
+         "--checkpoint", str(out / "model.pt"), "--set", "iterations=1", "--device", "cpu",
+         "--output", str(tmp_path / "tuned")]
+    )  # fmt: skip
+    assert tuned.returncode == 0, tuned.stderr
+    assert read_toml(tmp_path / "tuned" / "backbone.toml")["model"] == record["model"]
 
 
 def test_a_resumed_run_ends_bitwise_where_an_uninterrupted_one_does(

@@ -182,11 +182,35 @@ def test_a_backbone_predicting_noise_is_refused(
     assert "predicts eps" in result.stderr and "bbdm-unet" in result.stderr
 
 
-def pickle_as_the_reference(weights: Path, path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+REFERENCE_ATTRIBUTES = (
+    "in_channels",
+    "model_channels",
+    "out_channels",
+    "num_res_blocks",
+    "attention_resolutions",
+    "dropout",
+    "channel_mult",
+    "conv_resample",
+    "num_heads",
+    "num_head_channels",
+)
+"""What the reference's ``UNet.__init__`` keeps of its arguments as they are (besides
+``num_classes`` and the resolved ``num_heads_upsample``, bbdm.md §7)."""
+
+
+def pickle_as_the_reference(
+    weights: Path,
+    path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    unet: dict[str, Any] = TINY_BRIDGE,
+    parallel: bool = False,
+) -> Path:
     """``torch.save(model, path)`` of a tiny net whose classes carry the reference's names.
 
     Stand-in modules ``sde_bbdm.networks.openai`` / ``.utils`` exist only while pickling, so
-    the file names the reference's classes exactly as examples/train.py's final save does.
+    the file names the reference's classes exactly as examples/train.py's final save does; the
+    UNet keeps its constructor's arguments as the reference's does. ``parallel``: inside a
+    ``DataParallel``.
     """
     import sys
     import types
@@ -220,13 +244,18 @@ def pickle_as_the_reference(weights: Path, path: Path, monkeypatch: pytest.Monke
     openai = fakes[BridgeUNet].__module__
     qkv = type("QKVAttentionLegacy", (torch.nn.Module,), {"__module__": openai})
     sys.modules[openai].QKVAttentionLegacy = qkv
-    model = BridgeUNet(BridgeUNetSettings(**TINY_BRIDGE))
+    settings = BridgeUNetSettings(**unet)
+    model = BridgeUNet(settings)
     model.load_state_dict(torch.load(weights, weights_only=True))
+    for name in REFERENCE_ATTRIBUTES:
+        setattr(model, name, getattr(settings, name))
+    model.num_classes = None
+    model.num_heads_upsample = settings.num_heads  # -1 resolved, as the constructor does
     for module in list(model.modules()):
         if isinstance(module, core.AttentionBlock):
             module.attention = qkv()  # the reference's parameter-free attention submodule
         module.__class__ = fakes.get(type(module), type(module))
-    torch.save(model, path)
+    torch.save(torch.nn.DataParallel(model) if parallel else model, path)
     return path
 
 
@@ -237,7 +266,7 @@ def test_a_pickled_reference_network_translates_like_its_state_dict(
     pickled = pickle_as_the_reference(tiny_bridge["bridge"], tmp_path / "model.pth", monkeypatch)
     from i2i_bbdm.weights import read_bridge_weights
 
-    state = read_bridge_weights(pickled)
+    state = read_bridge_weights(pickled).state_dict
     expected = torch.load(tiny_bridge["bridge"], weights_only=True)
     assert state.keys() == expected.keys()
     assert all(torch.equal(state[k], expected[k]) for k in expected)
@@ -246,6 +275,56 @@ def test_a_pickled_reference_network_translates_like_its_state_dict(
     assert base.returncode == 0 and result.returncode == 0, result.stderr
     for name, image in outputs(tmp_path / "out").items():
         np.testing.assert_array_equal(image, outputs(tmp_path / "base")[name])
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_a_pickled_reference_network_records_its_constructor_arguments(
+    tiny_bridge: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool
+) -> None:
+    from i2i_bbdm.weights import read_bridge_weights
+
+    pickled = pickle_as_the_reference(
+        tiny_bridge["bridge"], tmp_path / "model.pth", monkeypatch, parallel=parallel
+    )
+    described = read_bridge_weights(pickled)
+    expected = {k: v for k, v in TINY_BRIDGE.items() if k != "image_size"}  # not an argument
+    assert {k: described.settings[k] for k in expected} == expected
+    assert described.settings["num_heads_upsample"] == -1  # = num_heads, as the settings say
+    assert described.settings["use_scale_shift_norm"] is True
+    assert described.settings["resblock_updown"] is True
+    assert described.settings["use_new_attention_order"] is False
+    assert described.recorded_as == "UNet(3->3, 32 x [1, 1], 1 blocks)"
+
+
+def test_a_pickled_reference_network_is_built_as_it_records(
+    tiny_bridge: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No --set model.*: the file's own record builds its (non-default) network; a value that
+    contradicts it is one line naming both."""
+    pickled = pickle_as_the_reference(tiny_bridge["bridge"], tmp_path / "model.pth", monkeypatch)
+    bare = tmp_path / "bare.toml"
+    bare.write_text('image_size = 32\nsteps = 10\ntaus = "10,5,1"\n')  # no [model], no preset
+    setup = {**tiny_bridge, "config": bare}
+    base = translate(tiny_bridge, tmp_path / "base")
+    result = translate(setup, tmp_path / "out", "--checkpoint", str(pickled))
+    assert base.returncode == 0 and result.returncode == 0, result.stderr
+    assert "UNet(3->3, 32 x [1, 1], 1 blocks)" in result.stderr
+    for name, image in outputs(tmp_path / "out").items():
+        np.testing.assert_array_equal(image, outputs(tmp_path / "base")[name])
+
+    for flag, told in (("model.model_channels=64", "64"), ("preset=sde_bbdm", "128")):
+        refused = translate(setup, tmp_path / "x", "--checkpoint", str(pickled), "--set", flag)
+        assert refused.returncode == 2, refused.stderr
+        message = refused.stderr.strip()
+        assert "\n" not in message and "Traceback" not in message
+        assert "model.model_channels: the file records 32" in message and told in message
+
+
+def test_the_defaults_are_the_official_build_unet() -> None:
+    """With no preset (the method's default) the UNet is preset sde_bbdm's, the official one."""
+    from i2i_cli.backbones import backbone_settings
+
+    assert backbone_settings("bbdm-unet")[1] == backbone_settings("bbdm-unet", "sde_bbdm")[1]
 
 
 def test_a_pickle_naming_other_code_is_refused_in_one_line(

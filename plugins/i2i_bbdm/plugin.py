@@ -19,6 +19,7 @@ bbdm_unet = Backbone(
     build="i2i_bbdm.unet:build_unet",
     spec="i2i_bbdm.unet:unet_spec",
     read_weights="i2i_bbdm.weights:read_bridge_weights",
+    network_name="i2i_bbdm.settings:network_name",
     presets="i2i_bbdm.presets",
 )
 

@@ -108,6 +108,16 @@ class BridgeUNetSettings(Settings):
         return value
 
 
+def network_name(settings: BridgeUNetSettings) -> str:
+    """The UNet ``settings`` build, for people: ``UNet(3->3, 128 x [1, 4, 8], 2 blocks)``."""
+    s = settings
+    widths = ", ".join(map(str, s.channel_mult))
+    return (
+        f"UNet({s.in_channels}->{s.out_channels}, {s.model_channels} x [{widths}], "
+        f"{s.num_res_blocks} blocks)"
+    )
+
+
 Latent = Literal["none", "vq-f4"]
 Sampler = Literal["full", "fast"]
 
@@ -120,10 +130,14 @@ class BridgeChoice(BackboneChoice):
 
     backbone: str = Field("bbdm-unet", description="Registered backbone of the bridge UNet.")
     preset: str | None = Field(
-        "sde_bbdm", description="Backbone preset (sde_bbdm: the official build_unet(3, 3))."
+        None,
+        description="Backbone preset to check the bridge weights against (sde_bbdm: the "
+        "official build_unet(3, 3), which the defaults are; none: a file that records its "
+        "network, the reference's pickled model or i2i train bbdm's, decides).",
     )
     model: dict[str, Any] = Field(
-        default_factory=dict, description="UNet settings overriding the preset."
+        default_factory=dict,
+        description="UNet settings overriding the preset (checked against a file's record).",
     )
     steps: int = Field(1000, ge=2, le=100_000, description="Bridge steps T the net is trained on.")
     c_lambda: float = Field(2.0, gt=0.0, le=100.0, description="Bridge noise scale lambda.")

@@ -9,7 +9,9 @@ checkpoints, bitwise resume and DDP. In latent mode (``latent = "vq-f4"``, bbdm.
 are first encoded by the frozen VQ-f4 autoencoder (pre-quantisation latents, no gradient), which
 is reached through the backbone registry. The UNet is the ``bbdm-unet`` backbone, fresh (its
 weights seeded by the run seed) or from ``checkpoint``; the core exports its state dict as
-``model.pt``, which ``i2i translate sde-bbdm --checkpoint`` reads.
+``model.pt``, and ``backbone.toml`` beside it records the network's settings
+(``i2i_cli.training.backbone_record``), so ``i2i translate sde-bbdm --checkpoint model.pt``
+builds the trained network with no ``--set model.*``.
 """
 
 from __future__ import annotations
@@ -29,18 +31,22 @@ from i2i_cli.errors import UsageError
 from i2i_cli.model_choice import load_for_run
 from i2i_cli.noise import item_seed
 from i2i_cli.training import EpochSampler, TrainingRecipe, run_training
+from i2i_cli.training.backbone_record import write_backbone_record
 from i2i_cli.training.prefetch import decoding_workers
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from i2i_bbdm.train_settings import BBDMTrainSettings
+    from i2i_cli.backbones import LoadedBackbone
     from i2i_cli.context import RunContext
 
 FIRST_TRAINED_T = 2
 """``randint(2, T + 1)``: t = 1 is never trained (bbdm.md §3, pitfall 5)."""
 VQ_FACTOR = 4
 RESUMABLE_CHANGES = frozenset({"iterations", "checkpoint_every", "log_every", "workers"})
+USE = "i2i translate sde-bbdm --checkpoint <its model.pt> (or --config <this file>)"
+BRIDGE_NOTE = "with the bridge it was trained on: --steps {steps} --c-lambda {c_lambda:g}"
 
 Encode = Callable[[torch.Tensor], torch.Tensor]
 
@@ -84,17 +90,19 @@ def make_optimizer(net: nn.Module, lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam(net.parameters(), lr=lr)
 
 
-def build_unet(settings: BBDMTrainSettings, ctx: RunContext) -> nn.Module:
-    """The bridge UNet to train: from ``checkpoint``, else fresh with weights seeded by the run."""
+def build_unet(settings: BBDMTrainSettings, ctx: RunContext) -> LoadedBackbone:
+    """The bridge UNet to train: from ``checkpoint`` (built as that file records, if it does),
+    else fresh with weights seeded by the run."""
     if settings.checkpoint is not None:
-        module = load_for_run(settings, ctx).module
+        loaded = load_for_run(settings, ctx)
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(item_seed(ctx.runtime.seed, "bbdm-unet-init"))
-            module = load_backbone(
+            loaded = load_backbone(
                 settings.backbone, preset=settings.preset, overrides=settings.model
-            ).module
-    return module.train().requires_grad_(True)
+            )
+    loaded.module.train().requires_grad_(True)
+    return loaded
 
 
 def latent_encoder(settings: BBDMTrainSettings, ctx: RunContext) -> Encode | None:
@@ -122,7 +130,8 @@ def train_bbdm(settings: BBDMTrainSettings, ctx: RunContext) -> dict[str, Any]:
     items = find_paired(settings.data, settings.layout, settings.split)
     check_pairs(items)
     encode = latent_encoder(settings, ctx)
-    net = build_unet(settings, ctx)
+    built = build_unet(settings, ctx)
+    net = built.module
     sampler = EpochSampler(
         len(items), settings.batch_size, runtime.seed, runtime.dist.rank, runtime.dist.world_size
     )
@@ -159,4 +168,10 @@ def train_bbdm(settings: BBDMTrainSettings, ctx: RunContext) -> dict[str, Any]:
             resume_may_change=RESUMABLE_CHANGES,
         )
         weights: Path = run_training(ctx, recipe)
-    return {"weights": str(weights), "pairs": len(items), "steps": settings.iterations}
+    note = BRIDGE_NOTE.format(steps=steps, c_lambda=c_lambda)
+    if encode is not None:
+        note += f" --latent {settings.latent} (and its autoencoder's settings)"
+    record = write_backbone_record(
+        ctx, settings, built.settings, weights, trainer="i2i train bbdm", use=USE, notes=(note,)
+    )
+    return {"weights": str(weights), **record, "pairs": len(items), "steps": settings.iterations}

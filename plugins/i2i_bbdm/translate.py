@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from i2i_bbdm.sampler import sample_bridge, sample_bridge_fast
+from i2i_bbdm.settings import BridgeUNetSettings, network_name
 from i2i_cli.backbones import LoadedBackbone, require_checkpoints
 from i2i_cli.errors import UsageError
 from i2i_cli.model_choice import load_for_run
@@ -54,10 +55,18 @@ def bridge_net(settings: SDEBBDMSettings, ctx: RunContext) -> LoadedBackbone:
     return loaded
 
 
+def built(loaded: LoadedBackbone) -> str:
+    """The network that was built, for the log (its preset, its file's record or --set)."""
+    if isinstance(loaded.settings, BridgeUNetSettings):
+        return network_name(loaded.settings)
+    return "(custom)"
+
+
 def translate_sde_bbdm(settings: SDEBBDMSettings, ctx: RunContext) -> None:
     """SDE-BBDM over the inputs: full or fast reverse bridge from ``x_T = y`` (bbdm.md §4-6)."""
     require_checkpoints(ctx, required_checkpoints(settings))
-    net = bridge_net(settings, ctx).module
+    loaded = bridge_net(settings, ctx)
+    net = loaded.module
     autoencoder = None
     if settings.latent != "none":
         autoencoder = load_for_run(settings.autoencoder(), ctx).module
@@ -71,7 +80,7 @@ def translate_sde_bbdm(settings: SDEBBDMSettings, ctx: RunContext) -> None:
         )
         calls = len(taus)
     ctx.log(
-        f"sde-bbdm: {settings.backbone} ({settings.preset or 'custom'}), {settings.sampler} "
+        f"sde-bbdm: {settings.backbone} {built(loaded)}, {settings.sampler} "
         f"sampler, {calls} network calls per batch, T = {settings.steps}, lambda = "
         f"{settings.c_lambda:g}, {'pixels' if autoencoder is None else settings.latent}"
     )

@@ -13,7 +13,6 @@ from ``--checkpoint``; ``model.pt`` holds its state dict under the official key 
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,15 +21,14 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from i2i_cli.atomic import write_atomic_text
 from i2i_cli.backbones import load_backbone
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
 from i2i_cli.diffusion.gaussian import q_sample
 from i2i_cli.errors import UsageError
 from i2i_cli.model_choice import load_for_run
 from i2i_cli.noise import item_seed
-from i2i_cli.settings import to_toml
 from i2i_cli.training import EpochSampler, TrainingRecipe, run_training
+from i2i_cli.training.backbone_record import write_backbone_record
 from i2i_cli.training.prefetch import PrefetchedBatches, decoding_workers
 from i2i_cli.training.state import save_atomic
 from i2i_diffusion.losses import diffusion_loss_terms
@@ -49,8 +47,9 @@ if TYPE_CHECKING:
     from i2i_cli.runtime import Runtime
     from i2i_diffusion.train_settings import DiffusionTrainSettings
 
-BACKBONE_RECORD = "backbone.toml"
 RESUMABLE_CHANGES = frozenset({"iterations", "checkpoint_every", "log_every", "workers"})
+USE = "i2i translate <method> --config <this file>"
+DDIB_NOTE = "(ddib: --source-checkpoint / --target-checkpoint instead of --checkpoint)"
 
 
 class WithSamplerState(nn.Module):
@@ -133,34 +132,6 @@ def gathered(runtime: Runtime, values: torch.Tensor) -> torch.Tensor:
     slots = torch.zeros((size, *values.shape), dtype=values.dtype, device=values.device)
     slots[runtime.dist.rank] = values
     return runtime.all_reduce_sum(slots).flatten(0, 1)
-
-
-def model_flags(settings: DiffusionTrainSettings) -> str:
-    """The command-line flags that choose this backbone in any method (shell-quoted)."""
-    flags = ["--backbone", settings.backbone]
-    if settings.preset is not None:
-        flags += ["--preset", settings.preset]
-    for key, value in settings.model.items():
-        spelled = to_toml({"v": value}).strip().removeprefix("v = ")
-        flags += ["--set", f"model.{key}={spelled}"]
-    return " ".join(shlex.quote(flag) for flag in flags)
-
-
-def backbone_record(settings: DiffusionTrainSettings, weights: Path) -> str:
-    """The settings a method needs to load ``weights`` (backbone, preset, model, checkpoint),
-    as a settings file for ``--config``, with the same as flags in a comment."""
-    record: dict[str, Any] = {"backbone": settings.backbone}
-    if settings.preset is not None:
-        record["preset"] = settings.preset
-    record["checkpoint"] = str(weights.resolve())
-    if settings.model:
-        record["model"] = dict(settings.model)
-    usage = (
-        "# The network i2i train diffusion trained: i2i translate <method> --config <this file>"
-        f"\n# or the flags: {model_flags(settings)} --checkpoint {shlex.quote(str(weights))}"
-        "\n# (ddib: --source-checkpoint / --target-checkpoint instead of --checkpoint)\n"
-    )
-    return usage + to_toml(record)
 
 
 def export_network(path: Path) -> None:
@@ -290,19 +261,20 @@ def train_diffusion(settings: DiffusionTrainSettings, ctx: RunContext) -> dict[s
             resume_may_change=RESUMABLE_CHANGES,
         )
         weights: Path = run_training(ctx, recipe)
-    if runtime.is_main:
-        if history is not None:
-            export_network(weights)
-        write_atomic_text(backbone_record(settings, weights), ctx.output / BACKBONE_RECORD)
-    runtime.barrier()
-    ctx.log(
-        f"use it in a method with --config {ctx.output / BACKBONE_RECORD}, or with "
-        f"{model_flags(settings)} --checkpoint {shlex.quote(str(weights))}"
+    if runtime.is_main and history is not None:
+        export_network(weights)
+    record = write_backbone_record(
+        ctx,
+        settings,
+        loaded.settings,
+        weights,
+        trainer="i2i train diffusion",
+        use=USE,
+        notes=(DDIB_NOTE,),
     )
     return {
         "weights": str(weights),
-        "backbone": str(ctx.output / BACKBONE_RECORD),
-        "flags": f"{model_flags(settings)} --checkpoint {shlex.quote(str(weights))}",
+        **record,
         "images": len(images.items),
         "classes": images.classes,
         "steps": settings.iterations,
