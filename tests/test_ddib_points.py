@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from i2i_cli.backbones import trained_record
 from i2i_cli.errors import I2IError
 from i2i_cli.settings import SettingsError, parse_toml
 from i2i_ddib.bundled import BundledModel, verified_path
@@ -362,6 +363,9 @@ def test_training_exports_the_raw_weights_unless_ema_is_asked_for(tmp_path: Path
     exported = torch.load(tmp_path / "raw" / "model.pt", weights_only=True)
     assert not _same_tensors(saved["model"], saved["ema"])
     assert _same_tensors(exported, saved["model"])
+    record = trained_record("ddib-2d", tmp_path / "raw" / "model.pt")  # its backbone.toml
+    assert record is not None
+    assert (record.settings["num_channels"], record.settings["num_res_blocks"]) == (32, 1)
     again = _tiny_training(tmp_path / "raw", "--resume", "--export", "ema")
     assert again.returncode == 0, again.stderr
     assert _same_tensors(torch.load(tmp_path / "raw" / "model.pt"), saved["ema"])

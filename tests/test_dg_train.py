@@ -93,6 +93,8 @@ def test_trains_resumes_and_loads_as_the_energy_head(
         "dg-discriminator", overrides={**HEAD, "num_class": 10}, checkpoint=whole / "model.pt"
     )
     assert head.module.state_dict().keys() == expected.keys()
+    recorded = load_backbone("dg-discriminator", checkpoint=whole / "model.pt")  # backbone.toml
+    assert recorded.settings == head.settings
 
 
 @pytest.mark.parametrize(

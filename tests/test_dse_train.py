@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+from i2i_cli.backbones import trained_record
 from tests.conftest import run_i2i
 from tests.tiny_models import TASK_OVERRIDES, TINY_DSE, manifest_env, random_weights, toml_table
 
@@ -69,6 +70,8 @@ def test_dse_trains_is_killed_resumes_and_drives_egsde(
     assert "initialised" in resumed.stderr
     weights = torch.load(out / "model.pt", weights_only=True)
     assert tuple(weights["I2Iout.2.c_proj.weight"].shape) == (2, 32, 1)
+    record = trained_record("adm-classifier", out / "model.pt")  # its backbone.toml
+    assert record is not None and record.settings["out_channels"] == 2
 
     config = tmp_path / "egsde.toml"
     config.write_text(TASK_OVERRIDES.replace('"tiny_wild2dog_dse"', f'"{out / "model.pt"}"'))

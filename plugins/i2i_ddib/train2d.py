@@ -22,8 +22,10 @@ import torch
 from i2i_cli.diffusion.gaussian import q_sample
 from i2i_cli.diffusion.schedule import DiscreteSchedule, ScheduleTables
 from i2i_cli.errors import UsageError
+from i2i_cli.model_choice import BackboneChoice
 from i2i_cli.settings import validate
 from i2i_cli.training import EpochSampler, Loss, TrainingRecipe, run_training
+from i2i_cli.training.backbone_record import write_backbone_record
 from i2i_ddib.settings import DDIB2DTrainSettings
 from i2i_ddib.settings2d import Synthetic2DSettings, build_synthetic_model
 from i2i_ddib.synthetic_data import seeded_rng, synthetic_points, synthetic_task
@@ -158,8 +160,18 @@ def train_ddib_2d(settings: DDIB2DTrainSettings, ctx: RunContext) -> dict[str, A
         resume_may_change=frozenset({"steps", "checkpoint_every", "export"}),
     )
     weights = run_training(ctx, recipe)
+    choice = BackboneChoice(backbone="ddib-2d", preset=None, checkpoint=None)
+    record = write_backbone_record(
+        ctx,
+        choice,
+        architecture,
+        weights,
+        trainer="i2i train ddib-2d",
+        use="i2i translate ddib --source-checkpoint <model.pt> (or --target-checkpoint)",
+    )
     return {
         "weights": str(weights),
+        **record,
         "exported": settings.export,
         "data": synthetic_task(settings.data).name,
         "steps": settings.steps,

@@ -25,6 +25,7 @@ from i2i_cli.errors import UsageError
 from i2i_cli.model_choice import load_for_run
 from i2i_cli.noise import item_seed
 from i2i_cli.training import METRICS, EpochSampler, TrainingRecipe, run_training
+from i2i_cli.training.backbone_record import write_backbone_record
 from i2i_cli.training.state import export_weights
 from i2i_dg.build import head_config
 from i2i_dg.head import TIME_SCALE, DiscriminatorHead
@@ -65,15 +66,17 @@ def training_set(
     return torch.cat([real, fake]), targets, classes
 
 
-def build_head(settings: DiscriminatorTrainSettings, ctx: RunContext) -> nn.Module:
-    """The head to train: from ``init_checkpoint``, else fresh with weights seeded by the run."""
+def build_head(settings: DiscriminatorTrainSettings, ctx: RunContext) -> tuple[nn.Module, Any]:
+    """The head to train and its backbone settings: from ``init_checkpoint``, else fresh with
+    weights seeded by the run."""
     choice = settings.head()
     if choice.checkpoint is not None:
-        return load_for_run(choice, ctx).module.requires_grad_(True)
+        loaded = load_for_run(choice, ctx)
+        return loaded.module.requires_grad_(True), loaded.settings
     _, head_settings = backbone_settings(choice.backbone, choice.preset, choice.model)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(item_seed(ctx.runtime.seed, "dg-discriminator-init"))
-        return DiscriminatorHead(head_config(head_settings))  # type: ignore[arg-type]
+        return DiscriminatorHead(head_config(head_settings)), head_settings  # type: ignore[arg-type]
 
 
 def check_fit(extractor: nn.Module, head: nn.Module, size: int, channels: int) -> None:
@@ -102,7 +105,7 @@ def train_discriminator(settings: DiscriminatorTrainSettings, ctx: RunContext) -
     size = int(getattr(loaded.settings, "image_size", 32))
     channels = int(getattr(loaded.settings, "in_channels", 3))
     pixels, targets, classes = training_set(settings, size, channels)
-    head = build_head(settings, ctx)
+    head, head_settings = build_head(settings, ctx)
     check_fit(extractor, head.to(device), size, channels)
     sampler = EpochSampler(
         len(pixels), settings.batch_size, runtime.seed, runtime.dist.rank, runtime.dist.world_size
@@ -174,7 +177,15 @@ def train_discriminator(settings: DiscriminatorTrainSettings, ctx: RunContext) -
     )
     weights = run_training(ctx, recipe)
     snapshot(settings.epochs)
-    return {"weights": str(weights), "epochs": settings.epochs, "steps": steps}
+    record = write_backbone_record(
+        ctx,
+        settings.head(),
+        head_settings,
+        weights,
+        trainer="i2i train discriminator",
+        use="i2i sample dg --set discriminator.checkpoint=<model.pt>",
+    )
+    return {"weights": str(weights), **record, "epochs": settings.epochs, "steps": steps}
 
 
 def bins_text(summary: dict[str, Any]) -> str:

@@ -15,7 +15,9 @@ from i2i_cli.data import ImageItem, UnreadableImageError, find_images, read_imag
 from i2i_cli.diffusion.gaussian import q_sample
 from i2i_cli.diffusion.schedule import DiscreteSchedule
 from i2i_cli.errors import UsageError
+from i2i_cli.model_choice import BackboneChoice
 from i2i_cli.training import TrainingRecipe, run_training
+from i2i_cli.training.backbone_record import write_backbone_record
 
 if TYPE_CHECKING:
     from i2i_cli.context import RunContext
@@ -66,9 +68,13 @@ def train_dse(settings: DSETrainSettings, ctx: RunContext) -> dict[str, Any]:
     """Train the extractor; its ``model.pt`` loads as the ``dse`` energy's checkpoint."""
     images = labelled_images(settings)
     classes = 1 + max(label for _, label in images)
-    descriptor, model_settings = backbone_settings(
-        "adm-classifier", settings.preset, {**settings.model, "out_channels": classes}
+    choice = BackboneChoice(
+        backbone="adm-classifier",
+        preset=settings.preset,
+        model={**settings.model, "out_channels": classes},
+        checkpoint=None,
     )
+    descriptor, model_settings = backbone_settings(choice.backbone, choice.preset, choice.model)
     model = descriptor.build(model_settings)
     initialise(model, settings, ctx)
     size = model_settings.image_size
@@ -121,4 +127,12 @@ def train_dse(settings: DSETrainSettings, ctx: RunContext) -> dict[str, Any]:
         resume_may_change=frozenset({"iterations", "checkpoint_every"}),
     )
     weights = run_training(ctx, recipe)
-    return {"weights": str(weights), "classes": classes, "steps": settings.iterations}
+    record = write_backbone_record(
+        ctx,
+        choice,
+        model_settings,
+        weights,
+        trainer="i2i train dse",
+        use="i2i translate egsde --energy dse:checkpoint=<model.pt>,weight=...",
+    )
+    return {"weights": str(weights), **record, "classes": classes, "steps": settings.iterations}
