@@ -122,8 +122,9 @@ def chosen_networks(settings: Settings) -> dict[str, Any]:
         if descriptor.network_name is not None:
             table["builds"] = descriptor.network_name(resolved)
         table["settings_from"] = (
-            f"{source}; a checkpoint that records its network (an EDM .pkl, an i2i trainer's "
-            "backbone.toml) is built as it records, and this is checked against it"
+            f"{source}; a checkpoint that records its network (an EDM or SDE-BBDM pickle, an "
+            "i2i trainer's backbone.toml; i2i plugins --inspect) is built as it records, and "
+            "this is checked against it"
         )
         table.update(dump_settings(resolved))
         if name:
