@@ -298,6 +298,7 @@ SDDM_TASK = {  # sddm.md §3, §5: ae_sample.py's defaults and the hard-coded co
     "clip_denoised": True,
     "fixed_variance": "small",
     "fit": "adm-crop",
+    "frank_wolfe_stop": "batch",  # sddm.md §3.2: the early stop couples the whole batch
     "energy": [
         {
             "name": "vgg-adain",

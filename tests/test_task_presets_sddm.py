@@ -169,12 +169,6 @@ def test_the_task_gives_the_sampler_the_references_values(
     assert encoder_settings.level == reference_backbone(VGG)["level"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the tasks run frank_wolfe_stop = 'per-item' (the method default; no preset sets "
-    "it), the reference stops Frank-Wolfe on the whole batch's mean |gamma| (sddm.md §3.2, "
-    "pitfall 8; ae_sample.py runs batches of 4): a batch of several images differs",
-)
 @pytest.mark.parametrize("task", TASKS)
 def test_the_task_stops_frank_wolfe_on_the_whole_batch_as_the_reference(
     task: str, golden_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
