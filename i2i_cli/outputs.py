@@ -11,6 +11,7 @@ import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import torch
 from PIL import Image
@@ -130,33 +131,43 @@ def remove_other_formats(
     return removed
 
 
-def to_uint8(image: torch.Tensor) -> torch.Tensor:
+Quantize = Literal["round", "truncate"]
+"""How an image in [-1, 1] becomes 8 bits: ``round`` as torchvision's ``save_image`` (EGSDE,
+SDEdit, ILVR, SDDM, SDE-BBDM), ``truncate`` as guided-diffusion's sample scripts
+(``((x + 1) * 127.5).clamp(0, 255).to(uint8)``; DDIB's ``imagenet_translation.py``, ddib.md §3)."""
+
+
+def to_uint8(image: torch.Tensor, quantize: Quantize = "round") -> torch.Tensor:
     """(C, H, W) uint8 of an image in [-1, 1], rounded as ``save_image(((x + 1) / 2).clamp(0, 1))``.
 
     ``floor(clamp((x + 1) / 2, 0, 1) * 255 + 0.5)`` in float32 (float64 input stays float64);
-    NaN becomes 0, as the uint8 cast of save_image gives on x86.
+    NaN becomes 0, as the uint8 cast of save_image gives on x86. ``truncate``:
+    ``floor(clamp((x + 1) * 127.5, 0, 255))``, guided-diffusion's conversion.
     """
     x = image.detach().cpu()
     if x.dtype != torch.float64:
         x = x.float()
-    unit = ((x + 1) / 2).clamp(0, 1)
-    scaled = unit.mul(255).add(0.5).clamp(0, 255)
+    if quantize == "truncate":
+        scaled = ((x + 1) * 127.5).clamp(0, 255)
+    else:
+        scaled = ((x + 1) / 2).clamp(0, 1).mul(255).add(0.5).clamp(0, 255)
     return torch.nan_to_num(scaled, nan=0.0).to(torch.uint8)
 
 
-def write_image(image: torch.Tensor, path: Path) -> None:
+def write_image(image: torch.Tensor, path: Path, quantize: Quantize = "round") -> None:
     """Write a (3, H, W) or (1, H, W) image in [-1, 1] as an 8-bit file, atomically.
 
     The format comes from the suffix (``.jpg`` is JPEG at Pillow's default quality 75); one
-    channel is written as greyscale. Parent folders are created; on any failure the previous
-    file under ``path`` (if any) is untouched and no temporary file is left.
+    channel is written as greyscale; ``quantize`` says how values become 8 bits (``to_uint8``).
+    Parent folders are created; on any failure the previous file under ``path`` (if any) is
+    untouched and no temporary file is left.
     """
     path = Path(path)
     if image.dim() != 3 or image.shape[0] not in (1, 3):
         raise ValueError(
             f"write_image needs a (3, H, W) or (1, H, W) image, got {tuple(image.shape)}"
         )
-    pixels = to_uint8(image).permute(1, 2, 0).numpy()
+    pixels = to_uint8(image, quantize).permute(1, 2, 0).numpy()
     picture = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
     write_atomic_bytes(_encode(picture, path), path)
 

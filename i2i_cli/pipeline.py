@@ -19,6 +19,7 @@ from i2i_cli.noise import NoiseFactory, NoiseSource, PerItemNoise
 from i2i_cli.output_format import OutputFormat, describe_output_format
 from i2i_cli.outputs import (
     GRID_FILE,
+    Quantize,
     image_grid,
     output_path,
     pending,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
         image_size: int | None
         default_input: NotRequired[Path | None]
         fit: NotRequired[Fit]
+        quantize: NotRequired[Quantize]
         accept: NotRequired[ItemFilter | None]
         noise: NotRequired[NoiseFactory]
 
@@ -79,6 +81,7 @@ def _write_batch(
     images: torch.Tensor,
     output_format: OutputFormat = "png",
     sources: frozenset[Path] = frozenset(),
+    quantize: Quantize = "round",
 ) -> None:
     """Write one output image per item under its key, counting each on the progress bar.
 
@@ -86,7 +89,7 @@ def _write_batch(
     once the new one is written (``remove_other_formats``; never one of ``sources``).
     """
     for item, image in zip(items, images, strict=True):
-        write_image(image, output_path(ctx.output, item, output_format))
+        write_image(image, output_path(ctx.output, item, output_format), quantize)
         remove_other_formats(ctx.output, item, output_format, sources=sources)
         ctx.progress.advance_items()
 
@@ -123,6 +126,7 @@ def translate_image_items(
     image_size: int | None,
     default_input: Path | None = None,
     fit: Fit = "crop",
+    quantize: Quantize = "round",
     accept: ItemFilter | None = None,
     noise: NoiseFactory = PerItemNoise,
 ) -> list[ImageItem]:
@@ -178,7 +182,7 @@ def translate_image_items(
         source_noise = noise(run.seed, [item.key for item in batch_items], device)
         callback = ctx.progress.step_callback()
         y = translate_batch(batch_items, x, source_noise, callback).detach().float().cpu()
-        _write_batch(ctx, batch_items, y, output_format, sources)
+        _write_batch(ctx, batch_items, y, output_format, sources, quantize)
         if not written and ctx.runtime.is_main:
             write_preview(ctx.output, items, image_size, fit, output_format)
         written.extend(batch_items)

@@ -159,3 +159,12 @@ def test_grid_layout() -> None:
     frame = torch.ones_like(grid, dtype=torch.bool)
     frame[:, 1:4, 1:5] = frame[:, 5:8, 1:5] = frame[:, 1:4, 6:10] = frame[:, 5:8, 6:10] = False
     assert torch.all(grid[frame] == -1)
+
+
+def test_truncate_is_guided_diffusions_uint8_conversion() -> None:
+    """``((x + 1) * 127.5).clamp(0, 255).to(uint8)`` (DDIB's imagenet_translation.py)."""
+    from i2i_cli.outputs import to_uint8
+
+    x = torch.tensor([[[-1.0, -0.999, 0.0, 0.5, 0.999, 1.0, 2.0, float("nan")]]])
+    assert to_uint8(x, "truncate").tolist() == [[[0, 0, 127, 191, 254, 255, 255, 0]]]
+    assert to_uint8(x).tolist() == [[[0, 0, 128, 191, 255, 255, 255, 0]]]

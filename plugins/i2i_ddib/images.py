@@ -214,7 +214,8 @@ def translate_ddib_images(settings: DDIBSettings, ctx: RunContext) -> dict[str, 
             if settings.cycle:
                 back = ddib_translate(target, source, y, schedule, energies=to_source, **passes)
                 for item, image in zip(items, back.result, strict=True):
-                    write_image(image.float().cpu(), output_path(ctx.output / "cycle", item))
+                    path = output_path(ctx.output / "cycle", item)
+                    write_image(image.float().cpu(), path, quantize="truncate")
                 errors.extend(image_cycle_errors(x, back.result))
         return y
 
@@ -225,6 +226,7 @@ def translate_ddib_images(settings: DDIBSettings, ctx: RunContext) -> dict[str, 
         translate_batch,
         image_size=spec.input_shape[-1],
         fit="adm-crop",
+        quantize="truncate",  # imagenet_translation.py's uint8 conversion (ddib.md §3, pitfall 16)
         accept=accept,
     )
     if not settings.cycle:
