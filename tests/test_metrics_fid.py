@@ -1,7 +1,7 @@
 """``i2i evaluate fid|kid|stats|all`` end to end on a random-weight Inception (real code paths).
 
-The Inception runs at its real size (299x299), so the image sets are tiny; the Fréchet distance
-of 2048-d statistics (scipy sqrtm) is the slow part, and only two are computed here.
+The Inception runs at its real size (299x299), so the image sets are tiny; it is the slow part
+(the Fréchet distance of their 2048-d statistics takes about a second).
 """
 
 from __future__ import annotations

@@ -9,7 +9,13 @@ import pytest
 from scipy import linalg
 
 from i2i_cli.errors import UsageError
-from i2i_cli.metrics.frechet import FeatureStats, FrechetError, frechet_distance
+from i2i_cli.metrics.frechet import (
+    FeatureStats,
+    FrechetError,
+    covariance_factor,
+    frechet_distance,
+    trace_sqrt_product,
+)
 from i2i_cli.metrics.kid import kernel_inception_distance
 from i2i_cli.metrics.statsfile import ReferenceStats, read_stats, stats_digest, write_stats
 
@@ -43,14 +49,83 @@ def test_distance_is_the_closed_form_for_diagonal_covariances() -> None:
     assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-12)
 
 
-def test_singular_product_is_retried_with_an_offset_and_reported() -> None:
+def inception_like_features(count: int, seed: int, dim: int = 2048) -> np.ndarray:
+    """``count`` pool3-like feature vectors: non-negative, correlated, many near zero.
+
+    A ReLU of 256 shared latent directions plus a small independent positive part, as Inception's
+    averaged ReLU maps are; fewer than ``dim + 1`` of them give a rank ``count - 1`` covariance.
+    """
+    mixing = np.random.default_rng(0).standard_normal((256, dim)) / 16
+    rng = np.random.default_rng(seed)
+    shared = np.maximum(rng.standard_normal((count, 256)) @ mixing + 0.2, 0)
+    return shared + 0.05 * np.abs(rng.standard_normal((count, dim)))
+
+
+def inception_like_statistics(count: int, seed: int, dim: int = 2048) -> tuple[np.ndarray, ...]:
+    """Mean and covariance (np.cov, as pytorch-fid) of ``inception_like_features``."""
+    features = inception_like_features(count, seed, dim)
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
+def scipy_frechet(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
+    """pytorch-fid's expression with scipy's sqrtm, its imaginary part dropped."""
+    covmean = linalg.sqrtm(s1 @ s2).real
+    return float((mu1 - mu2) @ (mu1 - mu2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+@pytest.mark.slow  # one 2048-d scipy sqrtm, 15-45 s on 2 cores: the only one in the suite
+def test_distance_of_2048_d_statistics_is_scipys_sqrtm_result_to_1e_6() -> None:
+    low_rank = inception_like_statistics(1000, seed=1)  # fewer images than features
+    full_rank = inception_like_statistics(4096, seed=2)
+    value = frechet_distance(*low_rank, *full_rank)
+    assert value == pytest.approx(scipy_frechet(*low_rank, *full_rank), rel=1e-6)
+    assert frechet_distance(*low_rank, *full_rank, style="edm") == value
+
+
+@pytest.mark.parametrize("counts", [(200, 300), (20, 300), (300, 15), (20, 15)])
+def test_distance_is_scipys_sqrtm_result_for_full_and_low_rank_covariances(
+    counts: tuple[int, int],
+) -> None:
+    first = inception_like_statistics(counts[0], seed=3, dim=128)
+    second = inception_like_statistics(counts[1], seed=4, dim=128)
+    expected = scipy_frechet(*first, *second)
+    assert frechet_distance(*first, *second) == pytest.approx(expected, rel=1e-6)
+    assert frechet_distance(*second, *first) == pytest.approx(expected, rel=1e-6)
+
+
+def test_covariance_factor_has_the_covariances_rank_and_reproduces_it() -> None:
+    features = inception_like_features(20, seed=5, dim=64)
+    sigma = np.cov(features, rowvar=False)
+    factor = covariance_factor(sigma)
+    assert factor is not None and factor.shape == (64, 19)
+    np.testing.assert_allclose(factor @ factor.T, sigma, atol=1e-12)
+    # tr sqrtm(Σ) is the sum of the centred features' singular values over sqrt(n - 1), exactly
+    centred = (features - features.mean(axis=0)) / np.sqrt(19)
+    exact = linalg.svdvals(centred).sum()
+    assert trace_sqrt_product(factor, np.eye(64)) == pytest.approx(exact, rel=1e-12)
+    assert covariance_factor(np.zeros((3, 3))).shape == (3, 0)  # type: ignore[union-attr]
+
+
+def test_a_negative_or_asymmetric_matrix_is_no_covariance() -> None:
+    assert covariance_factor(np.diag([1.0, -0.5, 2.0])) is None
+    assert covariance_factor(np.array([[2.0, 1.0], [0.0, 2.0]])) is None
+    assert covariance_factor(-np.eye(2)) is None
+
+
+def test_non_finite_statistics_are_an_error() -> None:
+    with pytest.raises(FrechetError, match="non-finite"):
+        frechet_distance(np.array([np.nan, 0]), np.eye(2), np.zeros(2), np.eye(2))
+
+
+def test_statistics_that_are_no_covariances_take_scipys_sqrtm_with_pytorch_fids_retry() -> None:
     warnings: list[str] = []
     nilpotent = np.array([[0.0, 1.0], [0.0, 0.0]])
     value = frechet_distance(np.zeros(2), nilpotent, np.zeros(2), np.eye(2), warn=warnings.append)
     offset = np.eye(2) * 1e-6
     covmean = linalg.sqrtm((nilpotent + offset) @ (np.eye(2) + offset)).real
     assert value == pytest.approx(0 + 2 - 2 * np.trace(covmean), rel=1e-12)
-    assert len(warnings) == 1 and "singular" in warnings[0]
+    assert len(warnings) == 2
+    assert "not symmetric positive semidefinite" in warnings[0] and "singular" in warnings[1]
 
 
 def test_large_imaginary_part_is_an_error_with_pytorch_fid_and_dropped_with_edm() -> None:
