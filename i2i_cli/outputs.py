@@ -125,7 +125,7 @@ def remove_other_formats(
     others = {output_path(output_dir, item, other) for other in OUTPUT_FORMATS} - {current}
     removed = []
     for path in sorted(others):
-        if path.is_file() and path.resolve() not in sources:
+        if path.is_file() and resolved(path) not in sources:
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
@@ -135,6 +135,14 @@ Quantize = Literal["round", "truncate"]
 """How an image in [-1, 1] becomes 8 bits: ``round`` as torchvision's ``save_image`` (EGSDE,
 SDEdit, ILVR, SDDM, SDE-BBDM), ``truncate`` as guided-diffusion's sample scripts
 (``((x + 1) * 127.5).clamp(0, 255).to(uint8)``; DDIB's ``imagenet_translation.py``, ddib.md §3)."""
+
+
+def resolved(path: Path) -> Path:
+    """``path`` with its links followed, or as it is where they loop or cannot be followed."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path
 
 
 def to_uint8(image: torch.Tensor, quantize: Quantize = "round") -> torch.Tensor:

@@ -24,6 +24,7 @@ from i2i_cli.outputs import (
     output_path,
     pending,
     remove_other_formats,
+    resolved,
     write_image,
 )
 from i2i_cli.progress import StepCallback
@@ -161,7 +162,7 @@ def translate_image_items(
     device = ctx.runtime.device
     written: list[ImageItem] = []
     unreadable: list[ImageItem] = []
-    sources = frozenset(item.path.resolve() for item in found)
+    sources = frozenset(resolved(item.path) for item in found)
 
     def skip(item: ImageItem, reason: str) -> None:
         ctx.console.print(f"[yellow]skipped[/yellow] {item.path}: {reason}")

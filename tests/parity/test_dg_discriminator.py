@@ -66,11 +66,21 @@ def golden_discriminator(config: dict[str, Any], state: dict[str, Any], head: st
 
 
 def close(
-    actual: torch.Tensor, expected: torch.Tensor, tol: dict[str, Any], scale: Any = 1
+    actual: torch.Tensor, expected: torch.Tensor, tol: dict[str, Any], scale: Any = None
 ) -> None:
-    """|actual - expected| <= atol * scale + rtol |expected|, same dtype."""
+    """|actual - expected| <= atol + rtol |expected|, or with an item ``scale``
+    (atol + rtol) * max(|expected|, scale), same dtype.
+
+    A float32 backward pass rounds every element relative to the whole pass's magnitude, not
+    its own: with ``scale`` an item's largest value, a small element of a large gradient may be
+    off by rtol of that largest value.
+    """
     assert actual.dtype == expected.dtype and actual.shape == expected.shape
-    bound = tol["atol"] * scale + tol["rtol"] * expected.abs()
+    if scale is None:
+        bound = tol["atol"] + tol["rtol"] * expected.abs()
+    else:
+        size = torch.maximum(expected.abs(), torch.as_tensor(scale, dtype=expected.dtype))
+        bound = tol["atol"] * scale + tol["rtol"] * size
     assert bool(((actual - expected).abs() <= bound).all()), (actual - expected).abs().max()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -48,6 +49,19 @@ def load(golden_dir: Path, name: str) -> dict[str, Any]:
 
 def tolerance(golden: dict[str, Any]) -> dict[str, float]:
     return {"atol": golden["tolerance"]["atol"], "rtol": golden["tolerance"]["rtol"]}
+
+
+def x0_tolerance(golden: dict[str, Any], step: int) -> dict[str, float]:
+    """The file's tolerance for an x0 estimate at respaced ``step``, where the network's float32
+    rounding in eps is amplified by sqrt(1 / abar - 1) (x0 = (x - sqrt(1 - abar) eps) / sqrt(abar),
+    about 100 at the first of 10 respaced steps)."""
+    flags = golden["config"]["model_and_diffusion"]
+    schedule = DiscreteSchedule.named(
+        flags["noise_schedule"], flags["diffusion_steps"], flags["timestep_respacing"]
+    )
+    abar = float(np.prod(1 - schedule.betas[: step + 1]))
+    close = tolerance(golden)
+    return {**close, "atol": close["atol"] * max(1.0, (1 / abar - 1) ** 0.5)}
 
 
 def encoder(state: dict[str, torch.Tensor]) -> AdaINEncoder:
@@ -201,7 +215,9 @@ def test_sddm_sampler_replays_the_recorded_noise(golden_dir: Path, name: str) ->
     outputs, close = golden["outputs"], tolerance(golden)
     sample, steps = sddm_run(golden, batch_coupled=True)
     by_step = {info["t"]: info for info in steps}
-    torch.testing.assert_close(by_step[9]["denoised"], outputs["pred_xstart_first_step"], **close)
+    torch.testing.assert_close(
+        by_step[9]["denoised"], outputs["pred_xstart_first_step"], **x0_tolerance(golden, 9)
+    )
     torch.testing.assert_close(by_step[9]["x"], outputs["x_after_first_step"], **close)
     range_t = golden["config"]["range_t"]
     torch.testing.assert_close(by_step[range_t + 1]["x"], outputs["x_after_refine_step"], **close)

@@ -422,8 +422,8 @@ def test_an_interrupted_run_keeps_its_outputs_and_resumes_to_the_same_results(
     real_write = pipeline.write_image
     writes: list[Path] = []
 
-    def write_then_interrupt(image: object, path: Path) -> None:
-        real_write(image, path)  # type: ignore[arg-type]
+    def write_then_interrupt(image: object, path: Path, *options: object) -> None:
+        real_write(image, path, *options)  # type: ignore[arg-type]
         writes.append(path)
         if len(writes) == 3:
             raise KeyboardInterrupt
@@ -528,8 +528,8 @@ def test_an_interrupted_overwrite_is_not_taken_for_a_finished_run(
 
     real_write = pipeline.write_image
 
-    def write_once_then_interrupt(image: object, path: Path) -> None:
-        real_write(image, path)  # type: ignore[arg-type]
+    def write_once_then_interrupt(image: object, path: Path, *options: object) -> None:
+        real_write(image, path, *options)  # type: ignore[arg-type]
         raise KeyboardInterrupt
 
     monkeypatch.setattr(pipeline, "write_image", write_once_then_interrupt)
