@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-import signal
 import subprocess
 import sys
-import threading
 import traceback
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -33,12 +31,14 @@ def run_i2i_process(
     cwd: Path | None = None,
     dists: Sequence[str] = (),
     env: dict[str, str] | None = None,
-    timeout: float = 120,
+    timeout: float | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m i2i_cli ARGS`` in a new process, fixture distributions ``dists`` on its path.
 
     For what only a real process shows (its entry point, signals, torchrun, what it imports);
     everything else goes through ``run_i2i``, which is the same CLI without the ~5 s start-up.
+    No call has a time limit (``timeout`` is accepted and ignored): only a hang fails a test,
+    through pytest-timeout's per-test limit (pyproject.toml), which also ends the process.
     """
     environment = dict(os.environ)
     environment.pop("I2I_MANIFESTS", None)
@@ -51,7 +51,6 @@ def run_i2i_process(
         env=environment,
         capture_output=True,
         text=True,
-        timeout=timeout,
         check=False,
     )
 
@@ -62,9 +61,9 @@ UNSHOWN_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, ImportWarning
 
 @contextlib.contextmanager
 def _process_like(
-    cwd: Path | None, dists: Sequence[str], env: Mapping[str, str], timeout: float, argv: list[str]
+    cwd: Path | None, dists: Sequence[str], env: Mapping[str, str]
 ) -> Iterator[list[warnings.WarningMessage]]:
-    """Working directory, ``sys.path``, torch threads and a timeout as a process would have them.
+    """Working directory, ``sys.path`` and torch threads as a process would have them.
 
     Everything is restored on exit, and modules imported from the fixture distributions added
     here are forgotten (the next run, like the next process, imports them afresh or not at all).
@@ -74,7 +73,6 @@ def _process_like(
     modules = set(sys.modules)
     previous_cwd = os.getcwd()
     threads = None
-    alarm = None
     try:
         sys.path[:0] = added
         importlib.invalidate_caches()
@@ -85,13 +83,6 @@ def _process_like(
 
             threads = torch.get_num_threads()
             torch.set_num_threads(int(env["OMP_NUM_THREADS"]))
-        if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
-
-            def expire(signum: int, frame: object) -> None:
-                raise subprocess.TimeoutExpired(argv, timeout)
-
-            alarm = signal.signal(signal.SIGALRM, expire)
-            signal.setitimer(signal.ITIMER_REAL, timeout)
         with warnings.catch_warnings(record=True) as caught:
             warnings.resetwarnings()
             warnings.simplefilter("default")
@@ -99,9 +90,6 @@ def _process_like(
                 warnings.simplefilter("ignore", category)
             yield caught
     finally:
-        if alarm is not None:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, alarm)
         if threads is not None:
             torch.set_num_threads(threads)
         os.chdir(previous_cwd)
@@ -120,7 +108,7 @@ def run_i2i(
     cwd: Path | None = None,
     dists: Sequence[str] = (),
     env: dict[str, str] | None = None,
-    timeout: float = 120,
+    timeout: float | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``i2i ARGS`` in this process, as ``run_i2i_process`` would in a new one.
 
@@ -128,7 +116,8 @@ def run_i2i(
     for the run (``I2I_MANIFESTS`` cleared first, as for the process), ``dists`` go on
     ``sys.path``, ``cwd`` is entered; all of it is undone afterwards. An exception that escapes
     the CLI is what the process would show: its traceback on stderr and exit status 1. Warnings
-    a plain process prints are printed on stderr after the run's own output.
+    a plain process prints are printed on stderr after the run's own output. As there, no time
+    limit (``timeout`` is ignored): a hang is pytest-timeout's to report, with the stack.
     """
     from i2i_cli.app import app
 
@@ -136,10 +125,8 @@ def run_i2i(
     environment: dict[str, str | None] = {"I2I_MANIFESTS": None, **(env or {})}
     if dists:
         environment["PYTHONPATH"] = _dist_path(dists, os.environ.get("PYTHONPATH"))
-    with _process_like(cwd, dists, env or {}, timeout, argv) as caught:
+    with _process_like(cwd, dists, env or {}) as caught:
         result = CliRunner().invoke(app, list(args), env=environment, prog_name="i2i")
-    if isinstance(result.exception, subprocess.TimeoutExpired):
-        raise result.exception
     stderr = result.stderr
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         stderr += "".join(traceback.format_exception(*result.exc_info))

@@ -125,7 +125,7 @@ def translate_task(
 ) -> subprocess.CompletedProcess[str]:
     """``i2i translate METHOD --task TASK --config CONFIG`` on the CPU, ``source`` to ``out``."""
     command = ["translate", method, "--task", task, "--config", str(config), "--device", "cpu"]
-    return run_i2i([*command, "--input", str(source), "--output", str(out), *args], timeout=300)
+    return run_i2i([*command, "--input", str(source), "--output", str(out), *args])
 
 
 def png_sources(folder: Path, pixels: torch.Tensor, names: Sequence[str]) -> Path:

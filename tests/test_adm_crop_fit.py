@@ -191,7 +191,7 @@ def test_a_task_run_feeds_its_sampler_center_crop_arr_and_evaluate_lines_up(
     config.write_text(tiny_overrides(method, task, tiny_networks))
     out = tmp_path / "run"
     command = ["translate", method, "--task", task, "--config", str(config), "--device", "cpu"]
-    result = run_i2i([*command, "--input", str(photos), "--output", str(out)], timeout=300)
+    result = run_i2i([*command, "--input", str(photos), "--output", str(out)])
     assert result.returncode == 0, result.stderr
 
     expected = center_crop_arr_as_specified(photo, 32)

@@ -46,7 +46,7 @@ def smoke_method(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_help_does_not_import_torch(args: list[str]) -> None:
     probe = subprocess.run(
-        [sys.executable, "-c", HELP_PROBE, *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", HELP_PROBE, *args], capture_output=True, text=True
     )
     assert "TORCH-NOT-IMPORTED" in probe.stderr, probe.stderr
     assert "Traceback" not in probe.stderr
@@ -90,7 +90,7 @@ def test_method_help_is_generated_from_its_settings_model() -> None:
 
 def test_python_dash_m_runs_the_same_app() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "i2i_cli", "--help"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "i2i_cli", "--help"], capture_output=True, text=True
     )
     assert result.returncode == 0
     assert "translate" in result.stdout

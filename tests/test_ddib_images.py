@@ -107,7 +107,7 @@ def imagenet_folder(folder: Path) -> Path:
 
 def translate(tiny: TinyImageNet, *args: str) -> subprocess.CompletedProcess[str]:
     """``i2i translate ddib --device cpu ARGS`` with the tiny cache and manifest."""
-    return run_i2i(["translate", "ddib", "--device", "cpu", *args], env=tiny.env, timeout=300)
+    return run_i2i(["translate", "ddib", "--device", "cpu", *args], env=tiny.env)
 
 
 def imagenet(tiny: TinyImageNet, source: Path, out: Path, *args: str) -> list[str]:

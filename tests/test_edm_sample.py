@@ -268,7 +268,6 @@ def test_torchrun_splits_the_seeds_and_gives_each_seeds_image(
         ],
         capture_output=True,
         text=True,
-        timeout=180,
     )
     assert two.returncode == 0, two.stderr
     for seed in range(5):

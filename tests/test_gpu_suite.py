@@ -33,7 +33,7 @@ def test_smoke_run_writes_one_json_and_one_table_with_every_section(tmp_path: Pa
     out = tmp_path / "suite"
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--smoke", "--device", "cpu", "--out", str(out)],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        capture_output=True, text=True, cwd=ROOT,
         env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]

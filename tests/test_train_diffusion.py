@@ -320,7 +320,7 @@ def torchrun(args: list[str]) -> None:
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
     try:
-        _, stderr = job.communicate(timeout=240)
+        _, stderr = job.communicate()
     finally:
         if job.poll() is None:
             os.killpg(job.pid, signal.SIGKILL)  # torchrun and both of its workers

@@ -146,7 +146,7 @@ def test_ddp_averages_each_ranks_share_of_the_batch(tmp_path: Path) -> None:
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
     try:
-        _, stderr = job.communicate(timeout=180)
+        _, stderr = job.communicate()
     finally:
         if job.poll() is None:
             os.killpg(job.pid, signal.SIGKILL)  # torchrun and both of its workers

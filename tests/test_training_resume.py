@@ -181,13 +181,10 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "i2i_cli", "train", "tinytrain", "--device", "cpu",
                "--output", str(out), *settings, "--set", "sleep=0.05"]  # fmt: skip
     run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if lines_logged(out) >= 12:
-            break
+    while lines_logged(out) < 12 and run.poll() is None:
         time.sleep(0.02)
     run.send_signal(signal.SIGKILL)
-    run.wait(timeout=30)
+    run.wait()
     saved = weights(out / "checkpoint.pt")  # complete: it loads
     assert 10 <= saved["step"] < 40
     assert not (out / "model.pt").exists()

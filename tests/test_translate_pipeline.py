@@ -218,16 +218,15 @@ def test_killed_run_keeps_its_outputs_and_resumes(tmp_path: Path) -> None:
         "--image-size", "64",
     ]  # fmt: skip
     run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while len(list(out.glob("img*.png"))) < 3 and time.monotonic() < deadline:
+    while len(list(out.glob("img*.png"))) < 3 and run.poll() is None:
         time.sleep(0.05)
     run.send_signal(signal.SIGKILL)
-    run.wait(timeout=30)
+    run.wait()
     written = sorted(out.rglob("img*.png"))
     assert 3 <= len(written) < 12
     for path in written:
         assert pixels(path).shape == (64, 64, 3)  # complete files only
-    resumed = run_i2i(command[3:], timeout=300)  # the rerun needs no process of its own
+    resumed = run_i2i(command[3:])  # the rerun needs no process of its own
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(written)} already done" in resumed.stderr
     assert len(list(out.rglob("img*.png"))) == 12

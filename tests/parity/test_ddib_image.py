@@ -366,7 +366,6 @@ def test_cli_translation_writes_the_reference_images(run: GoldenRun, tmp_path: P
             "--output",
             str(out),
         ],
-        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     expected = run.main["outputs"]["sample_uint8"].int().numpy()
