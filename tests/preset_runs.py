@@ -203,3 +203,16 @@ def spy_sampler(
 def not_run(denoiser: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
     """A sampler stub returning its input unchanged (the preset's values are what is looked at)."""
     return x
+
+
+def record_energy_terms(monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> list[list[Any]]:
+    """The energy terms each run of ``module``'s method builds (``module.build_energies``)."""
+    seen: list[list[Any]] = []
+    original = module.build_energies
+
+    def recording(terms: list[Any], *args: Any, **kwargs: Any) -> Any:
+        seen.append(list(terms))
+        return original(terms, *args, **kwargs)
+
+    monkeypatch.setattr(module, "build_energies", recording)
+    return seen

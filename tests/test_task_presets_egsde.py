@@ -38,6 +38,7 @@ from tests.preset_runs import (
     png_sources,
     preset,
     random_sources,
+    record_energy_terms,
     reference,
     reference_backbone,
     saved_as_png,
@@ -154,15 +155,7 @@ def run_task(
 @pytest.fixture
 def energy_terms(monkeypatch: pytest.MonkeyPatch) -> list[list[EnergyTerm]]:
     """The energy terms each run builds (what the preset and the layer resolved to)."""
-    seen: list[list[EnergyTerm]] = []
-    original = i2i_egsde.translate.build_energies
-
-    def recording(terms: list[EnergyTerm], *args: Any, **kwargs: Any) -> Any:
-        seen.append(list(terms))
-        return original(terms, *args, **kwargs)
-
-    monkeypatch.setattr(i2i_egsde.translate, "build_energies", recording)
-    return seen
+    return record_energy_terms(monkeypatch, i2i_egsde.translate)
 
 
 def test_every_egsde_sdedit_and_ilvr_task_is_covered() -> None:

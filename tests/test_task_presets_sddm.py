@@ -42,6 +42,7 @@ from tests.preset_runs import (
     not_run,
     preset,
     random_sources,
+    record_energy_terms,
     reference,
     reference_backbone,
     saved_as_png,
@@ -110,15 +111,7 @@ def run_task(task: str, layer: dict[str, Any], folder: Path, count: int) -> tupl
 @pytest.fixture
 def energy_terms(monkeypatch: pytest.MonkeyPatch) -> list[list[EnergyTerm]]:
     """The energy terms each run builds (after the method's area is given to them)."""
-    seen: list[list[EnergyTerm]] = []
-    original = i2i_sddm.translate.build_energies
-
-    def recording(terms: list[EnergyTerm], *args: Any, **kwargs: Any) -> Any:
-        seen.append(list(terms))
-        return original(terms, *args, **kwargs)
-
-    monkeypatch.setattr(i2i_sddm.translate, "build_energies", recording)
-    return seen
+    return record_energy_terms(monkeypatch, i2i_sddm.translate)
 
 
 def test_every_sddm_task_is_covered() -> None:
