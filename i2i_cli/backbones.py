@@ -138,7 +138,7 @@ TRAINED_RECORD = "backbone.toml"
 settings a method loads them with (and the weights file it describes, as ``checkpoint``)."""
 
 
-def trained_record(name: str, path: Path) -> Record | None:
+def trained_record(name: str, path: Path, registry: Registry | None = None) -> Record | None:
     """The ``backbone.toml`` an i2i trainer wrote beside ``path`` for backbone ``name``, if any.
 
     It counts only when it names this backbone and this weights file (by file name, so a moved
@@ -158,7 +158,7 @@ def trained_record(name: str, path: Path) -> Record | None:
     origin = f"{sidecar}"
     if not isinstance(model, Mapping) or not (preset is None or isinstance(preset, str)):
         raise UsageError(f"{origin}: 'preset' must be a string and 'model' a table")
-    _, settings = backbone_settings(name, preset, model)
+    _, settings = backbone_settings(name, preset, model, registry)
     label = (
         f"{name}" + (f" preset {preset}" if preset else "") + (" with its [model]" if model else "")
     )
@@ -244,10 +244,11 @@ def load_backbone(
     method's default, an artifact's manifest preset) builds only files that record nothing, as
     does the preset a trainer's record itself names.
     """
+    registry = registry or Registry.discover()
     backbone = backbone_descriptor(name, registry)
     state_dict, record = None, None
     if checkpoint is not None:
-        state_dict, record = read_weights(backbone, name, checkpoint)
+        state_dict, record = read_weights(backbone, name, checkpoint, registry)
     if record is not None and (preset_is_default or preset == record.preset):
         preset = None
     backbone, settings = backbone_settings(name, preset, overrides, registry, record)
@@ -259,21 +260,30 @@ def load_backbone(
 
 
 def read_weights(
-    backbone: Backbone, name: str, path: Path
+    backbone: Backbone,
+    name: str,
+    path: Path,
+    registry: Registry | None = None,
+    *,
+    mmap: bool = False,
 ) -> tuple[dict[str, torch.Tensor], Record | None]:
     """The state dict in ``path`` and what the file records of its network (None: nothing).
 
     The backbone's own ``read_weights`` when it has one (it may return ``DescribedWeights``),
-    else a safe load; an i2i trainer's ``backbone.toml`` beside the file is its record too.
+    else a safe load (memory-mapped with ``mmap``: shapes only); an i2i trainer's
+    ``backbone.toml`` beside the file is its record too.
     """
     from i2i_cli.checkpoints.loading import load_checkpoint
 
     origin = f"checkpoint {path}"
-    loaded = backbone.read_weights(path) if backbone.read_weights else load_checkpoint(path)
+    if backbone.read_weights is not None:
+        loaded = backbone.read_weights(path)
+    else:
+        loaded = load_checkpoint(path, mmap=mmap)
     if isinstance(loaded, DescribedWeights):
         record = Record(loaded.settings, loaded.recorded_as, origin)
         return state_dict_from(loaded.state_dict, origin), record
-    return state_dict_from(loaded, origin), trained_record(name, path)
+    return state_dict_from(loaded, origin), trained_record(name, path, registry)
 
 
 def read_state_dict(backbone: Backbone, path: Path) -> dict[str, torch.Tensor]:

@@ -120,22 +120,9 @@ def file_contents(backbone: str, path: Path) -> tuple[dict[str, tuple[int, ...]]
 
     Torch zip archives are memory-mapped, not read. Unsafe or unreadable -> I2IError.
     """
-    from i2i_cli.backbones import Record, backbone_descriptor, state_dict_from, trained_record
-    from i2i_cli.checkpoints.loading import load_checkpoint
-    from i2i_cli.plugin import DescribedWeights
+    from i2i_cli.backbones import backbone_descriptor, read_weights
 
-    descriptor = backbone_descriptor(backbone)
-    origin = f"checkpoint {path}"
-    if descriptor.read_weights is not None:
-        loaded = descriptor.read_weights(path)
-    else:
-        loaded = load_checkpoint(path, mmap=True)
-    if isinstance(loaded, DescribedWeights):
-        record = Record(loaded.settings, loaded.recorded_as, origin)
-        loaded = loaded.state_dict
-    else:
-        record = trained_record(backbone, path)
-    state = state_dict_from(loaded, origin)
+    state, record = read_weights(backbone_descriptor(backbone), backbone, path, mmap=True)
     return {key: tuple(value.shape) for key, value in state.items()}, record
 
 
