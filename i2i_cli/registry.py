@@ -40,15 +40,25 @@ class PluginEntry:
         return f"{self.distribution} {self.version}"
 
 
-def _entry_from(kind: str, entry_point: metadata.EntryPoint) -> PluginEntry:
-    """A ``PluginEntry`` for one entry point, naming the distribution that declared it."""
+def _origin_of(entry_point: metadata.EntryPoint) -> tuple[str, str]:
+    """The name and version of the distribution that declared an entry point (``?`` if none)."""
     dist = getattr(entry_point, "dist", None)
+    if dist is None:
+        return "?", "?"
+    found = dist.metadata
+    return found["Name"], found["Version"]
+
+
+def _entry_from(
+    kind: str, entry_point: metadata.EntryPoint, origin: tuple[str, str]
+) -> PluginEntry:
+    """A ``PluginEntry`` for one entry point, naming the distribution that declared it."""
     return PluginEntry(
         kind=kind,
         name=entry_point.name,
         target=entry_point.value,
-        distribution=dist.metadata["Name"] if dist is not None else "?",
-        version=dist.version if dist is not None else "?",
+        distribution=origin[0],
+        version=origin[1],
         entry_point=entry_point,
     )
 
@@ -63,10 +73,15 @@ class Registry:
     def discover(cls) -> Registry:
         """Read the entry points of every installed distribution, importing none of them."""
         entries: dict[str, dict[str, tuple[PluginEntry, ...]]] = {}
+        installed = metadata.entry_points()
+        origins: dict[int, tuple[str, str]] = {}  # a distribution's METADATA is parsed once
         for kind in KINDS:
             by_name: dict[str, tuple[PluginEntry, ...]] = {}
-            for entry_point in metadata.entry_points(group=group_of(kind)):
-                entry = _entry_from(kind, entry_point)
+            for entry_point in installed.select(group=group_of(kind)):
+                dist = getattr(entry_point, "dist", None)
+                if id(dist) not in origins:
+                    origins[id(dist)] = _origin_of(entry_point)
+                entry = _entry_from(kind, entry_point, origins[id(dist)])
                 same = by_name.get(entry.name, ())
                 if all(other.distribution != entry.distribution for other in same):
                     by_name[entry.name] = (*same, entry)
