@@ -39,7 +39,8 @@ def test_a_corrupt_safetensors_file_is_one_line(tmp_path: Path, cut: int) -> Non
     path = tmp_path / "model.safetensors"
     safetensors_torch.save_file(state_dict(), str(path))
     path.write_bytes(path.read_bytes()[:cut])
-    with pytest.raises(I2IError, match=r"model\.safetensors: the file is corrupt") as caught:
+    cut_short = r"model\.safetensors: the file is (empty|truncated)"
+    with pytest.raises(I2IError, match=cut_short) as caught:
         load_checkpoint(path)
     assert "\n" not in str(caught.value)
 

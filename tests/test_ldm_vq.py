@@ -199,7 +199,7 @@ def write_zip(path: Path, members: dict[str, bytes]) -> Path:
 @pytest.mark.parametrize(
     ("make", "complaint"),
     [
-        (lambda d: (d / "notes.txt").write_text("not weights") and d / "notes.txt", "corrupt"),
+        (lambda d: (d / "notes.txt").write_text("not weights") and d / "notes.txt", "a text file"),
         (lambda d: write_zip(d / "vq-f4.zip", {"config.yaml": b"x"}), "without a model.ckpt"),
         (lambda d: write_zip(d / "bad.zip", {"model.ckpt": b"junk"}), "model.ckpt in"),
         (lambda d: torch.save({"state_dict": {"a": 1}}, d / "m.ckpt") or d / "m.ckpt", "no state"),

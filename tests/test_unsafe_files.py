@@ -104,7 +104,7 @@ def test_random_bytes_are_corrupt_not_hostile(tmp_path: Path) -> None:
     path.write_bytes(np.random.default_rng(0).bytes(4096))
     with pytest.raises(I2IError) as caught:
         load_checkpoint(path)
-    assert_safe_line(str(caught.value), str(path), "corrupt or truncated")
+    assert_safe_line(str(caught.value), str(path), "is not a checkpoint (its first bytes")
 
 
 def test_an_html_page_is_named_a_web_page(tmp_path: Path) -> None:

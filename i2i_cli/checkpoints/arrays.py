@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from i2i_cli.checkpoints.file_kind import file_fault
 from i2i_cli.checkpoints.loading import error_reason
 from i2i_cli.errors import I2IError
 
@@ -29,8 +30,14 @@ NOT_AN_ARRAY_FILE = (
 )
 
 
-def array_error_reason(error: BaseException) -> str:
-    """Why ``np.load(allow_pickle=False)`` failed, as one line without advice to allow pickles."""
+def array_error_reason(error: BaseException, path: Path | None = None) -> str:
+    """Why ``np.load(allow_pickle=False)`` failed, as one line without advice to allow pickles.
+
+    ``path`` given, a file that is no array file (text, a web page, cut short) says so first.
+    """
+    fault = None if path is None else file_fault(path, "an .npy/.npz file")
+    if fault is not None:
+        return fault.what
     text = str(error)
     if "Object arrays" in text:
         return OBJECT_ARRAY
@@ -50,4 +57,5 @@ def read_npz_arrays(path: Path) -> dict[str, np.ndarray]:
         with data:
             return {key: data[key] for key in data.files}
     except ARRAY_ERRORS as error:
-        raise I2IError(f"cannot read {path} as an .npz file: {array_error_reason(error)}") from None
+        reason = array_error_reason(error, path)
+        raise I2IError(f"cannot read {path} as an .npz file: {reason}") from None

@@ -14,9 +14,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from i2i_cli.checkpoints.file_kind import FileFault, Source, file_fault
 from i2i_cli.errors import I2IError, UsageError
 
 SAFETENSORS_SUFFIX = ".safetensors"
+DOWNLOAD_AGAIN = "delete it and download it again"
 
 
 def load_checkpoint(
@@ -40,11 +42,6 @@ def _load_torch(path: Path, map_location: Any, mmap: bool) -> Any:
     """``torch.load(path, weights_only=True)``; anything but tensors and containers -> I2IError."""
     import torch
 
-    html = _html_page(path)
-    if html:
-        raise I2IError(html)
-    if path.stat().st_size == 0:
-        raise I2IError(f"cannot load checkpoint {path}: the file is empty")
     try:
         return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as error:
@@ -70,7 +67,7 @@ def _load_safetensors(path: Path, map_location: Any) -> dict[str, Any]:
     try:
         return load_file(path, device=str(map_location))
     except Exception as error:
-        raise I2IError(corrupt_message(path, error)) from None
+        raise I2IError(load_error_message(path, error)) from None
 
 
 FORBIDDEN_GLOBAL = re.compile(r"\bGLOBAL\s+([A-Za-z_][\w.]*)", re.IGNORECASE)
@@ -81,8 +78,6 @@ unsupported GLOBAL posix.system whose module posix is blocked" (2.6 on)."""
 WEIGHTS_ONLY_REASON = re.compile(r"WeightsUnpickler error:\s*(.+?)(?:\n\s*\n|$)", re.DOTALL)
 UNSAFE_ADVICE = ("weights_only", "allow_pickle", "add_safe_globals", "safe_globals")
 """Words of advice that lead to loading a file unsafely: never relayed to the user."""
-
-HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<?xml", b"<!--")
 
 
 FORBIDDEN_OBJECT = (
@@ -141,33 +136,41 @@ def _first_sentence(line: str, longer_than: int = 100) -> str:
     return line.split(". ", 1)[0]
 
 
-def load_error_message(label: Path | str, error: BaseException, what: str = "checkpoint") -> str:
-    """The one line for a file that did not load: refused as unsafe, or corrupt."""
+def load_error_message(
+    label: Path | str,
+    error: BaseException,
+    what: str = "checkpoint",
+    file: Source | None = None,
+    advice: str = DOWNLOAD_AGAIN,
+) -> str:
+    """The one line for a file that did not load: what its bytes are, else unsafe, else corrupt.
+
+    ``file`` (default: ``label`` as a path) is read to tell a file that is not a checkpoint, or
+    is truncated, from a well-formed one; only a well-formed pickle that asked for a global it
+    may not have is called unsafe. ``advice`` follows a damaged file's line.
+    """
+    fault = file_fault(label if file is None else file)
+    if fault is not None:
+        return fault_message(label, fault, what, advice)
     name = forbidden_global(error)
     if name is not None:
         return unsafe_message(label, name, what)
-    return corrupt_message(label, error)
+    return corrupt_message(label, error, what, advice)
 
 
-def corrupt_message(path: Path | str, error: BaseException) -> str:
+def fault_message(
+    label: Path | str, fault: FileFault, what: str = "checkpoint", advice: str = DOWNLOAD_AGAIN
+) -> str:
+    """``cannot load <what> <label>: <what the file is>``, with ``advice`` for a damaged one."""
+    line = f"cannot load {what} {label}: {fault.what}"
+    return f"{line}; {advice}" if fault.damaged else line
+
+
+def corrupt_message(
+    path: Path | str, error: BaseException, what: str = "checkpoint", advice: str = DOWNLOAD_AGAIN
+) -> str:
     """The one-line message for a checkpoint that cannot be read."""
     return (
-        f"cannot load checkpoint {path}: the file is corrupt or truncated ({error_reason(error)}); "
-        "delete it and download it again"
-    )
-
-
-def _html_page(path: Path) -> str | None:
-    """The message for a file that is a web page (a failed download's HTML), else None."""
-    try:
-        with path.open("rb") as stream:
-            head = stream.read(512).lstrip().lower()
-    except OSError:
-        return None
-    if not head.startswith(HTML_STARTS):
-        return None
-    return (
-        f"cannot load checkpoint {path}: it is a web page (HTML), not a checkpoint; the download "
-        "returned a page instead of the file (e.g. Google Drive's warning or quota page). "
-        "Download the file itself and run `i2i download --from FILE NAME`"
+        f"cannot load {what} {path}: the file is corrupt or truncated ({error_reason(error)}); "
+        f"{advice}"
     )

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
-from i2i_cli.checkpoints.loading import corrupt_message, error_reason
+from i2i_cli.checkpoints.file_kind import file_fault
+from i2i_cli.checkpoints.loading import corrupt_message, error_reason, fault_message
 from i2i_cli.errors import I2IError
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -40,6 +41,10 @@ PersistentLoad = Callable[[Any], Any]
 
 class UnsafePickleError(I2IError):
     """A pickle asked for something the allow-list does not name; it was not unpickled."""
+
+
+class MissingFile(I2IError):
+    """The file to unpickle does not exist."""
 
 
 class Refusal(Exception):
@@ -273,14 +278,19 @@ def restricted_load(
                 return _load_torch_zip(stream, allowed, label)
             stream.seek(0)
             result = RestrictedUnpickler(stream, allowed, label, persistent_load).load()
-    except I2IError:
+    except MissingFile:
         raise
-    except Refusal as refusal:
-        raise UnsafePickleError(
-            f"{label} contains objects that are not allowed: it holds {refusal}; refusing to "
-            "unpickle it (nothing from the file was run)"
-        ) from None
     except Exception as error:
+        fault = file_fault(file)
+        if fault is not None:
+            raise I2IError(fault_message(label, fault)) from None
+        if isinstance(error, I2IError):
+            raise
+        if isinstance(error, Refusal):
+            raise UnsafePickleError(
+                f"{label} contains objects that are not allowed: it holds {error}; refusing to "
+                "unpickle it (nothing from the file was run)"
+            ) from None
         raise I2IError(corrupt_message(label, error)) from None
     if type(result) is int and result == LEGACY_TORCH_MAGIC:
         raise I2IError(
@@ -343,7 +353,7 @@ def _opened(file: Source) -> Iterator[IO[bytes]]:
         return
     path = Path(file)
     if not path.is_file():
-        raise I2IError(f"checkpoint {path} does not exist")
+        raise MissingFile(f"checkpoint {path} does not exist")
     with path.open("rb") as stream:
         yield stream
 

@@ -24,7 +24,13 @@ from typing import IO, Any
 
 import torch
 
-from i2i_cli.checkpoints.loading import error_reason, forbidden_global, unsafe_message
+from i2i_cli.checkpoints.file_kind import file_fault
+from i2i_cli.checkpoints.loading import (
+    error_reason,
+    fault_message,
+    forbidden_global,
+    unsafe_message,
+)
 from i2i_cli.errors import I2IError
 
 PERSISTENT_VERSION = 6
@@ -139,11 +145,14 @@ def read_detector_pickle(path: Path) -> dict[str, torch.Tensor]:
         with open(path, "rb") as handle:
             root = DetectorUnpickler(handle, str(path)).load()
         return collect_state(root)
-    except DetectorFileError as error:
-        if str(path) in str(error):
-            raise
-        raise DetectorFileError(f"detector {path}: {error}") from None
     except Exception as error:
+        fault = file_fault(path)
+        if fault is not None:
+            raise DetectorFileError(fault_message(path, fault, "detector")) from None
+        if isinstance(error, DetectorFileError):
+            if str(path) in str(error):
+                raise
+            raise DetectorFileError(f"detector {path}: {error}") from None
         name = forbidden_global(error)
         if name is not None:
             raise DetectorFileError(unsafe_message(path, name, "detector")) from None

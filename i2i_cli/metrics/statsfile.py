@@ -56,7 +56,7 @@ def read_stats(path: Path) -> ReferenceStats:
             arrays = {key: data[key] for key in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise UsageError(
-            f"cannot read statistics {path}: not an .npz file ({array_error_reason(error)})"
+            f"cannot read statistics {path}: not an .npz file ({array_error_reason(error, path)})"
         ) from None
     missing = [key for key in ("mu", "sigma") if key not in arrays]
     if missing:

@@ -105,8 +105,14 @@ def export_weights(path: Path, module: nn.Module) -> None:
 
 def _unloadable(path: Path, error: BaseException) -> str:
     """Why a checkpoint did not load, in one line that never advises loading it unsafely."""
+    from i2i_cli.checkpoints.file_kind import file_fault
     from i2i_cli.checkpoints.loading import error_reason, forbidden_global, unsafe_message
 
+    fault = file_fault(path)
+    if fault is not None:
+        return f"cannot resume from {path}: {fault.what}" + (
+            "; delete it to start over" if fault.damaged else ""
+        )
     name = forbidden_global(error)
     if name is not None:
         return f"cannot resume: {unsafe_message(path, name, 'training checkpoint')}"

@@ -164,7 +164,7 @@ def read_points(path: Path) -> torch.Tensor:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
         raise UsageError(
-            f"--input {path} is not a readable .npy file: {array_error_reason(error)}"
+            f"--input {path} is not a readable .npy file: {array_error_reason(error, path)}"
         ) from None
     if array.ndim != 2 or array.shape[1] != 2 or len(array) == 0:
         raise UsageError(f"--input {path} holds shape {array.shape}; expected (n, 2) points")

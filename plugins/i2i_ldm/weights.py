@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from i2i_cli.checkpoints.file_kind import file_fault
+from i2i_cli.checkpoints.loading import fault_message
 from i2i_cli.checkpoints.safe_pickle import (
     ZIP_MAGIC,
     numpy_scalar_globals,
@@ -96,6 +98,9 @@ def distributed_checkpoint(path: Path) -> str | None:
         with zipfile.ZipFile(path) as archive:
             names = [info.filename for info in archive.infolist() if not info.is_dir()]
     except (zipfile.BadZipFile, OSError) as error:
+        fault = file_fault(path)
+        if fault is not None:
+            raise I2IError(fault_message(path, fault)) from None
         raise I2IError(
             f"checkpoint {path} is not a readable zip archive ({error}); {EXPECTED}"
         ) from None

@@ -144,8 +144,8 @@ def no_tensors(path: Path) -> None:
 
 
 ADOPTION_CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
-    "random-bytes": (random_bytes, ("corrupt or truncated",)),
-    "truncated": (truncated, ("corrupt or truncated",)),
+    "random-bytes": (random_bytes, ("is not a checkpoint (its first bytes",)),
+    "truncated": (truncated, ("the file is truncated",)),
     "empty": (empty, ("the file is empty",)),
     "html-page": (html_page, ("web page (HTML)",)),
     "wrong-architecture": (wrong_width, ("do not fit ddib-2d", "shape mismatches")),
@@ -184,7 +184,7 @@ def test_adopting_a_bad_file_is_refused_and_keeps_the_cached_one(
 def test_a_first_adoption_of_random_bytes_leaves_no_file(manifest: Path, tmp_path: Path) -> None:
     bad = tmp_path / "random.pt"
     random_bytes(bad)
-    error_line(i2i("download", "--from", str(bad), "t_points"), "corrupt or truncated")
+    error_line(i2i("download", "--from", str(bad), "t_points"), "is not a checkpoint")
     assert snapshot(home()) == {}
 
 
@@ -256,7 +256,7 @@ def test_verify_finds_garbage_put_into_the_cache_by_hand(manifest: Path) -> None
     before = snapshot(home())
     result = i2i("download", "--verify", "t_points")
     error_line(result, "1 of 1 cached files failed verification", "t_points")
-    assert "t_points: MISMATCH" in result.stdout and "corrupt or truncated" in result.stdout
+    assert "t_points: MISMATCH" in result.stdout and "is not a checkpoint" in result.stdout
     assert snapshot(home()) == before
 
 
@@ -313,7 +313,7 @@ def serialised(make: Callable[[Path], None], tmp_path: Path) -> bytes:
     ("case", "needle"),
     [
         ("html-page", "web page (HTML)"),
-        ("random-bytes", "corrupt or truncated"),
+        ("random-bytes", "is not a checkpoint"),
         ("wrong-architecture", "do not fit ddib-2d"),
         ("hostile-os-system", "not allowed to run"),
     ],

@@ -502,8 +502,8 @@ def _damage(checkpoint: Path, damage: str) -> None:
 @pytest.mark.parametrize(
     ("damage", "needle"),
     [
-        ("truncated", "corrupt or truncated"),
-        ("random bytes", "corrupt or truncated"),
+        ("truncated", "the file is truncated"),
+        ("random bytes", "is not a checkpoint"),
         ("hostile", "not allowed to run"),
     ],
 )
