@@ -16,8 +16,16 @@ from i2i_cli.progress import RunProgress
 
 if TYPE_CHECKING:
     from i2i_cli.checkpoints.store import CheckpointStore
+    from i2i_cli.nonfinite import FiniteWatch
     from i2i_cli.run_settings import RunSettings
     from i2i_cli.runtime import Runtime
+
+
+def _finite_watch() -> FiniteWatch:
+    """A fresh watch for NaN and infinity in the run's batches (``i2i_cli.nonfinite``)."""
+    from i2i_cli.nonfinite import FiniteWatch
+
+    return FiniteWatch()
 
 
 @dataclass
@@ -32,6 +40,8 @@ class RunContext:
     output: Path
     progress: RunProgress
     console: Console = field(repr=False)
+    finite: FiniteWatch = field(default_factory=_finite_watch, repr=False)
+    """Where the run's batches went non-finite: networks, guidance and state are checked."""
 
     @cached_property
     def store(self) -> CheckpointStore:

@@ -83,7 +83,8 @@ def validate_energy_settings(
 def build_energies(
     terms: Sequence[EnergyTerm], ctx: RunContext, registry: Registry | None = None
 ) -> list[WeightedEnergy]:
-    """The run's weighted energies, each built once by its plugin (zero weights are skipped)."""
+    """The run's weighted energies, each built once by its plugin (zero weights are skipped);
+    their gradients are checked for NaN and infinity while the run samples (``ctx.finite``)."""
     from i2i_cli.guidance import WeightedEnergy
 
     registry = registry or Registry.discover()
@@ -92,7 +93,8 @@ def build_energies(
         if term.weight == 0:
             continue
         function = energy_descriptor(term.name, registry).build(settings, ctx)
-        energies.append(WeightedEnergy(term.name, term.weight, function))
+        watched = ctx.finite.watch_energy(term.name, function)
+        energies.append(WeightedEnergy(term.name, term.weight, watched))
     return energies
 
 

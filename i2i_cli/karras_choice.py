@@ -37,7 +37,12 @@ class KarrasChoice(Settings):
     rho: float = Field(7.0, gt=0.0, le=100.0, description="Time-step exponent rho (eq. 5).")
     s_churn: float = Field(0.0, ge=0.0, le=1e4, description="Stochasticity strength S_churn.")
     s_min: float = Field(0.0, ge=0.0, description="Stochasticity only at sigma >= S_min.")
-    s_max: float = Field(math.inf, ge=0.0, description="Stochasticity only at sigma <= S_max.")
+    s_max: float = Field(
+        math.inf,
+        ge=0.0,
+        allow_inf_nan=True,  # inf: no upper bound (EDM's S_tmax default); ge=0 refuses NaN
+        description="Stochasticity only at sigma <= S_max (inf: no upper bound).",
+    )
     s_noise: float = Field(1.0, ge=0.0, le=10.0, description="Stochastic noise inflation S_noise.")
     clip_denoised: bool = Field(
         False,

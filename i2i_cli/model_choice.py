@@ -55,7 +55,8 @@ def load_for_run(
 ) -> LoadedBackbone:
     """The chosen backbone with its weights on the run's device, in eval mode, prepared.
 
-    ``Runtime.prepare`` applies the run's ``--compile`` and ``--channels-last`` to the module.
+    ``Runtime.prepare`` applies the run's ``--compile`` and ``--channels-last`` to the module;
+    its outputs are checked for NaN and infinity while the run samples (``ctx.finite``).
 
     ``checkpoint`` (an artifact or a path) replaces ``choice.checkpoint`` (e.g. DDIB's source and
     target models); ``overrides`` go over the preset below ``choice.model``. A checkpoint that
@@ -78,6 +79,7 @@ def load_for_run(
         preset_is_default=preset_is_default(choice),
     )
     ctx.runtime.prepare(loaded.module)
+    ctx.finite.watch_network(loaded.module, choice.backbone)
     return loaded
 
 

@@ -168,13 +168,16 @@ def write_image(image: torch.Tensor, path: Path, quantize: Quantize = "round") -
     The format comes from the suffix (``.jpg`` is JPEG at Pillow's default quality 75); one
     channel is written as greyscale; ``quantize`` says how values become 8 bits (``to_uint8``).
     Parent folders are created; on any failure the previous file under ``path`` (if any) is
-    untouched and no temporary file is left.
+    untouched and no temporary file is left. An image holding NaN or infinity is never
+    written (an I2IError).
     """
     path = Path(path)
     if image.dim() != 3 or image.shape[0] not in (1, 3):
         raise ValueError(
             f"write_image needs a (3, H, W) or (1, H, W) image, got {tuple(image.shape)}"
         )
+    if not torch.isfinite(image).all():
+        raise I2IError(f"not writing {path}: the image holds NaN or infinite values")
     pixels = to_uint8(image, quantize).permute(1, 2, 0).numpy()
     picture = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
     write_atomic_bytes(_encode(picture, path), path)

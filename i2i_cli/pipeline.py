@@ -95,6 +95,24 @@ def _write_batch(
         ctx.progress.advance_items()
 
 
+def _finite_results(
+    ctx: RunContext, items: Sequence[ImageItem], results: torch.Tensor
+) -> tuple[list[ImageItem], torch.Tensor]:
+    """The items whose result is finite and their results as float32 on the CPU.
+
+    Each other item gets one red ``failed`` line naming what went non-finite at which step
+    (``ctx.finite``); it is not written, and a rerun tries it again.
+    """
+    failures = ctx.finite.finish(results)
+    keep = [row for row, failure in enumerate(failures) if failure is None]
+    for item, failure in zip(items, failures, strict=True):
+        if failure is not None:
+            ctx.console.print(f"[red]failed[/red] {item.path}: {failure.line()}; not written")
+            ctx.progress.skip_items()
+    kept = results.detach()[keep] if len(keep) < len(items) else results.detach()
+    return [items[row] for row in keep], kept.float().cpu()
+
+
 def translate_images(
     ctx: RunContext, translate_batch: BatchTranslator, **options: Unpack[TranslateOptions]
 ) -> list[ImageItem]:
@@ -109,7 +127,8 @@ def translate_images(
     the first batch for a quick look and again at the end. No readable input at all (every
     source unreadable, none done before) is a UsageError after the skipped lines. ``fit``
     brings each image to ``image_size`` (see ``i2i_cli.image_fit.Fit``); ``accept`` leaves items out
-    (see ``translate_image_items``).
+    (see ``translate_image_items``). An item whose result went non-finite is one ``failed``
+    line and is not written (``i2i_cli.nonfinite``).
     """
 
     def ignore_items(
@@ -181,12 +200,13 @@ def translate_image_items(
     for batch_items, batch in batches:
         x = batch.to(device)
         source_noise = noise(run.seed, [item.key for item in batch_items], device)
-        callback = ctx.progress.step_callback()
-        y = translate_batch(batch_items, x, source_noise, callback).detach().float().cpu()
-        _write_batch(ctx, batch_items, y, output_format, sources, quantize)
+        callback = ctx.finite.start(batch_items, ctx.progress.step_callback())
+        y = translate_batch(batch_items, x, source_noise, callback)
+        finite_items, y = _finite_results(ctx, batch_items, y)
+        _write_batch(ctx, finite_items, y, output_format, sources, quantize)
         if not written and ctx.runtime.is_main:
             write_preview(ctx.output, items, image_size, fit, output_format)
-        written.extend(batch_items)
+        written.extend(finite_items)
     _check_some_read(ctx, source, len(mine), len(unreadable), nothing_done=len(todo) == len(items))
     ctx.runtime.barrier()  # every rank's results are written before the preview is made
     if ctx.runtime.is_main and (todo or not (ctx.output / GRID_FILE).exists()):
@@ -283,6 +303,7 @@ def sample_images(
 
     ``items`` default to ``--num-samples`` keys ``000000 ...``; a method may name its own (EDM's
     seeds) and the ``noise`` factory that gives each its stream (``SeedNoise`` for EDM's).
+    A sample that went non-finite is one ``failed`` line and is not written.
     """
     run = ctx.run
     items = sample_keys(run.num_samples) if items is None else list(items)
@@ -294,6 +315,7 @@ def sample_images(
     for start in range(0, len(mine), run.batch_size):
         batch_items = mine[start : start + run.batch_size]
         batch_noise = noise(run.seed, [item.key for item in batch_items], ctx.runtime.device)
-        images = sample_batch(len(batch_items), batch_noise, ctx.progress.step_callback())
-        _write_batch(ctx, batch_items, images.detach().float().cpu())
+        callback = ctx.finite.start(batch_items, ctx.progress.step_callback())
+        images = sample_batch(len(batch_items), batch_noise, callback)
+        _write_batch(ctx, *_finite_results(ctx, batch_items, images))
     return mine

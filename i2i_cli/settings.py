@@ -26,9 +26,16 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class Settings(BaseModel):
-    """Base of every plugin's settings: unknown keys are errors; resolved values never change."""
+    """Base of every plugin's settings: unknown keys are errors; resolved values never change.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    Every number must be finite: NaN and infinity are refused in every float field, nested ones
+    included. A field where infinity means "no bound" says so with ``allow_inf_nan=True`` and a
+    range that still refuses NaN (``ge=0`` does), e.g. ``KarrasChoice.s_max``.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+    )
 
 
 class SettingsError(UsageError):
@@ -102,6 +109,9 @@ def format_validation_error(
             lines.append(f"unknown setting '{field}' (known settings: {known})")
         elif problem["type"] == "missing":
             lines.append(f"setting '{field}' is required")
+        elif problem["type"] == "finite_number":
+            given = problem["input"]
+            lines.append(f"invalid setting '{field}' = {given!r}: it must be a finite number")
         else:
             allowed = problem["msg"].removeprefix("Value error, ")
             lines.append(f"invalid setting '{field}' = {problem['input']!r}: {allowed}")

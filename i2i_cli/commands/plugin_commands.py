@@ -213,6 +213,8 @@ def execute(capability: Capability, name: str, plugin: Descriptor, resolved: Res
 
     ``run.toml`` is compared with the folder's and written by rank 0 when ``check_record``
     says; a command that returns a dict (a metric) has it written as ``result.json`` and shown.
+    Items that went non-finite (``RunContext.finite``) are listed in ``result.json`` under
+    ``failed`` and the run ends with a ``NonFiniteError`` once every other item is written.
     """
     from i2i_cli.outputs import check_apart, check_not_blocked, make_output_folder
 
@@ -263,6 +265,7 @@ def _execute_in(
     """The run itself, in a fresh context, with ``run.toml`` written as ``plan`` says."""
     from i2i_cli.atomic import write_atomic_text
     from i2i_cli.context import open_context
+    from i2i_cli.nonfinite import NonFiniteError, result_with_failures
     from i2i_cli.run_record import mark_unfinished
 
     with open_context(capability.command, name, resolved.task, resolved.run, output) as ctx:
@@ -272,14 +275,33 @@ def _execute_in(
             first = mark_unfinished(record) if plan.unfinished else record
             write_atomic_text(to_toml(first), output / RUN_RECORD)
         result = _run_plugin(capability, run, resolved.settings, ctx)
+        failures, written = (
+            ctx.finite.gathered(ctx.runtime, ctx.progress.done)
+            if capability.keeps_done
+            else ([], 0)
+        )
         if main and (plan.unfinished or not plan.first):
             write_atomic_text(to_toml(record), output / RUN_RECORD)
-        if isinstance(result, Mapping) and main:
-            write_atomic_text(json.dumps(result, indent=2, default=str) + "\n", output / RESULT)
-            print_result(name, result)
+        shown = result if isinstance(result, Mapping) else None
+        content = result_with_failures(_read_result(output / RESULT), shown, failures)
+        if content is not None and main:
+            write_atomic_text(json.dumps(content, indent=2, default=str) + "\n", output / RESULT)
+        if shown is not None and main:
+            print_result(name, shown)
+        if failures:
+            raise NonFiniteError(failures, written, output / RESULT)
         if ctx.progress.done or ctx.progress.skipped:
             noun = "steps" if capability.command == "train" else "images"
             ctx.log(f"[green]done[/green]: {ctx.progress.summary(noun)} -> {output}")
+
+
+def _read_result(path: Path) -> dict[str, Any] | None:
+    """The ``result.json`` an earlier run left (None: none, or not a JSON object)."""
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return content if isinstance(content, dict) else None
 
 
 def _run_plugin(

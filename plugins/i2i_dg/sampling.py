@@ -79,6 +79,7 @@ def sample(settings: DgSampleSettings, ctx: RunContext) -> None:
         raise UsageError("discriminator.cond needs a class-conditional EDM network")
     discriminator = None
     if settings.w1:
-        discriminator = build_discriminator_energy(settings.discriminator, ctx)
+        built = build_discriminator_energy(settings.discriminator, ctx)
+        discriminator = ctx.finite.watch_energy("discriminator", built)
     batches = DgBatches(net, settings, discriminator, ctx.runtime.device)
     sample_seeds(ctx, settings, batches, shape=net.shape, label_dim=net.label_dim)
