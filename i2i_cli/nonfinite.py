@@ -164,7 +164,8 @@ class FiniteWatch:
         bad = bad_rows(value, len(batch.items))
         first = batch.first.get(what)
         if first is None:
-            first = batch.first[what] = torch.full_like(bad, -1, dtype=torch.long)
+            first = torch.full(bad.shape, -1, dtype=torch.long, device=bad.device)
+            batch.first[what] = first
         first.masked_fill_(bad.to(first.device) & (first < 0), batch.step)
 
     def finish(self, result: torch.Tensor) -> list[NonFinite | None]:
