@@ -9,6 +9,7 @@ One module a job:
     store        CheckpointStore: select, require, verify, download and adopt artifacts
     loading      load_checkpoint: torch files with weights_only=True, optional safetensors
     file_kind    what a file that did not load is: not a checkpoint, truncated, or well formed
+    archives     one zip member copied out to a temporary file, its declared size checked first
     safe_pickle  restricted_load: unpickle building only what an allow-list names (EDM pickles)
     index        the repository's top-level checkpoints.toml, rendered from the shipped manifests
 

@@ -16,14 +16,12 @@ The training-only ``loss.*`` tensors (LPIPS and discriminator) are dropped; a fu
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from i2i_cli.checkpoints.archives import extracted_member
 from i2i_cli.checkpoints.file_kind import file_fault
 from i2i_cli.checkpoints.loading import fault_message
 from i2i_cli.checkpoints.safe_pickle import (
@@ -84,7 +82,7 @@ def read_vq_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     member = distributed_checkpoint(path)
     if member is None:
         return read_torch_file(path, f"checkpoint {path}")
-    with extracted(path, member) as ckpt:
+    with extracted_member(path, member, prefix="i2i-ldm-") as ckpt:
         return read_torch_file(ckpt, f"{member} in {path}", shown_as=ckpt)
 
 
@@ -115,26 +113,6 @@ def distributed_checkpoint(path: Path) -> str | None:
     if any(Path(name).name == TORCH_ARCHIVE_RECORD for name in names):
         return None
     raise I2IError(f"checkpoint {path} is a zip archive without a model.ckpt; {EXPECTED}")
-
-
-@contextmanager
-def extracted(archive_path: Path, member: str) -> Iterator[Path]:
-    """``member`` of the zip, copied to a temporary file (torch's reader needs random access)."""
-    with tempfile.TemporaryDirectory(prefix="i2i-ldm-") as folder:
-        target = Path(folder) / Path(member).name
-        try:
-            with (
-                zipfile.ZipFile(archive_path) as archive,
-                archive.open(member) as source,
-                target.open("wb") as sink,
-            ):
-                shutil.copyfileobj(source, sink, length=1 << 20)
-        except (zipfile.BadZipFile, OSError, EOFError) as error:
-            raise I2IError(
-                f"cannot extract {member} from {archive_path}: the archive is corrupt or "
-                f"truncated ({error}); delete it and download it again"
-            ) from None
-        yield target
 
 
 def read_torch_file(
