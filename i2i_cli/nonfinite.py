@@ -161,6 +161,7 @@ class FiniteWatch:
             self._see(self._batch, what, value)
 
     def _see(self, batch: _Batch, what: str, value: torch.Tensor) -> None:
+        """Mark ``batch``'s items that ``value`` is non-finite for at its step, unless marked."""
         bad = bad_rows(value, len(batch.items))
         first = batch.first.get(what)
         if first is None:
