@@ -6,7 +6,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
 import torch
@@ -72,18 +72,29 @@ class DistInfo:
         return self.rank == 0
 
 
-def init_distributed(device_type: str) -> DistInfo:
-    """Join the process group torchrun describes (nccl on cuda, else gloo); world size 1 without."""
+def torchrun_placement() -> DistInfo:
+    """This process's rank, world size and local rank as torchrun's environment gives them.
+
+    Read before any process group is joined (rank 0 of 1 when run plainly).
+    """
     if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) <= 1:
         return DistInfo()
     rank = int(os.environ["RANK"])
     world_size = int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", rank))
+    return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank)
+
+
+def init_distributed(device_type: str) -> DistInfo:
+    """Join the process group torchrun describes (nccl on cuda, else gloo); world size 1 without."""
+    info = torchrun_placement()
+    if info.world_size == 1:
+        return info
     owns = False
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
         owns = True
-    return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, owns_group=owns)
+    return replace(info, owns_group=owns)
 
 
 def warn_line(message: str) -> None:

@@ -211,12 +211,16 @@ def dry_run_record(capability: Capability, name: str, resolved: Resolved) -> dic
 def execute(capability: Capability, name: str, plugin: Descriptor, resolved: Resolved) -> None:
     """Run the plugin's command in a fresh context, after checking the output folder.
 
-    ``run.toml`` is compared with the folder's and written by rank 0 when ``check_record``
-    says; a command that returns a dict (a metric) has it written as ``result.json`` and shown.
+    The folder is locked for the whole run (``i2i_cli.run_lock``: a second run into it is
+    refused), then ``run.toml`` is compared with the folder's and written by rank 0 when
+    ``check_record`` says; a command that returns a dict (a metric) has it written as
+    ``result.json`` and shown.
     Items that went non-finite (``RunContext.finite``) are listed in ``result.json`` under
     ``failed`` and the run ends with a ``NonFiniteError`` once every other item is written.
     """
     from i2i_cli.outputs import check_apart, check_not_blocked, make_output_folder
+    from i2i_cli.run_lock import holding_run_folder
+    from i2i_cli.runtime import torchrun_placement
 
     output = resolved.run.output
     assert output is not None
@@ -224,15 +228,18 @@ def execute(capability: Capability, name: str, plugin: Descriptor, resolved: Res
     check_not_blocked(output)
     run_format = getattr(resolved.run, "output_format", "png")
     check_apart(output, getattr(resolved.run, "input", None), run_format)
-    plan = check_record(capability, name, plugin, resolved)
     made = _missing_folders(output)
     make_output_folder(output)
-    try:
-        _execute_in(capability, name, run, resolved, plan, output)
-    except BaseException:
-        if capability.records_result:
-            _remove_if_empty(made)
-        raise
+    with holding_run_folder(output, main=torchrun_placement().is_main) as lock:
+        try:
+            plan = check_record(capability, name, plugin, resolved)
+            _execute_in(capability, name, run, resolved, plan, output)
+        except BaseException:
+            if capability.records_result and made:
+                if lock is not None:
+                    lock.release()
+                _remove_if_empty(made)
+            raise
 
 
 def _missing_folders(output: Path) -> list[Path]:
