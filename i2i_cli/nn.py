@@ -34,7 +34,21 @@ class GroupNorm32(nn.GroupNorm):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise ``x`` in float32, returning its own dtype."""
+        if x.ndim == 2:
+            return self._rows(x.float()).type(x.dtype)
         return super().forward(x.float()).type(x.dtype)
+
+    def _rows(self, x: torch.Tensor) -> torch.Tensor:
+        """GroupNorm of (N, C) rows as a layer norm of each group's C/32 values, then affine.
+
+        The same statistics as ``F.group_norm`` (equal to float32 rounding), in about 0.6 of
+        its CPU time on (N, C) rows, where torch's group-norm kernel has no spatial extent to
+        vectorise over (it dominated DDIB's 2-D model).
+        """
+        rows, channels = x.shape
+        group = channels // self.num_groups
+        normed = F.layer_norm(x.reshape(rows * self.num_groups, group), (group,), eps=self.eps)
+        return torch.addcmul(self.bias, normed.reshape(rows, channels), self.weight)
 
 
 @torch.compiler.disable  # traced, the CPU exp would become the compiler's own
