@@ -125,7 +125,7 @@ def record_differences(
     now = parse_toml(to_toml(record), RUN_RECORD)
     before, after = shaping_settings(previous, kept), shaping_settings(now, kept)
     differences = [
-        f"{name}: {_shown(before.get(name))} -> {_shown(after.get(name))}"
+        change_text(name, before.get(name), after.get(name))
         for name in changed_settings(before, after, frozenset())
     ]
     about = previous.get(ABOUT_TABLE)
@@ -150,18 +150,23 @@ def holds_outputs(folder: Path) -> bool:
     return any(name != RUN_RECORD and not name.startswith(".") for name in names)
 
 
-def describe(differences: list[str]) -> str:
-    """The first few differences on one line."""
-    shown = "; ".join(differences[:_SHOWN])
-    more = f"; and {len(differences) - _SHOWN} more" if len(differences) > _SHOWN else ""
+def describe(differences: list[str], count: int = _SHOWN) -> str:
+    """The first ``count`` differences on one line, then how many more there are."""
+    shown = "; ".join(differences[:count])
+    more = f"; and {len(differences) - count} more" if len(differences) > count else ""
     return shown + more
 
 
-def _shown(value: Any) -> str:
-    """A recorded value as the user would write it, shortened to fit one line; absent: unset."""
+def change_text(name: str, before: Any, after: Any, width: int = _WIDTH) -> str:
+    """``name: old -> new``, each value cut to ``width`` characters."""
+    return f"{name}: {_shown(before, width)} -> {_shown(after, width)}"
+
+
+def _shown(value: Any, width: int = _WIDTH) -> str:
+    """A recorded value as the user would write it, cut to ``width`` characters; absent: unset."""
     if value is None:
         return "unset"
     text = repr(value) if isinstance(value, str) else str(value)
     if isinstance(value, bool):
         text = str(value).lower()
-    return text if len(text) <= _WIDTH else text[: _WIDTH - 3] + "..."
+    return text if len(text) <= width else text[: width - 3] + "..."

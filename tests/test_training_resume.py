@@ -109,7 +109,7 @@ def test_resume_without_a_checkpoint_says_so(tmp_path: Path) -> None:
 def test_resume_with_other_settings_names_them(tmp_path: Path) -> None:
     run_training(make_context(tmp_path), toy_recipe(steps=2))
     other = toy_recipe(steps=4, settings={"lr": 0.5})
-    with pytest.raises(UsageError, match=r"settings differ \(lr: 0.02 -> 0.5, run.seed: 0 -> 1\)"):
+    with pytest.raises(UsageError, match=r"settings differ \(lr: 0.02 -> 0.5; run.seed: 0 -> 1\)"):
         run_training(make_context(tmp_path, resume=True, seed=1), other)
 
 

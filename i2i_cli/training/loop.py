@@ -111,7 +111,7 @@ def run_training(ctx: RunContext, recipe: TrainingRecipe) -> Path:
                 logged = step
             if saves or stopping:
                 if runtime.is_main:
-                    save_checkpoint(ctx.output / CHECKPOINT, state, settings)
+                    save_checkpoint(ctx.output / CHECKPOINT, state, settings, ctx.plugin)
                 runtime.barrier()
             if stopping:
                 ctx.log(f"interrupted after step {step} of {recipe.steps}: checkpoint saved")
@@ -217,7 +217,7 @@ def _start_or_resume(
             "or choose another --output"
         )
     allowed = recipe.resume_may_change | {"run.world_size"}
-    saved = restore_checkpoint(path, state, settings, allowed)
+    saved = restore_checkpoint(path, state, settings, allowed, ctx.plugin)
     if state.step > recipe.steps:
         raise UsageError(
             f"cannot resume from {path}: it is at step {state.step}, "

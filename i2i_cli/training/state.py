@@ -20,9 +20,11 @@ from torch import nn
 
 from i2i_cli.atomic import write_atomic_bytes
 from i2i_cli.errors import I2IError, UsageError
-from i2i_cli.run_record import changed_settings
+from i2i_cli.run_record import change_text, changed_settings, describe
 
 FORMAT = "i2i-training-checkpoint/1"
+SHOWN_CHANGES, SHOWN_WIDTH = 3, 24
+"""A refused resume names the first few changed settings, their values cut short."""
 
 
 @dataclass
@@ -49,11 +51,14 @@ def save_atomic(obj: Any, path: Path) -> None:
     write_atomic_bytes(buffer.getvalue(), path)
 
 
-def save_checkpoint(path: Path, state: TrainingState, settings: Mapping[str, Any]) -> None:
-    """Write ``state`` and the run's settings (plain values) to ``path`` atomically."""
+def save_checkpoint(
+    path: Path, state: TrainingState, settings: Mapping[str, Any], trainer: str | None = None
+) -> None:
+    """Write ``state``, the run's settings (plain values) and its trainer's name atomically."""
     save_atomic(
         {
             "format": FORMAT,
+            "trainer": trainer,
             "step": state.step,
             "seconds": state.seconds,
             "model": state.model.state_dict(),
@@ -67,9 +72,17 @@ def save_checkpoint(path: Path, state: TrainingState, settings: Mapping[str, Any
 
 
 def restore_checkpoint(
-    path: Path, state: TrainingState, settings: Mapping[str, Any], allowed: frozenset[str]
+    path: Path,
+    state: TrainingState,
+    settings: Mapping[str, Any],
+    allowed: frozenset[str],
+    trainer: str | None = None,
 ) -> dict[str, Any]:
-    """Load ``path`` into ``state`` and return its settings; a bad file -> one line on why."""
+    """Load ``path`` into ``state`` and return its settings; a bad file -> one line on why.
+
+    A checkpoint another trainer wrote (its recorded ``trainer``, or, in a checkpoint that
+    records none, settings this trainer does not have) is refused naming that trainer.
+    """
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
@@ -77,9 +90,13 @@ def restore_checkpoint(
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         raise I2IError(f"{path} is not an i2i training checkpoint")
     before, now = saved["settings"], plain_settings(settings)
+    other = _other_trainer(saved.get("trainer"), trainer, before, now)
+    if other is not None:
+        raise UsageError(f"cannot resume from {path}: {other}; choose another --output")
     changed = changed_settings(before, now, allowed)
     if changed:
-        details = ", ".join(f"{n}: {before.get(n)!r} -> {now.get(n)!r}" for n in changed)
+        changes = [change_text(n, before.get(n), now.get(n), SHOWN_WIDTH) for n in changed]
+        details = describe(changes, SHOWN_CHANGES)
         raise UsageError(f"cannot resume from {path}: settings differ ({details})")
     try:
         state.model.load_state_dict(saved["model"])
@@ -120,6 +137,27 @@ def _unloadable(path: Path, error: BaseException) -> str:
         f"cannot resume from {path}: the file is corrupt or truncated ({error_reason(error)}); "
         "delete it to start over"
     )
+
+
+def _other_trainer(
+    recorded: Any, trainer: str | None, before: Mapping[str, Any], now: Mapping[str, Any]
+) -> str | None:
+    """Why the checkpoint is another trainer's (None: it may be this one's).
+
+    The trainer it records decides; a checkpoint recording none (written before trainers were
+    recorded) is another trainer's when its settings and this run's each have names the other
+    lacks.
+    """
+    if isinstance(recorded, str) and trainer is not None:
+        if recorded == trainer:
+            return None
+        return f"it holds a run of `i2i train {recorded}`, not of `i2i train {trainer}`"
+    theirs, ours = sorted(set(before) - set(now)), sorted(set(now) - set(before))
+    if not (theirs and ours):
+        return None
+    names = ", ".join(theirs[:3]) + (", ..." if len(theirs) > 3 else "")
+    this = f"`i2i train {trainer}`" if trainer else "this trainer"
+    return f"it holds another trainer's run, not {this}'s (its settings {names} are not ours)"
 
 
 def _first_line(error: BaseException) -> str:
