@@ -23,6 +23,10 @@ from i2i_cli.settings import Settings
 MAX_SEEDS = 10_000_000
 """The most seeds one run takes (as ``--num-samples``)."""
 
+SEED_LIMIT = 2**32
+"""Seeds are below 2**32: EDM seeds seed k's generator with ``k % 2**32`` (generate.py), so a
+larger seed would silently repeat a smaller one's image."""
+
 _RANGE = re.compile(r"^(\d+)-(\d+)$")
 _SEED = re.compile(r"^\d+$")
 
@@ -49,11 +53,12 @@ def seed_list(text: str) -> list[int]:
             first, last = int(bounds.group(1)), int(bounds.group(2))
             if last < first:
                 raise ValueError(f"the range {piece} is reversed (write {last}-{first})")
+            _below_limit(last)
             if len(seeds) + last - first + 1 > MAX_SEEDS:
                 raise ValueError(f"more than {MAX_SEEDS} seeds in '{text}'")
             seeds.extend(range(first, last + 1))
         elif _SEED.match(piece):
-            seeds.append(int(piece))
+            seeds.append(_below_limit(int(piece)))
         else:
             raise ValueError(
                 f"'{piece}' is not a seed or a range A-B of non-negative integers "
@@ -65,6 +70,16 @@ def seed_list(text: str) -> list[int]:
     if repeated is not None:
         raise ValueError(f"seed {repeated} is listed twice in '{text}'")
     return seeds
+
+
+def _below_limit(seed: int) -> int:
+    """``seed`` when below ``SEED_LIMIT``; else ValueError naming the seed it would repeat."""
+    if seed >= SEED_LIMIT:
+        raise ValueError(
+            f"seed {seed} is 2**32 ({SEED_LIMIT}) or more; seeds are 0-{SEED_LIMIT - 1} (EDM "
+            f"draws seed k from k % 2**32, so it would repeat seed {seed % SEED_LIMIT})"
+        )
+    return seed
 
 
 def _first_repeat(seeds: list[int]) -> int | None:
@@ -92,8 +107,8 @@ class SeedOutput(Settings):
     seeds: str = Field(
         "",
         description="Seeds to draw, e.g. 0-49999 or 0,5,7-9: seed k is image {k:06d}.png from "
-        "its own generator (EDM's image k). Given, it wins over --num-samples; empty: seeds "
-        "0 .. num-samples - 1.",
+        "its own generator (EDM's image k), 0 <= k < 2**32. Given, it wins over --num-samples; "
+        "empty: seeds 0 .. num-samples - 1.",
         json_schema_extra={KEEPS_OUTPUTS: True},  # which seeds, not what each seed gives
     )
     subdirs: bool = Field(
