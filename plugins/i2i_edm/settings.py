@@ -101,7 +101,10 @@ class EdmSettings(Settings):
         None, ge=0, description="VE/EDM: lowest supported sigma (None: VE 0.02, EDM 0)."
     )
     sigma_max: float | None = Field(
-        None, gt=0, description="VE/EDM: highest supported sigma (None: VE 100, EDM inf)."
+        None,
+        gt=0,
+        allow_inf_nan=True,  # inf: no upper bound, EDMPrecond's own default (NaN fails gt=0)
+        description="VE/EDM: highest supported sigma (None: VE 100, EDM inf).",
     )
     sigma_data: float = Field(
         0.5, gt=0, le=100, description="EDM: standard deviation of the data (0.5)."
