@@ -15,6 +15,24 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+"""What torch, numpy and scipy read, once at import, for their compute threads."""
+
+
+def one_thread_per_worker() -> None:
+    """Under pytest-xdist, each worker computes on one thread (unless the caller chose a number).
+
+    ``-n auto`` runs one worker per core: a second thread per worker would only make the workers
+    fight for the cores. Set before anything imports torch, and inherited by the processes the
+    tests start, so a test's subprocess computes as its in-process twin does.
+    """
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        for name in THREAD_VARIABLES:
+            os.environ.setdefault(name, "1")
+
+
+one_thread_per_worker()
+
 FIXTURES = Path(__file__).parent / "fixtures"
 DISTS = FIXTURES / "dists"
 
