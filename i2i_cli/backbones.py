@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from i2i_cli.errors import I2IError, UsageError
+from i2i_cli.paths import require_file
 from i2i_cli.plugin import Backbone, DescribedWeights
 from i2i_cli.registry import Registry
 from i2i_cli.settings import Settings, deep_merge, dump_settings, parse_toml, read_toml, validate
@@ -300,8 +301,9 @@ def is_file_reference(reference: str) -> bool:
 def require_checkpoints(ctx: RunContext, references: list[str]) -> None:
     """Check every referenced checkpoint up front: all missing artifacts in one line."""
     for reference in references:
-        if is_file_reference(reference) and not Path(reference).expanduser().is_file():
-            raise UsageError(f"checkpoint file {reference} does not exist")
+        if is_file_reference(reference):
+            missing = f"checkpoint file {reference} does not exist"
+            require_file(Path(reference).expanduser(), "checkpoint file", missing)
     ctx.store.require_all([r for r in references if not is_file_reference(r)])
 
 
@@ -309,7 +311,5 @@ def checkpoint_path(ctx: RunContext, reference: str) -> Path:
     """A weights file named by artifact (cached; missing -> the download command) or by path."""
     path = Path(reference).expanduser()
     if is_file_reference(reference):
-        if not path.is_file():
-            raise UsageError(f"checkpoint file {path} does not exist")
-        return path
+        return require_file(path, "checkpoint file", f"checkpoint file {path} does not exist")
     return ctx.checkpoint(reference)

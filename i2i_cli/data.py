@@ -7,7 +7,6 @@ Writing outputs and resuming live in ``i2i_cli.outputs``.
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from i2i_cli.errors import I2IError, UsageError
 from i2i_cli.image_fit import Fit, check_fit, fit_to_size
+from i2i_cli.paths import unreachable
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
@@ -103,17 +103,8 @@ def find_pairs(root: Path, a: str = "A", b: str = "B") -> list[tuple[ImageItem, 
 
 def _not_an_input(source: Path) -> str:
     """Why ``source`` is neither a file nor a folder: absent, a broken link, a loop, denied."""
-    try:
-        os.stat(source)
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            return f"input {source} is a symbolic link loop (it leads back to itself)"
-        if error.errno == errno.ENOENT and os.path.islink(source):
-            return f"input {source} is a broken symbolic link (to {os.readlink(source)})"
-        if error.errno == errno.ENOENT:
-            return f"input not found: {source}"
-        return f"cannot read input {source}: {error.strerror or error}"
-    return f"input {source} is neither a file nor a folder"
+    line = unreachable(source, "input", f"input not found: {source}")
+    return line or f"input {source} is neither a file nor a folder"
 
 
 def _unlisted_folder(error: OSError) -> None:

@@ -20,6 +20,7 @@ from i2i_cli.atomic import write_atomic_bytes
 from i2i_cli.data import ImageItem
 from i2i_cli.errors import I2IError, UsageError
 from i2i_cli.output_format import OUTPUT_FORMATS, OutputFormat, output_suffix
+from i2i_cli.paths import ABSENT, path_problem
 
 # ---------------------------------------------------------------------------------------------
 # The output folder
@@ -52,6 +53,11 @@ def check_not_blocked(folder: Path) -> None:
     blocking = _file_in_the_way(folder)
     if blocking is not None:
         what = "it" if blocking == folder else str(blocking)
+        problem = path_problem(blocking)
+        if problem is not None and problem != ABSENT:
+            raise UsageError(
+                f"cannot use --output {folder}: {what} {problem}; choose another --output"
+            )
         raise UsageError(
             f"cannot use --output {folder}: {what} exists and is not a folder; "
             "choose another --output"

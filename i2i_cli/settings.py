@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from i2i_cli.errors import UsageError
+from i2i_cli.paths import unreachable
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -56,7 +57,10 @@ def read_toml(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"config file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as error:
+    except OSError as error:
+        line = unreachable(path, "config file")
+        raise UsageError(line or f"cannot read config file {path}: {error}") from error
+    except UnicodeDecodeError as error:
         raise UsageError(f"cannot read config file {path}: {error}") from error
     return parse_toml(text, str(path))
 

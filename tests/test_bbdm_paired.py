@@ -160,7 +160,7 @@ def test_a_missing_split_folder_says_what_the_layout_expects(
 
 
 def test_a_missing_data_folder_is_one_line(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="is not a folder"):
+    with pytest.raises(UsageError, match="does not exist"):
         find_paired(tmp_path / "nowhere", "ab")
 
 

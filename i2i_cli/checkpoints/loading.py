@@ -16,6 +16,7 @@ from typing import Any
 
 from i2i_cli.checkpoints.file_kind import FileFault, Source, file_fault
 from i2i_cli.errors import I2IError, UsageError
+from i2i_cli.paths import unreachable
 
 SAFETENSORS_SUFFIX = ".safetensors"
 DOWNLOAD_AGAIN = "delete it and download it again"
@@ -32,7 +33,7 @@ def load_checkpoint(
     """
     path = Path(path)
     if not path.is_file():
-        raise I2IError(f"checkpoint {path} does not exist")
+        raise I2IError(unreachable(path, "checkpoint") or f"checkpoint {path} does not exist")
     if path.suffix == SAFETENSORS_SUFFIX:
         return _load_safetensors(path, map_location)
     return _load_torch(path, map_location, mmap)

@@ -30,6 +30,7 @@ from typing import IO, Any, ClassVar
 from i2i_cli.checkpoints.file_kind import file_fault
 from i2i_cli.checkpoints.loading import corrupt_message, error_reason, fault_message
 from i2i_cli.errors import I2IError
+from i2i_cli.paths import unreachable
 
 ZIP_MAGIC = b"PK\x03\x04"
 LEGACY_TORCH_MAGIC = 0x1950A86A20F9469CFC6C
@@ -353,7 +354,7 @@ def _opened(file: Source) -> Iterator[IO[bytes]]:
         return
     path = Path(file)
     if not path.is_file():
-        raise MissingFile(f"checkpoint {path} does not exist")
+        raise MissingFile(unreachable(path, "checkpoint") or f"checkpoint {path} does not exist")
     with path.open("rb") as stream:
         yield stream
 

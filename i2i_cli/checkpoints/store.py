@@ -42,6 +42,7 @@ from i2i_cli.checkpoints.downloads import (
 )
 from i2i_cli.checkpoints.manifest import PARTIAL_SUFFIX, Artifact, ManifestSource, Source
 from i2i_cli.errors import UsageError
+from i2i_cli.paths import require_file
 
 if TYPE_CHECKING:
     from i2i_cli.checkpoints.structure import ContentCheck
@@ -318,8 +319,7 @@ class CheckpointStore:
         artifact = self.artifact(name)
         source = Path(file).expanduser()
         path = self.path(name)
-        if not source.is_file():
-            raise UsageError(f"--from {source}: no such file")
+        require_file(source, "--from", f"--from {source}: no such file")
         if path.is_file() and source.resolve() == path.resolve():
             return self._adopt_in_place(name, path)
         if path.is_file() and not force:

@@ -22,6 +22,7 @@ from i2i_cli.commands.plugin_commands import RUN_RECORD
 from i2i_cli.data import ImageItem, SkipCallback, UnreadableImageError, find_images, read_each
 from i2i_cli.errors import UsageError
 from i2i_cli.outputs import GRID_FILE
+from i2i_cli.paths import require_existing
 
 PilTransform = Callable[[Image.Image], Image.Image]
 
@@ -35,8 +36,7 @@ def images_in(folder: Path, role: str) -> list[ImageItem]:
     ``grid.png`` is not one of its images and is left out.
     """
     folder = Path(folder)
-    if not folder.exists():
-        raise UsageError(f"{role} folder not found: {folder}")
+    require_existing(folder, f"{role} folder", f"{role} folder not found: {folder}")
     items = find_images(folder)
     if folder.is_dir() and (folder / RUN_RECORD).is_file():
         items = [item for item in items if item.path != folder / GRID_FILE]

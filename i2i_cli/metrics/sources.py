@@ -19,6 +19,7 @@ from i2i_cli.metrics.inception import FEATURE_DIM
 from i2i_cli.metrics.record import file_sha256
 from i2i_cli.metrics.settings import DetectorSettings
 from i2i_cli.metrics.statsfile import ReferenceStats, read_stats, stats_digest
+from i2i_cli.paths import require_existing, unreachable
 
 if TYPE_CHECKING:
     from i2i_cli.context import RunContext
@@ -67,6 +68,8 @@ def detector_file(settings: DetectorSettings, ctx: RunContext) -> tuple[Path, st
         candidate = Path(settings.detector).expanduser()
         if candidate.is_file():
             return candidate, "file"
+        if candidate.is_symlink() and (looping := unreachable(candidate, "--detector")):
+            raise UsageError(looping)
         if settings.detector in ctx.store.entries:
             return ctx.checkpoint(settings.detector), f"checkpoint {settings.detector}"
         raise UsageError(f"--detector {settings.detector}: no such file or checkpoint name")
@@ -164,9 +167,8 @@ def reference_path(ref: str, ctx: RunContext) -> Path:
     if ref.startswith(CHECKPOINT_PREFIX):
         return ctx.checkpoint(ref.removeprefix(CHECKPOINT_PREFIX))
     path = Path(ref).expanduser()
-    if not path.exists():
-        raise UsageError(f"reference not found: {path} (a folder of images or a .npz)")
-    return path
+    missing = f"reference not found: {path} (a folder of images or a .npz)"
+    return require_existing(path, "reference", missing)
 
 
 def load_reference(

@@ -20,6 +20,7 @@ import numpy as np
 
 from i2i_cli.checkpoints.arrays import array_error_reason
 from i2i_cli.errors import UsageError
+from i2i_cli.paths import require_file
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,7 @@ def stats_digest(mu: np.ndarray, sigma: np.ndarray) -> str:
 def read_stats(path: Path) -> ReferenceStats:
     """The statistics in ``path``; a missing key, bad shape or non-npz file is a UsageError."""
     path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"statistics file not found: {path}")
+    require_file(path, "statistics file", f"statistics file not found: {path}")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}

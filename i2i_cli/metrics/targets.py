@@ -22,6 +22,7 @@ from i2i_cli.data import ImageItem, UnreadableImageError, find_images
 from i2i_cli.errors import UsageError
 from i2i_cli.image_fit import fit_to_size
 from i2i_cli.metrics.images import decode_rgb
+from i2i_cli.paths import require_folder
 
 CITYSCAPES_SUFFIXES = ("_gtFine_color", "_leftImg8bit")
 """Suffixes of Cityscapes colour maps (sources) and photos (targets), dropped when pairing."""
@@ -43,8 +44,7 @@ def pairing_key(key: str, layout: str) -> str:
 def target_items(root: Path, layout: str, split: str) -> list[ImageItem]:
     """The targets under ``root`` in ``layout``, keyed by ``pairing_key``, sorted by key."""
     root = Path(root).expanduser()
-    if not root.is_dir():
-        raise UsageError(f"target folder not found: {root}")
+    require_folder(root, "target folder", f"target folder not found: {root}")
     if layout == "folder":
         return find_images(root)
     if layout == "edges2shoes":

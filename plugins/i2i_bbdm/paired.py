@@ -36,6 +36,7 @@ from PIL import Image
 from i2i_cli.data import ImageItem, UnreadableImageError, find_images, find_pairs
 from i2i_cli.errors import UsageError
 from i2i_cli.image_fit import fit_to_size
+from i2i_cli.paths import require_folder
 
 Layout = Literal["edges2shoes", "cityscapes", "ab"]
 LAYOUTS: tuple[Layout, ...] = ("edges2shoes", "cityscapes", "ab")
@@ -69,8 +70,7 @@ def find_paired(data: Path, layout: str, split: str = "train") -> list[PairedIte
     A missing folder, a folder without images, or an image without its partner is one line.
     """
     data = Path(data).expanduser()
-    if not data.is_dir():
-        raise UsageError(f"--data {data} is not a folder")
+    require_folder(data, "--data")
     if layout == "edges2shoes":
         return _side_by_side(data, split)
     if layout == "cityscapes":

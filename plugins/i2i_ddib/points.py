@@ -27,6 +27,7 @@ from i2i_cli.diffusion.schedule import DiscreteSchedule
 from i2i_cli.errors import UsageError
 from i2i_cli.model_choice import load_for_run, schedule_for
 from i2i_cli.noise import GeneratorNoise
+from i2i_cli.paths import require_file
 from i2i_ddib.bundled import bundled_model, verified_path
 from i2i_ddib.plots import scatter_figure
 from i2i_ddib.point_metrics import sliced_wasserstein
@@ -160,6 +161,7 @@ def read_points(path: Path) -> torch.Tensor:
     """An (n, 2) float array from an .npy file; anything else is one line."""
     if path.suffix != ".npy":
         raise UsageError(f"--input {path}: 2-D translation reads points from an .npy file")
+    require_file(path, "--input")
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:

@@ -18,6 +18,7 @@ import torch
 from i2i_cli.checkpoints.arrays import array_error_reason
 from i2i_cli.data import UnreadableImageError, find_images, read_image
 from i2i_cli.errors import UsageError
+from i2i_cli.paths import require_existing
 
 IMAGE_KEYS = ("samples", "arr_0")
 LABEL_KEY = "label"
@@ -117,7 +118,8 @@ def read_image_set(reference: str | None, role: str) -> ImageSet:
     elif path.is_file():
         raise UsageError(f"--{role} {path}: expected a folder of images or an .npz file")
     else:
-        raise UsageError(f"--{role} {path} does not exist")
+        require_existing(path, f"--{role}")
+        raise UsageError(f"--{role} {path} is neither a file nor a folder")
     if len(found.pixels) == 0:
         raise UsageError(f"--{role} {path}: the set is empty")
     return found

@@ -25,6 +25,7 @@ import torch
 from i2i_cli.data import ImageItem, UnreadableImageError, find_images, read_image
 from i2i_cli.errors import UsageError
 from i2i_cli.image_fit import Fit
+from i2i_cli.paths import require_folder
 from i2i_cli.training.prefetch import StepReader
 from i2i_diffusion.train_settings import LabelSource
 
@@ -53,9 +54,7 @@ def find_training_images(folder: str | None, source: LabelSource) -> TrainingIma
     """The images under ``folder`` with their labels from ``source`` (see the module's text)."""
     if not folder:
         raise UsageError("i2i train diffusion needs --data (a folder of images)")
-    root = Path(folder)
-    if not root.is_dir():
-        raise UsageError(f"--data {root}: not a folder")
+    root = require_folder(Path(folder), "--data")
     items = find_images(root)
     if source == "none":
         return TrainingImages(items, None, [])

@@ -31,6 +31,7 @@ from i2i_cli.checkpoints.safe_pickle import (
     stand_in,
 )
 from i2i_cli.errors import I2IError
+from i2i_cli.paths import unreachable
 
 if TYPE_CHECKING:
     import torch
@@ -70,7 +71,7 @@ def read_vq_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """
     path = Path(path)
     if not path.is_file():
-        raise I2IError(f"checkpoint {path} does not exist")
+        raise I2IError(unreachable(path, "checkpoint") or f"checkpoint {path} does not exist")
     if path.suffix == SAFETENSORS_SUFFIX:
         from i2i_cli.checkpoints.loading import load_checkpoint
 

@@ -201,7 +201,7 @@ def test_an_output_through_a_broken_link_is_one_line(done: tuple[Path, Path]) ->
     source, out = done
     link = out.parent / "dangling"
     link.symlink_to(out.parent / "nowhere")
-    error_line(translate(source, link), "dangling", "not a folder")
+    error_line(translate(source, link), "dangling", "is a broken symbolic link")
 
 
 def test_an_output_under_a_read_only_folder_is_one_line(
