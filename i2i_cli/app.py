@@ -13,6 +13,7 @@ from i2i_cli.commands.plugin_commands import (
     TranslateGroup,
 )
 from i2i_cli.commands.plugins import plugins
+from i2i_cli.shutdown import quiet_exit_path
 
 app = typer.Typer(
     name="i2i",
@@ -56,5 +57,12 @@ _add_plugin_groups(app)
 
 
 def main() -> None:
-    """Entry point of the ``i2i`` console script and ``python -m i2i_cli``."""
-    app(prog_name="i2i")
+    """Entry point of the ``i2i`` console script and ``python -m i2i_cli``.
+
+    Once the command ends, a Ctrl-C during Python's own shutdown ends the process quietly
+    (``i2i_cli.shutdown``).
+    """
+    try:
+        app(prog_name="i2i")
+    finally:
+        quiet_exit_path()
