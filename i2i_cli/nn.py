@@ -39,16 +39,33 @@ class GroupNorm32(nn.GroupNorm):
         return super().forward(x.float()).type(x.dtype)
 
     def _rows(self, x: torch.Tensor) -> torch.Tensor:
-        """GroupNorm of (N, C) rows as a layer norm of each group's C/32 values, then affine.
+        """GroupNorm of (N, C) rows: each group's C/32 values summed slice by slice, then affine.
 
-        The same statistics as ``F.group_norm`` (equal to float32 rounding), in about 0.6 of
-        its CPU time on (N, C) rows, where torch's group-norm kernel has no spatial extent to
-        vectorise over (it dominated DDIB's 2-D model).
+        The statistics ``F.group_norm`` computes (equal to float32 rounding) in a third of its
+        CPU time: with no spatial extent, torch's kernel reduces 4 or 8 values per row, which is
+        most of DDIB's 2-D model. Blocks of ``ROW_BLOCK`` rows keep each pass in the cache.
         """
+        if len(x) > ROW_BLOCK:
+            return torch.cat([self._rows(block) for block in x.split(ROW_BLOCK)])
         rows, channels = x.shape
-        group = channels // self.num_groups
-        normed = F.layer_norm(x.reshape(rows * self.num_groups, group), (group,), eps=self.eps)
-        return torch.addcmul(self.bias, normed.reshape(rows, channels), self.weight)
+        size = channels // self.num_groups
+        groups = x.view(rows, self.num_groups, size)
+        centred = groups - _slice_sum(groups).div_(size).unsqueeze(-1)
+        variance = _slice_sum(centred * centred).div_(size)
+        normed = centred * torch.rsqrt(variance + self.eps).unsqueeze(-1)
+        return torch.addcmul(self.bias, normed.view(rows, channels), self.weight)
+
+
+ROW_BLOCK = 1024
+"""Rows per block of ``GroupNorm32`` on (N, C) input (each pass then fits a core's cache)."""
+
+
+def _slice_sum(groups: torch.Tensor) -> torch.Tensor:
+    """The sum over the last (short) axis of (N, G, S) ``groups``, as S - 1 adds of (N, G)."""
+    total = groups[..., 0].clone()
+    for index in range(1, groups.shape[-1]):
+        total += groups[..., index]
+    return total
 
 
 @torch.compiler.disable  # traced, the CPU exp would become the compiler's own
