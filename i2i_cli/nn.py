@@ -34,7 +34,7 @@ class GroupNorm32(nn.GroupNorm):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise ``x`` in float32, returning its own dtype."""
-        if x.ndim == 2:
+        if x.ndim == 2 and len(x) >= MANY_ROWS:
             return self._rows(x.float()).type(x.dtype)
         return super().forward(x.float()).type(x.dtype)
 
@@ -58,6 +58,8 @@ class GroupNorm32(nn.GroupNorm):
 
 ROW_BLOCK = 1024
 """Rows per block of ``GroupNorm32`` on (N, C) input (each pass then fits a core's cache)."""
+MANY_ROWS = 256
+"""Fewer (N, C) rows than this take torch's kernel: the slices' Python calls would cost more."""
 
 
 def _slice_sum(groups: torch.Tensor) -> torch.Tensor:
