@@ -91,5 +91,6 @@ def open_context(
                 progress=progress,
                 console=console,
             )
+        runtime.barrier()  # no rank leaves the group while another's collectives are in flight
     finally:
         shutdown_runtime(runtime)
