@@ -47,7 +47,6 @@ def evaluate(out: Path, *args: str) -> dict:
     return json.loads((out / "result.json").read_text())
 
 
-@pytest.mark.slow  # the 2048-d sqrtm of the Frechet distance: ~20-50 s on 2 shared cores
 def test_cifar10_protocol_runs_on_a_sample_dg_folder(
     tiny_run: dict[str, Path],  # noqa: F811
     detector_and_stats: tuple[Path, Path],

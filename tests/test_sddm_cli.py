@@ -94,7 +94,6 @@ def test_an_sddm_folder_is_evaluated_as_written(tiny_sddm: Path, tmp_path: Path)
     assert record["pairs"] == 3 and record["pairs_skipped"] == 0 and 0 < record["ssim"] < 1
 
 
-@pytest.mark.slow  # the 2048-d sqrtm of the Frechet distance
 def test_evaluate_all_wild2dog_runs_on_an_sddm_folder(tiny_sddm: Path, tmp_path: Path) -> None:
     source, out = square_sources(tmp_path / "in"), tmp_path / "out"
     assert translate(tiny_sddm, source, out).returncode == 0

@@ -77,7 +77,6 @@ def test_a_prepared_source_is_the_centre_crop_the_run_translated(
     assert result.returncode != 0 and "paired metrics need equal sizes" in result.stderr
 
 
-@pytest.mark.slow  # the 2048-d sqrtm of the Frechet distance
 def test_fid_counts_only_the_runs_images(translated: tuple[Path, Path], tmp_path: Path) -> None:
     """The README workflow's FID step on the run folder: its two images, not its grid.png."""
     photos, run = translated
