@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import signal
 import subprocess
 import sys
 import traceback
@@ -71,6 +72,34 @@ def run_i2i_process(
         text=True,
         check=False,
     )
+
+
+def run_torchrun(
+    args: Sequence[str], *, env: Mapping[str, str] | None = None, nproc: int = 2
+) -> subprocess.CompletedProcess[str]:
+    """Run ``i2i ARGS`` as a torchrun job of ``nproc`` CPU processes, one compute thread each.
+
+    torchrun and its workers share a new session: whatever ends the wait (a pytest-timeout hang,
+    Ctrl-C) kills all of them, so no worker outlives the test.
+    """
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node", str(nproc), "-m", "i2i_cli", *args]  # fmt: skip
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    job = subprocess.Popen(
+        command,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = job.communicate()
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+    return subprocess.CompletedProcess(command, job.returncode, stdout, stderr)
 
 
 UNSHOWN_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)

@@ -25,16 +25,9 @@ from tests.conftest import run_i2i
 from tests.fixture_dists import use_dists
 from tests.persistence_pickles import persisted_tree, persistence_module  # noqa: F401
 from tests.test_runtime import free_port
+from tests.tiny_models import TINY_EDM
 
 STEPS = "6"
-TINY_EDM = {
-    "img_resolution": 8,
-    "model_channels": 8,
-    "channel_mult": [2, 2],
-    "num_blocks": 1,
-    "attn_resolutions": [4],
-}
-"""The real ``edm`` backbone's CIFAR-10 DDPM++ preset shrunk to 8x8 (dg.md §10's tiny nets)."""
 
 
 @pytest.fixture

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shlex
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +26,7 @@ from i2i_diffusion.losses import (
 )
 from i2i_diffusion.timesteps import HISTORY_PER_TERM, LossSecondMomentSampler
 from i2i_diffusion.train_data import class_name, find_training_images
-from tests.conftest import run_i2i
+from tests.conftest import run_i2i, run_torchrun
 from tests.kill_resume import (
     killed_run_resumes_bitwise,
     same_weights,
@@ -313,19 +309,8 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(
 
 def torchrun(args: list[str]) -> None:
     """Run ``i2i ARGS`` as two torchrun processes on the CPU; fail with their stderr."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc_per_node", "2", "-m", "i2i_cli", *args]  # fmt: skip
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    job = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
-    )
-    try:
-        _, stderr = job.communicate()
-    finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)  # torchrun and both of its workers
-            job.wait()
-    assert job.returncode == 0, stderr.decode()
+    job = run_torchrun(args)
+    assert job.returncode == 0, job.stderr
 
 
 @pytest.mark.slow

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +11,7 @@ from torch import nn
 
 from i2i_cli.errors import UsageError
 from i2i_cli.training import EpochSampler, run_training, update_ema
-from tests.conftest import DISTS
+from tests.conftest import DISTS, run_torchrun
 from tests.toy_training import make_context, metrics, mlp, toy_recipe, train, weights
 
 # ---------------------------------------------------------------- learning and the export
@@ -134,24 +131,11 @@ def test_ddp_averages_each_ranks_share_of_the_batch(tmp_path: Path) -> None:
     settings = ["--set", "steps=6", "--set", "lr=0.05", "--set", "noise=0"]
     single = train(tmp_path / "one", *settings, "--set", "batch_size=64")
     assert single.returncode == 0, single.stderr
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join([str(DISTS / "tinytrain"), os.environ.get("PYTHONPATH", "")]),
-        OMP_NUM_THREADS="1",
-    )
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc_per_node", "2", "-m", "i2i_cli", "train", "tinytrain", "--device", "cpu",
-               "--output", str(tmp_path / "two"), *settings, "--set", "batch_size=32"]  # fmt: skip
-    job = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
-    )
-    try:
-        _, stderr = job.communicate()
-    finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)  # torchrun and both of its workers
-            job.wait()
-    assert job.returncode == 0, stderr.decode()
+    two = ["train", "tinytrain", "--device", "cpu", "--output", str(tmp_path / "two"), *settings,
+           "--set", "batch_size=32"]  # fmt: skip
+    path = os.pathsep.join([str(DISTS / "tinytrain"), os.environ.get("PYTHONPATH", "")])
+    job = run_torchrun(two, env={"PYTHONPATH": path})
+    assert job.returncode == 0, job.stderr
     assert weights(tmp_path / "two" / "checkpoint.pt")["settings"]["run.world_size"] == 2
     assert [row["step"] for row in metrics(tmp_path / "two")] == list(range(1, 7))
     one, two = weights(tmp_path / "one" / "model.pt"), weights(tmp_path / "two" / "model.pt")

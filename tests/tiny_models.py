@@ -34,6 +34,15 @@ TINY_ADM_8PX: dict[str, Any] = {
 }
 """afhq_dog_4m's flags shrunk to 8 px (DG's tiny discriminator's size)."""
 
+TINY_EDM: dict[str, Any] = {
+    "img_resolution": 8,
+    "model_channels": 8,
+    "channel_mult": [2, 2],
+    "num_blocks": 1,
+    "attn_resolutions": [4],
+}
+"""The real ``edm`` backbone's CIFAR-10 DDPM++ preset shrunk to 8x8 (dg.md §10's tiny nets)."""
+
 TINY_DSE: dict[str, Any] = {
     "image_size": 32,
     "width": 32,

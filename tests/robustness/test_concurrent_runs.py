@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_i2i
+from tests.conftest import run_i2i, run_torchrun
 from tests.fixture_dists import use_dists
 from tests.robustness.run_helpers import (
     SMOKE,
@@ -221,24 +221,9 @@ def test_rank_0_of_a_torchrun_job_holds_the_lock_for_every_rank(
 
 def _torchrun_sample(output: Path) -> subprocess.CompletedProcess[str]:
     """``i2i sample smoke`` as a torchrun job of two CPU processes (the whole job ended after)."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc_per_node", "2", "-m", "i2i_cli", "sample", "smoke", *SMOKE,
-               "--num-samples", "3", "--steps", "1", "--output", str(output)]  # fmt: skip
-    job = subprocess.Popen(
-        command,
-        env=dict(os.environ, OMP_NUM_THREADS="1"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+    return run_torchrun(
+        ["sample", "smoke", *SMOKE, "--num-samples", "3", "--steps", "1", "--output", str(output)]
     )
-    try:
-        stdout, stderr = job.communicate()
-    finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)  # torchrun and both of its workers
-            job.wait()
-    return subprocess.CompletedProcess(command, job.returncode, stdout, stderr)
 
 
 @pytest.mark.slow

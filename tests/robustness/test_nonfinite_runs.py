@@ -31,16 +31,7 @@ from i2i_cli.run_settings import SampleRun
 from i2i_cli.runtime import create_runtime
 from tests.conftest import run_i2i
 from tests.robustness.run_helpers import error_line, make_images
-from tests.tiny_models import TINY_ADM_8PX, random_weights, toml_table
-
-TINY_EDM = {
-    "img_resolution": 8,
-    "model_channels": 8,
-    "channel_mult": [2, 2],
-    "num_blocks": 1,
-    "attn_resolutions": [4],
-}
-"""The ``edm`` backbone's CIFAR-10 DDPM++ preset shrunk to 8x8 (as tests/test_edm_sample.py)."""
+from tests.tiny_models import TINY_ADM_8PX, TINY_EDM, random_weights, toml_table
 
 
 def _failed_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
