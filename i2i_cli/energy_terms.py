@@ -7,6 +7,7 @@ terms into ``WeightedEnergy`` callables once per run. Torch-free: method setting
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,10 @@ def parse_energy_text(text: str) -> dict[str, Any]:
             raise ValueError(f"energy {text!r}: {part!r} is not key=value")
         table = deep_merge(table, parse_assignment(part))
     if "weight" not in table:
+        given = [key for key in table if key != "name"]
+        near = difflib.get_close_matches("weight", given, n=1)
+        if near:
+            raise ValueError(f"energy {text!r}: unknown key {near[0]!r} (did you mean 'weight'?)")
         raise ValueError(f"energy {text!r} needs a weight, e.g. {name.strip()}:weight=1.0")
     return table
 

@@ -28,6 +28,7 @@ from i2i_cli.outputs import (
     write_image,
 )
 from i2i_cli.progress import StepCallback
+from i2i_cli.wording import counted
 
 if TYPE_CHECKING:
     import torch
@@ -168,7 +169,7 @@ def translate_image_items(
     mine = ctx.runtime.shard(todo)
     left_out = f"{len(rejected)} left out, " if rejected else ""
     ctx.log(
-        f"{len(found)} source images in {source}: {left_out}"
+        f"{counted(len(found), 'source images')} in {source}: {left_out}"
         f"{len(items) - len(todo)} already done, {len(todo)} to translate"
     )
     for item, reason in rejected:

@@ -25,6 +25,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from i2i_cli.wording import counted
+
 StepCallback = Callable[[Mapping[str, Any]], None]
 """Per-step sampler callback: receives ``{"i": step index, "total": steps, ...}``."""
 
@@ -167,4 +169,4 @@ class RunProgress:
         seconds = self.clock() - self.started
         rate = self.done / seconds if seconds > 0 else 0.0
         skipped = f", {self.skipped} skipped" if self.skipped else ""
-        return f"{self.done} {noun}{skipped} in {seconds:.1f} s ({rate:.2f} {noun}/s)"
+        return f"{counted(self.done, noun)}{skipped} in {seconds:.1f} s ({rate:.2f} {noun}/s)"

@@ -13,6 +13,7 @@ from typing import Any
 
 from i2i_cli.errors import PluginError
 from i2i_cli.plugin import Descriptor, one_line
+from i2i_cli.wording import singular
 
 KINDS: tuple[str, ...] = ("methods", "backbones", "energies", "metrics", "trainers", "checkpoints")
 """Plugin kinds; kind ``k`` is the entry-point group ``i2i.k``."""
@@ -101,11 +102,13 @@ class Registry:
         registered = self._kind(kind)
         if name not in registered:
             known = ", ".join(registered) or "none"
-            raise PluginError(f"no {kind[:-1]} plugin named '{name}' (registered: {known})")
+            raise PluginError(f"no {singular(kind)} plugin named '{name}' (registered: {known})")
         same = registered[name]
         if len(same) > 1:
             origins = " and ".join(e.origin for e in same)
-            raise PluginError(f"{kind[:-1]} '{name}' is registered by two distributions: {origins}")
+            raise PluginError(
+                f"{singular(kind)} '{name}' is registered by two distributions: {origins}"
+            )
         return same[0]
 
     def load(self, kind: str, name: str) -> Any:
@@ -119,11 +122,12 @@ class Registry:
             loaded = entry.entry_point.load()
         except Exception as error:
             raise PluginError(
-                f"{kind[:-1]} plugin '{name}' ({entry.origin}, {entry.target}) failed to load: "
+                f"{singular(kind)} plugin '{name}' ({entry.origin}, {entry.target}) "
+                f"failed to load: "
                 f"{one_line(error)}"
             ) from error
         if isinstance(loaded, Descriptor):
-            return loaded.registered_as(f"{kind[:-1]} '{name}'")
+            return loaded.registered_as(f"{singular(kind)} '{name}'")
         return loaded
 
     def health(self, entry: PluginEntry) -> str | None:

@@ -38,6 +38,7 @@ from i2i_cli.settings import (
     to_toml,
     validate,
 )
+from i2i_cli.wording import singular
 
 RECORD_TABLE = "i2i"
 """Table of a settings file that describes the run rather than configures it (ignored on load)."""
@@ -418,7 +419,7 @@ def build_command(capability: Capability, name: str, plugin: Any) -> Any:
     try:
         plugin_flags = flags_for(plugin.settings, reserved=reserved)
     except ValueError as error:
-        raise PluginError(f"{capability.kind[:-1]} '{name}': {error}") from error
+        raise PluginError(f"{singular(capability.kind)} '{name}': {error}") from error
     tasks = ", ".join(task_presets(plugin.presets)) or "none"
     files = "Settings files"
     parameters = [
@@ -500,11 +501,11 @@ class PluginGroup(TyperGroup):
             descriptor = DESCRIPTOR_OF_KIND[capability.kind]
             if not isinstance(plugin, descriptor):
                 raise PluginError(
-                    f"{capability.kind[:-1]} plugin '{cmd_name}' registers "
+                    f"{singular(capability.kind)} plugin '{cmd_name}' registers "
                     f"{type(plugin).__name__}, not an i2i {descriptor.__name__}"
                 )
             if getattr(plugin, capability.function, None) is None:
-                message = f"{capability.kind[:-1]} '{cmd_name}' cannot {capability.command}"
+                message = f"{singular(capability.kind)} '{cmd_name}' cannot {capability.command}"
                 return failing_command(cmd_name, message, hidden=True)
             return build_command(capability, cmd_name, plugin)
         except PluginError as error:
