@@ -95,11 +95,13 @@ def run_i2i(*groups: Sequence[str]) -> None:
 
     args = [arg for group in groups for arg in group]
     print("$ i2i " + " ".join(args), flush=True)
-    try:
-        app(list(args), prog_name="i2i", standalone_mode=False)
+    try:  # without standalone mode a command's exit status (130 for Ctrl-C) is returned
+        status = app(list(args), prog_name="i2i", standalone_mode=False)
     except SystemExit as stop:
-        if stop.code not in (0, None):
-            raise SystemExit(f"i2i {args[0]} {args[1]} failed (exit {stop.code})") from None
+        status = stop.code
+    if status not in (0, None):
+        verb = "was interrupted" if status == 130 else "failed"
+        raise SystemExit(f"i2i {args[0]} {args[1]} {verb} (exit {status}); the benchmark stops")
 
 
 def write_config(path: Path, settings: dict[str, Any]) -> Path:

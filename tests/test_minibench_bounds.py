@@ -104,3 +104,11 @@ def test_dg_guidance_moves_samples(tmp_path: Path) -> None:
     assert np.array_equal(plain, again)
     moved = np.abs(plain.astype(int) - guided.astype(int)).mean()
     assert moved > 1.0, moved  # measured 3.03 (0-255), with clip_denoised
+
+
+def test_a_failed_step_stops_the_benchmark_with_its_status(tmp_path: Path) -> None:
+    """``minibench.run_i2i`` does not carry on past a failed (or interrupted) ``i2i`` step."""
+    import minibench
+
+    with pytest.raises(SystemExit, match=r"i2i evaluate fid failed \(exit 2\)"):
+        minibench.run_i2i(["evaluate", "fid", "--images", str(tmp_path / "absent")])
