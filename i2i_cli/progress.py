@@ -164,9 +164,13 @@ class RunProgress:
         parts.append(f"{seconds:.0f} s elapsed")
         return ", ".join(parts)
 
-    def summary(self, noun: str = "images") -> str:
-        """The closing line: items done (and skipped), seconds, items per second."""
+    def summary(self, noun: str = "images", counts: tuple[int, int] | None = None) -> str:
+        """The closing line: items done (and skipped), seconds, items per second.
+
+        ``counts`` (done, skipped) replaces this process's own, e.g. with a torchrun job's sums.
+        """
+        done, skipped = counts if counts is not None else (self.done, self.skipped)
         seconds = self.clock() - self.started
-        rate = self.done / seconds if seconds > 0 else 0.0
-        skipped = f", {self.skipped} skipped" if self.skipped else ""
-        return f"{counted(self.done, noun)}{skipped} in {seconds:.1f} s ({rate:.2f} {noun}/s)"
+        rate = done / seconds if seconds > 0 else 0.0
+        left = f", {skipped} skipped" if skipped else ""
+        return f"{counted(done, noun)}{left} in {seconds:.1f} s ({rate:.2f} {noun}/s)"

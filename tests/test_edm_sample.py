@@ -270,3 +270,4 @@ def test_torchrun_splits_the_seeds_and_gives_each_seeds_image(
         assert np.array_equal(a["samples"], b["samples"])
         assert np.array_equal(a["label"], b["label"])
     assert two.stderr.count("wrote") == 1
+    assert "done: 5 images in" in two.stderr  # the job's count, not rank 0's 3

@@ -298,9 +298,13 @@ def _execute_in(
             print_result(name, shown)
         if failures:
             raise NonFiniteError(failures, written, output / RESULT)
-        if ctx.progress.done or ctx.progress.skipped:
+        counts = (ctx.progress.done, ctx.progress.skipped)
+        if capability.keeps_done:  # each rank wrote its share of the items: the job's sums
+            done, skipped = zip(*ctx.runtime.all_gather_objects(counts), strict=True)
+            counts = (sum(done), sum(skipped))
+        if any(counts):
             noun = "steps" if capability.command == "train" else "images"
-            ctx.log(f"[green]done[/green]: {ctx.progress.summary(noun)} -> {output}")
+            ctx.log(f"[green]done[/green]: {ctx.progress.summary(noun, counts)} -> {output}")
 
 
 def _read_result(path: Path) -> dict[str, Any] | None:
