@@ -254,16 +254,16 @@ class CheckpointStore:
         if path.is_file() and not force:
             return self._already_cached(name, path)
         partial = path.with_name(path.name + PARTIAL_SUFFIX)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if force:
-            drop_partial(partial)
-        failures: list[DownloadError] = []
-        for source in artifact.sources:
-            try:
-                return self._download_from(artifact, source, partial, progress)
-            except DownloadError as error:
-                failures.append(error)
-        raise _failed_download(name, path, failures)
+        with _folder_for(path):
+            if force:
+                drop_partial(partial)
+            failures: list[DownloadError] = []
+            for source in artifact.sources:
+                try:
+                    return self._download_from(artifact, source, partial, progress)
+                except DownloadError as error:
+                    failures.append(error)
+            raise _failed_download(name, path, failures)
 
     def _already_cached(self, name: str, path: Path) -> Fetched:
         """The Fetched of a file already in the cache (its recorded hash, if any)."""
@@ -324,17 +324,17 @@ class CheckpointStore:
             return self._adopt_in_place(name, path)
         if path.is_file() and not force:
             raise UsageError(f"'{name}' is already cached at {path}; add --force to replace it")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary, sha256, size = _hashed_copy(source, path.parent, prefix=f"{path.name}.")
-        problem = mismatch(artifact, sha256, size)
-        check = None
-        if problem is None and artifact.sha256 is None:
-            check = self.check_contents(artifact, temporary)
-            problem = check.problem
-        if problem is not None:
-            temporary.unlink(missing_ok=True)
-            raise UsageError(f"{source} is not '{name}': {problem}; nothing was copied")
-        return self._install(artifact, temporary, sha256, size, check)
+        with _folder_for(path):
+            temporary, sha256, size = _hashed_copy(source, path.parent, prefix=f"{path.name}.")
+            problem = mismatch(artifact, sha256, size)
+            check = None
+            if problem is None and artifact.sha256 is None:
+                check = self.check_contents(artifact, temporary)
+                problem = check.problem
+            if problem is not None:
+                temporary.unlink(missing_ok=True)
+                raise UsageError(f"{source} is not '{name}': {problem}; nothing was copied")
+            return self._install(artifact, temporary, sha256, size, check)
 
     def _adopt_in_place(self, name: str, path: Path) -> Fetched:
         """A file put straight into the cache by hand: check it where it is."""
@@ -343,6 +343,23 @@ class CheckpointStore:
             raise UsageError(f"{path} is not '{name}': {check.problem}")
         published = check.against == "published"
         return Fetched(name, path, check.sha256, check.size, published, content=check.content)
+
+
+@contextmanager
+def _folder_for(path: Path) -> Iterator[None]:
+    """``path``'s folder made for the block; if the block fails, the folders it made are removed
+    again while empty (deepest first), so a failed download leaves no empty folder behind."""
+    made = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for folder in made:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
 
 
 def _failed_download(name: str, path: Path, failures: list[DownloadError]) -> DownloadError:

@@ -97,7 +97,7 @@ def test_a_wrong_hash_removes_the_download_and_says_expected_and_got(
     assert result.exit_code == 1
     assert f"expected sha256 {expected}, got {sha256(b'not the published bytes')}" in result.stderr
     assert "removed" in result.stderr
-    assert list((home / "t_wrong").iterdir()) == []
+    assert not (home / "t_wrong").exists()  # nothing left, not even an empty folder
 
 
 def test_a_404_is_a_short_line_then_the_url_and_the_hand_download_path(
@@ -112,6 +112,7 @@ def test_a_404_is_a_short_line_then_the_url_and_the_hand_download_path(
     assert f"{server.base}/files/gone.bin" in detail and "404" in detail
     assert str(home / "t_gone" / "gone.bin") in advice
     assert "`i2i download --from FILE t_gone`" in advice
+    assert not (home / "t_gone").exists()  # a failed download leaves no empty folder
 
 
 def test_an_unreachable_host_is_a_download_error(
@@ -123,6 +124,7 @@ def test_an_unreachable_host_is_a_download_error(
     store = CheckpointStore.open()
     with pytest.raises(DownloadError, match=r"127\.0\.0\.1:9/far\.bin: cannot connect"):
         store.download("t_far")
+    assert not (home / "t_far").exists()
 
 
 def test_the_next_source_is_tried_when_one_fails(
