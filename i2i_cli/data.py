@@ -212,6 +212,27 @@ def read_image(
     return _to_tensor(image)
 
 
+def decodable(
+    items: Sequence[ImageItem],
+) -> tuple[list[ImageItem], list[tuple[ImageItem, str]]]:
+    """The items whose whole file decodes, and the others with the reason, in order.
+
+    For a trainer, which reads each image many times: checked once before the first step, a
+    text file named ``.png`` or a truncated JPEG is found there, not at the step that first
+    draws it.
+    """
+    kept: list[ImageItem] = []
+    rejected: list[tuple[ImageItem, str]] = []
+    for item in items:
+        try:
+            _decode(item.path)
+        except UnreadableImageError as error:
+            rejected.append((item, error.reason))
+        else:
+            kept.append(item)
+    return kept, rejected
+
+
 def iter_batches(
     items: Sequence[ImageItem],
     size: int | None,

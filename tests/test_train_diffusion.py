@@ -372,6 +372,21 @@ def test_a_folder_without_images_is_one_line(training: list[str], tmp_path: Path
     assert "no images" in refused(args)
 
 
+def test_unreadable_images_are_found_before_the_first_step(
+    training: list[str], tmp_path: Path
+) -> None:
+    """A text file named .png and a truncated PNG are named at once; nothing is trained."""
+    data = Path(training[training.index("--data") + 1])
+    (data / "disc" / "disc_notes.png").write_text("not an image")
+    good = (data / "square" / "square_0.png").read_bytes()
+    (data / "square" / "square_cut.png").write_bytes(good[: len(good) // 2])
+    out = tmp_path / "x"
+    message = refused([*training, "--output", str(out)])
+    assert "2 of the 6 images in --data" in message, message
+    assert "disc_notes.png" in message and "square_cut.png" in message
+    assert not (out / "metrics.jsonl").exists() and not (out / "checkpoint.pt").exists()
+
+
 def test_a_class_count_other_than_the_models_is_one_line(
     training: list[str], tmp_path: Path
 ) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from i2i_cli.data import ImageItem, UnreadableImageError, find_images, read_image
+from i2i_cli.data import ImageItem, UnreadableImageError, decodable, find_images, read_image
 from i2i_cli.errors import UsageError
 from i2i_cli.image_fit import Fit
 from i2i_cli.paths import require_folder
@@ -55,7 +55,14 @@ def find_training_images(folder: str | None, source: LabelSource) -> TrainingIma
     if not folder:
         raise UsageError("i2i train diffusion needs --data (a folder of images)")
     root = require_folder(Path(folder), "--data")
-    items = find_images(root)
+    found = find_images(root)
+    items, left_out = decodable(found)
+    if left_out:
+        first = "; ".join(f"cannot read image {item.path}: {why}" for item, why in left_out[:2])
+        raise UsageError(
+            f"{len(left_out)} of the {len(found)} images in --data {root} cannot be read, so "
+            f"nothing was trained ({first}); remove or replace them"
+        )
     if source == "none":
         return TrainingImages(items, None, [])
     names = [class_name(item, source) for item in items]
@@ -68,7 +75,8 @@ def find_training_images(folder: str | None, source: LabelSource) -> TrainingIma
         )
     classes = sorted({name for name in names if name is not None})
     index = {name: i for i, name in enumerate(classes)}
-    return TrainingImages(items, [index[name] for name in names if name is not None], classes)
+    labels = [index[name] for name in names if name is not None]
+    return TrainingImages(items, labels, classes)
 
 
 def to_model_space(pixels: torch.Tensor) -> torch.Tensor:
