@@ -41,4 +41,28 @@ def test_one_image_is_counted_as_one_image(tmp_path: Path) -> None:
     result = translate(tmp_path / "in", tmp_path / "out", "--steps", "1")
     assert result.returncode == 0, result.stderr
     assert "1 source image in" in result.stderr and "1 source images" not in result.stderr
-    assert "done: 1 image in" in result.stderr and "1 images" not in result.stderr
+    assert "done: 1 image in" in result.stderr and "done: 1 images" not in result.stderr
+
+
+def test_runs_without_output_and_other_settings_get_their_own_default_folders(
+    tmp_path: Path,
+) -> None:
+    """``runs/sample/smoke``, then ``-2`` for other settings; the first settings find theirs."""
+    from tests.conftest import run_i2i
+    from tests.robustness.run_helpers import SMOKE
+
+    def sample(steps: str) -> str:
+        command = ["sample", "smoke", *SMOKE, "--num-samples", "1", "--steps", steps]
+        result = run_i2i(command, cwd=tmp_path, dists=["smoke"])
+        assert result.returncode == 0, result.stderr
+        return result.stderr
+
+    sample("1")
+    assert (tmp_path / "runs" / "sample" / "smoke" / "run.toml").is_file()
+    assert "runs/sample/smoke-2" in sample("2")
+    again = sample("1")
+    assert "runs/sample/smoke-2" not in again and "already done" in again
+    assert sorted(p.name for p in (tmp_path / "runs" / "sample").iterdir()) == [
+        "smoke",
+        "smoke-2",
+    ]

@@ -11,7 +11,7 @@ import inspect
 import json
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import reduce
 from importlib import resources
@@ -151,9 +151,37 @@ def resolve(
         raise UsageError(f"'{RUN_TABLE}' must be a table of run settings, got {run_data!r}")
     settings = validate(plugin.settings, merged)
     run = validate(capability.run_model, run_data, prefix=f"{RUN_TABLE}.")
+    resolved = Resolved(settings=settings, run=run, task=task)
     if run.output is None:
-        run = run.model_copy(update={"output": default_output(capability, name, task)})
-    return Resolved(settings=settings, run=run, task=task)
+        output = free_default_output(capability, name, plugin, resolved)
+        resolved = replace(resolved, run=run.model_copy(update={"output": output}))
+    return resolved
+
+
+def free_default_output(capability: Capability, name: str, plugin: Any, resolved: Resolved) -> Path:
+    """The default folder of a run without ``--output``: ``default_output``, or its first
+    ``-2``, ``-3`` ... sibling that is new or holds a run of these same settings.
+
+    So runs with other settings never meet in one default folder (each README example gets its
+    own), and a rerun of the same command finds, and resumes, its own.
+    """
+    from i2i_cli.run_record import kept_fields, record_differences
+
+    base = default_output(capability, name, resolved.task)
+    kept = kept_fields(plugin.settings)
+
+    def taken(folder: Path) -> bool:
+        """Whether ``folder`` holds a run recorded with other settings."""
+        run = resolved.run.model_copy(update={"output": folder})
+        return bool(
+            record_differences(folder, replace(resolved, run=run).record(capability, name), kept)
+        )
+
+    folder, number = base, 1
+    while taken(folder):
+        number += 1
+        folder = base.with_name(f"{base.name}-{number}")
+    return folder
 
 
 @dataclass(frozen=True)
