@@ -34,40 +34,32 @@ class GroupNorm32(nn.GroupNorm):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise ``x`` in float32, returning its own dtype."""
-        if x.ndim == 2 and len(x) >= MANY_ROWS:
-            return self._rows(x.float()).type(x.dtype)
         return super().forward(x.float()).type(x.dtype)
 
-    def _rows(self, x: torch.Tensor) -> torch.Tensor:
-        """GroupNorm of (N, C) rows: each group's C/32 values summed slice by slice, then affine.
+    def columns(self, x: torch.Tensor) -> torch.Tensor:
+        """GroupNorm of (C, N) columns, channel-major: ``forward(x.T).T`` in float32, own dtype.
 
-        The statistics ``F.group_norm`` computes (equal to float32 rounding) in a third of its
-        CPU time: with no spatial extent, torch's kernel reduces 4 or 8 values per row, which is
-        most of DDIB's 2-D model. Blocks of ``ROW_BLOCK`` rows keep each pass in the cache.
+        Each column's groups are C/32 consecutive rows, so the statistics are sums of whole
+        rows, which the CPU vectorises; torch's kernel on (N, C) rows reduces 4 or 8 values at
+        a time (most of DDIB's 2-D model's time). Fewer than ``MANY_COLUMNS`` columns take that
+        kernel: the separate passes would cost more than they save.
         """
-        if len(x) > ROW_BLOCK:
-            return torch.cat([self._rows(block) for block in x.split(ROW_BLOCK)])
-        rows, channels = x.shape
-        size = channels // self.num_groups
-        groups = x.view(rows, self.num_groups, size)
-        centred = groups - _slice_sum(groups).div_(size).unsqueeze(-1)
-        variance = _slice_sum(centred * centred).div_(size)
-        normed = centred * torch.rsqrt(variance + self.eps).unsqueeze(-1)
-        return torch.addcmul(self.bias, normed.view(rows, channels), self.weight)
+        if x.shape[1] < MANY_COLUMNS:
+            return self.forward(x.T).T
+        values = x.float()
+        channels, count = values.shape
+        groups = values.view(self.num_groups, channels // self.num_groups, count)
+        centred = groups - groups.mean(dim=1, keepdim=True)
+        scale = torch.rsqrt((centred * centred).mean(dim=1, keepdim=True) + self.eps)
+        if torch.is_grad_enabled():
+            normed = (centred * scale).view(channels, count)
+            return torch.addcmul(self.bias[:, None], normed, self.weight[:, None]).type(x.dtype)
+        normed = centred.mul_(scale).view(channels, count)
+        return normed.mul_(self.weight[:, None]).add_(self.bias[:, None]).type(x.dtype)
 
 
-ROW_BLOCK = 1024
-"""Rows per block of ``GroupNorm32`` on (N, C) input (each pass then fits a core's cache)."""
-MANY_ROWS = 256
-"""Fewer (N, C) rows than this take torch's kernel: the slices' Python calls would cost more."""
-
-
-def _slice_sum(groups: torch.Tensor) -> torch.Tensor:
-    """The sum over the last (short) axis of (N, G, S) ``groups``, as S - 1 adds of (N, G)."""
-    total = groups[..., 0].clone()
-    for index in range(1, groups.shape[-1]):
-        total += groups[..., index]
-    return total
+MANY_COLUMNS = 256
+"""Fewer (C, N) columns than this take torch's kernel on the transpose."""
 
 
 @torch.compiler.disable  # traced, the CPU exp would become the compiler's own

@@ -3,8 +3,12 @@
 An MLP counterpart of the ADM UNet: residual blocks on (N, C) features with a timestep
 embedding, one skip from the input side to the output side. Module and parameter names follow
 the reference's ``guided_diffusion/synthetic.py``, so the official synthetic checkpoints
-(``models/synthetic/log2D{i}/model*.pt``) load with ``strict=True``. ``GroupNorm32`` (here on
-(N, C) rows) and ``timestep_embedding`` (of the original integer timesteps) are the core's.
+(``models/synthetic/log2D{i}/model*.pt``) load with ``strict=True``. ``GroupNorm32`` and
+``timestep_embedding`` (of the original integer timesteps) are the core's.
+
+Inside the network features are (C, N) columns, channel-major: a Linear is ``W @ h + b`` and a
+group norm sums whole rows (``GroupNorm32.columns``), which a CPU vectorises, where (N, C) rows
+would reduce 4 or 8 values at a time. The arithmetic is the reference's, in another layout.
 """
 
 from __future__ import annotations
@@ -12,11 +16,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from i2i_cli.nn import GroupNorm32, timestep_embedding
+from i2i_cli.nn import GroupNorm32, silu, timestep_embedding
 
 
 class ResBlock2d(nn.Module):
-    """Residual block on (N, ch) features conditioned on a timestep embedding (ddib.md §2.2).
+    """Residual block on (ch, N) feature columns conditioned on a timestep embedding (ddib.md §2.2).
 
     ``x + Linear(Dropout(SiLU(GN(Linear(SiLU(GN(x))) + Linear(SiLU(emb))))))``; the last
     Linear starts at zero, so a fresh block is the identity.
@@ -36,19 +40,34 @@ class ResBlock2d(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        """The block's output for features ``x`` (N, ch) and embedding ``emb`` (N, C)."""
-        h = self.in_layers(x)
-        h = h + self.emb_layers(emb).type(h.dtype)
-        return x + self.out_layers(h)
+        """The block's output for columns ``x`` (ch, N) and embedding rows ``emb`` (1 or N, C).
+
+        An embedding shared by every column is added with the first Linear's bias.
+        """
+        norm, _, linear = self.in_layers
+        shift = self.emb_layers(emb).type(x.dtype).T
+        h = silu(norm.columns(x))
+        if shift.shape[1] == 1:
+            h = torch.addmm((linear.bias + shift[:, 0])[:, None], linear.weight, h)
+        else:
+            h = columns_linear(linear, h) + shift
+        norm, _, dropout, linear = self.out_layers
+        h = dropout(silu(norm.columns(h)))
+        return columns_linear(linear, h).add_(x)
+
+
+def columns_linear(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``linear`` applied to (in, N) columns: ``W @ x + b`` as (out, N) columns."""
+    return torch.addmm(linear.bias[:, None], linear.weight, x)
 
 
 class EmbedSequential(nn.Sequential):
-    """A sequence of layers; residual blocks among them also receive the timestep embedding."""
+    """A sequence of layers on feature columns; its residual blocks also receive the embedding."""
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        """Apply the layers in order, passing ``emb`` to each ``ResBlock2d``."""
+        """Apply the layers in order to columns ``x``, passing ``emb`` to each ``ResBlock2d``."""
         for layer in self:
-            x = layer(x, emb) if isinstance(layer, ResBlock2d) else layer(x)
+            x = layer(x, emb) if isinstance(layer, ResBlock2d) else columns_linear(layer, x)
         return x
 
 
@@ -111,8 +130,9 @@ class SyntheticModel(nn.Module):
         shared = t.ndim == 1 and len(t) > 1 and bool((t == t[0]).all())
         steps = t[:1] if shared else t
         emb = self.time_embed(timestep_embedding(steps, self.model_channels).to(x.dtype))
-        h0 = self.input_blocks[0](x, emb)
+        h0 = self.input_blocks[0](x.T, emb)
         h1 = self.input_blocks[1](h0, emb)
         h = self.middle_block(h1, emb)
-        h = self.output_blocks[0](torch.cat([h, h1], dim=1), emb)
-        return self.out(h)
+        h = self.output_blocks[0](torch.cat([h, h1]), emb)
+        norm, _, linear = self.out
+        return columns_linear(linear, silu(norm.columns(h))).T.contiguous()

@@ -223,11 +223,18 @@ ACTIVATIONS = ("time_embed", "input_blocks.0", "input_blocks.1", "middle_block",
 
 
 def _activations(model: SyntheticModel, x: torch.Tensor, t: torch.Tensor) -> dict[str, Any]:
-    """The output ``out`` and the forward-hook outputs the golden file records."""
+    """The output ``out`` and the forward-hook outputs the golden file records, as (N, C) rows.
+
+    The blocks compute on (C, N) feature columns (``i2i_ddib.model2d``), the reference on rows.
+    """
     recorded: dict[str, torch.Tensor] = {}
+
+    def record(name: str, output: torch.Tensor) -> None:
+        recorded[name] = output if name == "time_embed" else output.T
+
     handles = [
         model.get_submodule(name).register_forward_hook(
-            lambda _module, _args, output, name=name: recorded.__setitem__(name, output)
+            lambda _module, _args, output, name=name: record(name, output)
         )
         for name in ACTIVATIONS
     ]
