@@ -62,7 +62,6 @@ MANY_COLUMNS = 256
 """Fewer (C, N) columns than this take torch's kernel on the transpose."""
 
 
-@torch.compiler.disable  # traced, the CPU exp would become the compiler's own
 @functools.lru_cache(maxsize=64)
 def _frequencies(half: int, max_period: float, device: torch.device) -> torch.Tensor:
     """``exp(-ln(max_period) * i / half)``, i < half, in float32 on the CPU, then on ``device``.
@@ -77,6 +76,18 @@ def _frequencies(half: int, max_period: float, device: torch.device) -> torch.Te
         return torch.exp(-math.log(max_period) * steps / half).to(device=device)
 
 
+def _eager_frequencies(half: int, max_period: float, device: torch.device) -> torch.Tensor:
+    """``_frequencies``, computed outside any torch.compile graph (traced, its CPU exp would
+    become the compiler's own).
+
+    ``torch.compiler.disable`` imports torch._dynamo (over a second at every start), so it is
+    applied only while compiling, where dynamo runs the disabled call eagerly.
+    """
+    if torch.compiler.is_compiling():
+        return torch.compiler.disable(_frequencies)(half, max_period, device)
+    return _frequencies(half, max_period, device)
+
+
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     """Sinusoidal embedding ``[cos(t f_i) | sin(t f_i)]``, ``f_i = max_period^(-i/half)``.
 
@@ -84,7 +95,7 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     float32; ``half = dim // 2``; an odd ``dim`` gets a zero column (adm.md §1.2, pitfall 1).
     """
     half = dim // 2
-    freqs = _frequencies(half, float(max_period), t.device)
+    freqs = _eager_frequencies(half, float(max_period), t.device)
     args = t[:, None].float() * freqs[None]
     embedding = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
     if dim % 2:

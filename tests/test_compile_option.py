@@ -6,6 +6,8 @@ stand-ins that fail (at wrapping time or at the first call) or pass the function
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from i2i_cli import nn as layers
 from i2i_cli.run_settings import SampleRun, TrainRun, TranslateRun
 from i2i_cli.runtime import CompiledOrEager, compile_module, create_runtime
 from tests.test_egsde_cli import sources, wild2dog
@@ -146,3 +149,24 @@ def test_translate_with_compile_falls_back_cleanly_and_matches(
     a = np.asarray(Image.open(tmp_path / "plain" / "src1.png"), dtype=int)
     b = np.asarray(Image.open(tmp_path / "fast" / "src1.png"), dtype=int)
     assert np.abs(a - b).max() <= 1
+
+
+def test_the_frequency_table_stays_out_of_a_compiled_graph() -> None:
+    """Under torch.compile the embedding's frequencies are still the eager CPU ``exp`` (cached):
+    traced, they would be the compiler's own ``exp``."""
+    layers._frequencies.cache_clear()
+    t = torch.tensor([0.0, 3.0, 4000.0])
+    compiled = torch.compile(lambda steps: layers.timestep_embedding(steps, 74), backend="eager")
+    embedding = compiled(t)
+    assert layers._frequencies.cache_info().misses == 1  # run eagerly (dynamo skips the cache)
+    assert torch.equal(embedding, layers.timestep_embedding(t, 74))
+
+
+def test_importing_the_core_and_the_2d_model_leaves_the_compiler_unloaded() -> None:
+    """``torch.compiler.disable`` at import would load torch._dynamo: over a second per start."""
+    code = (
+        "import sys, i2i_cli.app, i2i_cli.nn, i2i_cli.runtime, i2i_ddib.points; "
+        "print('torch._dynamo' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
