@@ -1,4 +1,4 @@
-"""The README's sigma-time sampler plugin, installed and run exactly as the README prints it."""
+"""The docs' sigma-time sampler plugin (docs/plugins.md), installed and run exactly as printed."""
 
 from __future__ import annotations
 
@@ -19,18 +19,18 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 BLOCK = re.compile(r"```(?:python|toml)\n# (i2i[-_]heun/[\w./]+)[^\n]*\n(.*?)```", re.DOTALL)
 
 
-def readme_files() -> dict[str, str]:
-    """The README's code blocks whose first line names an ``i2i-heun`` / ``i2i_heun`` file."""
-    return {name: body for name, body in BLOCK.findall(README.read_text(encoding="utf-8"))}
+def page_files() -> dict[str, str]:
+    """The page's code blocks whose first line names an ``i2i-heun`` / ``i2i_heun`` file."""
+    return {name: body for name, body in BLOCK.findall(PAGE.read_text(encoding="utf-8"))}
 
 
 def install(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The plugin's package and a dist-info of its pyproject's entry points, on ``sys.path``."""
-    files = readme_files()
+    files = page_files()
     assert set(files) == {"i2i-heun/pyproject.toml", "i2i_heun/plugin.py", "i2i_heun/sampling.py"}
     project = tomllib.loads(files["i2i-heun/pyproject.toml"])["project"]
     package = folder / "i2i_heun"
@@ -53,7 +53,7 @@ def install(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(folder))
 
 
-def test_readme_heun_plugin_samples_an_adm_model(
+def test_docs_heun_plugin_samples_an_adm_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     install(tmp_path / "dist", monkeypatch)
