@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Optional
+
 import typer
 
 from i2i_cli.commands.download import download
@@ -14,6 +16,7 @@ from i2i_cli.commands.plugin_commands import (
 )
 from i2i_cli.commands.plugins import plugins
 from i2i_cli.shutdown import quiet_exit_path
+from i2i_cli.threads import THREADS_KEY
 
 app = typer.Typer(
     name="i2i",
@@ -24,6 +27,24 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
 )
+
+THREADS_HELP = (
+    "CPU threads to compute on. Default: one per core this process may use that other jobs "
+    "leave free (measured at the start; 1 on a busy machine), or OMP_NUM_THREADS when set."
+)
+
+
+@app.callback()
+def options(
+    ctx: typer.Context,
+    threads: Annotated[
+        Optional[int],  # noqa: UP045 - Typer reads Optional
+        typer.Option("--threads", min=1, max=1024, help=THREADS_HELP, show_default=False),
+    ] = None,
+) -> None:
+    """Options of every command, kept for the command that runs (``i2i_cli.threads``)."""
+    ctx.meta[THREADS_KEY] = threads
+
 
 app.command("download", help="Fetch, list and verify checkpoints (sha256-checked, resumable).")(
     download

@@ -67,10 +67,22 @@ def stderr_console() -> Console:
 
 @contextmanager
 def open_context(
-    command: str, plugin: str, task: str | None, run: RunSettings, output: Path
+    command: str,
+    plugin: str,
+    task: str | None,
+    run: RunSettings,
+    output: Path,
+    threads: int | None = None,
 ) -> Iterator[RunContext]:
-    """A ``RunContext`` with a live runtime and progress bars, closed cleanly on exit."""
+    """A ``RunContext`` with a live runtime and progress bars, closed cleanly on exit.
+
+    torch's thread count is set first: ``threads`` (``--threads``), else as
+    ``i2i_cli.threads.apply_threads`` chooses.
+    """
     from i2i_cli.runtime import create_runtime, shutdown_runtime
+    from i2i_cli.threads import apply_threads
+
+    apply_threads(threads)
 
     precision = getattr(run, "precision", "fp32")
     seed = getattr(run, "seed", 0)

@@ -38,6 +38,7 @@ from i2i_cli.settings import (
     to_toml,
     validate,
 )
+from i2i_cli.threads import THREADS_KEY
 from i2i_cli.wording import singular
 
 RECORD_TABLE = "i2i"
@@ -237,8 +238,16 @@ def dry_run_record(capability: Capability, name: str, resolved: Resolved) -> dic
     return record
 
 
-def execute(capability: Capability, name: str, plugin: Descriptor, resolved: Resolved) -> None:
+def execute(
+    capability: Capability,
+    name: str,
+    plugin: Descriptor,
+    resolved: Resolved,
+    threads: int | None = None,
+) -> None:
     """Run the plugin's command in a fresh context, after checking the output folder.
+
+    ``threads`` is ``--threads`` (None: chosen at the start, ``i2i_cli.threads``).
 
     The folder is locked for the whole run (``i2i_cli.run_lock``: a second run into it is
     refused), then ``run.toml`` is compared with the folder's and written by rank 0 when
@@ -262,7 +271,7 @@ def execute(capability: Capability, name: str, plugin: Descriptor, resolved: Res
     with holding_run_folder(output, main=torchrun_placement().is_main) as lock:
         try:
             plan = check_record(capability, name, plugin, resolved)
-            _execute_in(capability, name, run, resolved, plan, output)
+            _execute_in(capability, name, run, resolved, plan, output, threads)
         except BaseException:
             if capability.records_result and made:
                 if lock is not None:
@@ -297,6 +306,7 @@ def _execute_in(
     resolved: Resolved,
     plan: RecordPlan,
     output: Path,
+    threads: int | None,
 ) -> None:
     """The run itself, in a fresh context, with ``run.toml`` written as ``plan`` says."""
     from i2i_cli.atomic import write_atomic_text
@@ -304,7 +314,9 @@ def _execute_in(
     from i2i_cli.nonfinite import NonFiniteError, result_with_failures
     from i2i_cli.run_record import mark_unfinished
 
-    with open_context(capability.command, name, resolved.task, resolved.run, output) as ctx:
+    with open_context(
+        capability.command, name, resolved.task, resolved.run, output, threads
+    ) as ctx:
         record = resolved.record(capability, name)
         main = ctx.runtime.is_main
         if main and plan.first:
@@ -455,6 +467,7 @@ def build_command(capability: Capability, name: str, plugin: Any) -> Any:
     tasks = ", ".join(task_presets(plugin.presets)) or "none"
     files = "Settings files"
     parameters = [
+        inspect.Parameter("context", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context),
         _option("task", str, "--task", f"Task preset to start from ({tasks}).", files),
         _option("config", Path, "--config", "TOML file of settings (over the task preset).", files),
         _option("assignments", list[str], "--set", "dotted.key=value, over --config.", files),
@@ -464,6 +477,8 @@ def build_command(capability: Capability, name: str, plugin: Any) -> Any:
     parameters += [_flag_parameter(flag, "Run") for flag in run_flags]
 
     def command(**values: Any) -> None:
+        threads = values.pop("context").meta.get(THREADS_KEY)
+
         def body() -> None:
             resolved = resolve(
                 capability,
@@ -477,7 +492,7 @@ def build_command(capability: Capability, name: str, plugin: Any) -> Any:
             if values["dry_run"]:
                 sys.stdout.write(to_toml(dry_run_record(capability, name, resolved)))
                 return
-            execute(capability, name, plugin, resolved)
+            execute(capability, name, plugin, resolved, threads)
 
         hint = "rerun with --resume to continue" if capability.command == "train" else None
         report_errors(body, hint or "rerun to resume")

@@ -10,6 +10,8 @@ precision and coverage (``i2i_ddib.support``).
 from __future__ import annotations
 
 import io
+import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,8 @@ from i2i_cli.errors import UsageError
 from i2i_cli.model_choice import load_for_run, schedule_for
 from i2i_cli.noise import GeneratorNoise
 from i2i_cli.paths import require_file
+from i2i_cli.threads import map_on_threads, raise_if_stopped
+from i2i_cli.wording import counted
 from i2i_ddib.bundled import bundled_model, verified_path
 from i2i_ddib.plots import scatter_figure
 from i2i_ddib.point_metrics import sliced_wasserstein
@@ -42,6 +46,9 @@ if TYPE_CHECKING:
 
 CHUNK = 50_000
 """Points per network call."""
+
+PART_POINTS = 512
+"""Fewest points a part of a pass computes with on a thread of its own (``point_parts``)."""
 
 REFERENCE_POINTS = 20_000
 """Points of a fresh data-set draw the sliced Wasserstein distance compares against."""
@@ -80,10 +87,36 @@ def ode_schedule(settings: DDIBSettings, *models: LoadedBackbone) -> DiscreteSch
 
 
 def log_plan(
-    ctx: RunContext, what: str, schedule: DiscreteSchedule, settings: DDIBSettings
+    ctx: RunContext,
+    what: str,
+    schedule: DiscreteSchedule,
+    settings: DDIBSettings,
+    points: torch.Tensor,
 ) -> None:
-    """One line saying what runs: points, solver, steps per pass."""
-    ctx.log(f"ddib: {what}; {settings.solver} with {schedule.num_steps} steps per pass")
+    """One line saying what runs: points, solver, steps per pass, and the CPU threads."""
+    line = f"ddib: {what}; {settings.solver} with {schedule.num_steps} steps per pass"
+    if ctx.runtime.device.type == "cpu":
+        parts = len(point_parts(ctx, points))
+        side = f"{parts} parts side by side" if parts > 1 else "one part"
+        line += f"; {side}, {counted(torch.get_num_threads(), 'CPU threads')}"
+    ctx.log(line)
+
+
+def point_parts(ctx: RunContext, x: torch.Tensor) -> list[torch.Tensor]:
+    """``x`` in parts for ``map_on_threads``: on the CPU one per thread of the run while each
+    keeps ``PART_POINTS``, and none over ``CHUNK`` points."""
+    threads = torch.get_num_threads() if ctx.runtime.device.type == "cpu" else 1
+    threads = max(1, min(threads, len(x) // PART_POINTS))
+    return list(x.split(max(1, min(CHUNK, math.ceil(len(x) / threads)))))
+
+
+def part_noise(ctx: RunContext) -> GeneratorNoise:
+    """A part's own noise source from the run seed.
+
+    No point's result depends on it (``dpmpp2m`` draws nothing, ``ddim``'s eta = 0 draws are
+    zeroed), so the parts need not share one generator across threads.
+    """
+    return GeneratorNoise(ctx.runtime.seed, ctx.runtime.device)
 
 
 def translate_chunks(
@@ -93,25 +126,25 @@ def translate_chunks(
     x: torch.Tensor,
     schedule: DiscreteSchedule,
     settings: DDIBSettings,
-    noise: GeneratorNoise,
 ) -> Translation:
-    """``ddib_translate`` over ``x`` in chunks of ``CHUNK`` points; returns CPU float32."""
-    parts = []
-    for chunk in x.split(CHUNK):
+    """``ddib_translate`` over ``x``, its parts side by side (``point_parts``); CPU float32."""
+
+    def translate(part: torch.Tensor, stop: threading.Event) -> Translation:
         with ctx.runtime.autocast():
-            parts.append(
-                ddib_translate(
-                    DiscreteDenoiser(source.module, source.spec),
-                    DiscreteDenoiser(target.module, target.spec),
-                    chunk.to(ctx.runtime.device),
-                    schedule,
-                    solver=settings.solver,
-                    noise=noise,
-                )
+            done = ddib_translate(
+                DiscreteDenoiser(source.module, source.spec),
+                DiscreteDenoiser(target.module, target.spec),
+                part.to(ctx.runtime.device),
+                schedule,
+                solver=settings.solver,
+                noise=part_noise(ctx),
+                callback=lambda _step: raise_if_stopped(stop),
             )
+        return Translation(done.latent.float().cpu(), done.result.float().cpu())
+
+    parts = map_on_threads(translate, point_parts(ctx, x))
     return Translation(
-        torch.cat([part.latent.float().cpu() for part in parts]),
-        torch.cat([part.result.float().cpu() for part in parts]),
+        torch.cat([part.latent for part in parts]), torch.cat([part.result for part in parts])
     )
 
 
@@ -121,22 +154,23 @@ def decode_points(
     latent: torch.Tensor,
     schedule: DiscreteSchedule,
     settings: DDIBSettings,
-    noise: GeneratorNoise,
 ) -> torch.Tensor:
-    """The target model's ODE decode of Gaussian latents in chunks; returns CPU float32."""
+    """The target model's ODE decode of Gaussian latents, in parts side by side; CPU float32."""
     denoiser = DiscreteDenoiser(model.module, model.spec)
-    results = []
-    for chunk in latent.split(CHUNK):
+
+    def decode(part: torch.Tensor, stop: threading.Event) -> torch.Tensor:
         with ctx.runtime.autocast():
             y = decode_ode(
                 denoiser,
-                chunk.to(ctx.runtime.device),
+                part.to(ctx.runtime.device),
                 schedule,
                 solver=settings.solver,
-                noise=noise,
+                noise=part_noise(ctx),
+                callback=lambda _step: raise_if_stopped(stop),
             )
-        results.append(y.float().cpu())
-    return torch.cat(results)
+        return y.float().cpu()
+
+    return torch.cat(map_on_threads(decode, point_parts(ctx, latent)))
 
 
 @dataclass(frozen=True)
@@ -209,11 +243,8 @@ def translate_points(settings: DDIBSettings, ctx: RunContext) -> dict[str, Any]:
     target_model = point_model(settings, ctx, target_task, settings.target_checkpoint)
     schedule = ode_schedule(settings, source_model, target_model)
     source = source_points(settings, ctx, source_task)
-    noise = GeneratorNoise(ctx.runtime.seed, ctx.runtime.device)
-    log_plan(ctx, f"{source.origin} -> {target_task.name}", schedule, settings)
-    forward = translate_chunks(
-        ctx, source_model, target_model, source.points, schedule, settings, noise
-    )
+    log_plan(ctx, f"{source.origin} -> {target_task.name}", schedule, settings, source.points)
+    forward = translate_chunks(ctx, source_model, target_model, source.points, schedule, settings)
     arrays = {"source": source.points, "latent": forward.latent, "target": forward.result}
     result: dict[str, Any] = {
         "source": source_task.name,
@@ -230,9 +261,7 @@ def translate_points(settings: DDIBSettings, ctx: RunContext) -> dict[str, Any]:
         result.update(support_fields(support, prefix="target_"))
         ctx.log(support_line(support, target_task))
     if settings.cycle:
-        back = translate_chunks(
-            ctx, target_model, source_model, forward.result, schedule, settings, noise
-        )
+        back = translate_chunks(ctx, target_model, source_model, forward.result, schedule, settings)
         arrays["latent_2"], arrays["source_2"] = back.latent, back.result
         result.update(cycle_errors(arrays["source"], arrays["source_2"]))
         ctx.log(
@@ -254,8 +283,8 @@ def sample_points(settings: DDIBSettings, ctx: RunContext) -> dict[str, Any]:
     count = ctx.run.num_samples
     noise = GeneratorNoise(ctx.runtime.seed, ctx.runtime.device)
     latent = noise.randn((count, *model.spec.input_shape)).cpu()
-    log_plan(ctx, f"sampling {count} points of {task.name}", schedule, settings)
-    points = decode_points(ctx, model, latent, schedule, settings, noise)
+    log_plan(ctx, f"sampling {count} points of {task.name}", schedule, settings, latent)
+    points = decode_points(ctx, model, latent, schedule, settings)
     save_points(ctx.output, {"latent": latent, "points": points})
     if settings.plot:
         scatter_figure(
