@@ -283,11 +283,7 @@ class CheckpointStore:
         """One source: transfer, check size and hash, then atomically rename into place."""
         fetch_source(source, partial, progress)
         sha256, size = sha256_file(partial)
-        problem = mismatch(artifact, sha256, size)
-        check = None
-        if problem is None and artifact.sha256 is None:
-            check = self.check_contents(artifact, partial)
-            problem = check.problem
+        problem, check = self._problem_of(artifact, partial, sha256, size)
         if problem is not None:
             drop_partial(partial)
             raise DownloadError(
@@ -295,6 +291,17 @@ class CheckpointStore:
                 "the downloaded file is not this checkpoint",
             )
         return self._install(artifact, partial, sha256, size, check)
+
+    def _problem_of(
+        self, artifact: Artifact, file: Path, sha256: str, size: int
+    ) -> tuple[str | None, ContentCheck | None]:
+        """What is wrong with a fetched or copied ``file`` as ``artifact`` (None: nothing), and
+        the content check that said so where the artifact publishes no sha256 to compare."""
+        problem = mismatch(artifact, sha256, size)
+        if problem is not None or artifact.sha256 is not None:
+            return problem, None
+        check = self.check_contents(artifact, file)
+        return check.problem, check
 
     def _install(
         self,
@@ -326,11 +333,7 @@ class CheckpointStore:
             raise UsageError(f"'{name}' is already cached at {path}; add --force to replace it")
         with _folder_for(path):
             temporary, sha256, size = _hashed_copy(source, path.parent, prefix=f"{path.name}.")
-            problem = mismatch(artifact, sha256, size)
-            check = None
-            if problem is None and artifact.sha256 is None:
-                check = self.check_contents(artifact, temporary)
-                problem = check.problem
+            problem, check = self._problem_of(artifact, temporary, sha256, size)
             if problem is not None:
                 temporary.unlink(missing_ok=True)
                 raise UsageError(f"{source} is not '{name}': {problem}; nothing was copied")
