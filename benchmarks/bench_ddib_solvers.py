@@ -22,8 +22,8 @@ from i2i_cli.diffusion.denoiser import DiscreteDenoiser
 from i2i_cli.diffusion.ode import decode_ode, encode_ode, solver_schedule
 from i2i_cli.diffusion.schedule import DiscreteSchedule
 from i2i_cli.noise import GeneratorNoise
+from i2i_cli.points.synthetic_data import seeded_rng, synthetic_points, synthetic_task
 from i2i_ddib.bundled import bundled_model, verified_path
-from i2i_ddib.synthetic_data import seeded_rng, synthetic_points, synthetic_task
 
 RUNS = [("ddim", 1000), ("ddim", 250), ("ddim", 100), ("dpmpp2m", 100), ("dpmpp2m", 50)]
 RUNS += [("dpmpp2m", 25), ("dpmpp2m", 15)]

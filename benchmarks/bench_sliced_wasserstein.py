@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from i2i_ddib.point_metrics import sliced_wasserstein
+from i2i_cli.points.metrics import sliced_wasserstein
 
 
 def quantile_sliced_wasserstein(a: np.ndarray, b: np.ndarray, projections: int, seed: int) -> float:

@@ -5,7 +5,7 @@
 Each data set's model is trained by the exact command the manifest records (``i2i train
 ddib-2d --task NAME --quick``, one CPU thread per job), then measured as
 ``tests/test_ddib_bundled.py`` measures it: 3000 Gaussian latents of seed 0 decoded with the
-default solver and steps, scored by support precision and coverage (``i2i_ddib.support``, data
+default solver and steps, scored by support precision and coverage (``i2i_cli.points.support``, data
 draws of seed 1). ``--install`` copies the weights into the package and rewrites the manifest
 with each model's sha256, command, training time, final loss and scores.
 """
@@ -66,9 +66,9 @@ def measure(name: str, weights: Path) -> tuple[dict[str, Any], dict[str, float]]
     from i2i_cli.diffusion.denoiser import DiscreteDenoiser
     from i2i_cli.diffusion.ode import decode_ode, solver_schedule
     from i2i_cli.noise import GeneratorNoise
+    from i2i_cli.points.support import support_scores
+    from i2i_cli.points.synthetic_data import synthetic_task
     from i2i_ddib.settings import DDIB2DTrainSettings
-    from i2i_ddib.support import support_scores
-    from i2i_ddib.synthetic_data import synthetic_task
     from i2i_ddib.train2d import model_settings
 
     quick = DDIB2DTrainSettings(data=name, quick=True)
@@ -129,7 +129,7 @@ def main() -> None:
     parser.add_argument("--install", action="store_true", help="Copy into the package.")
     parser.add_argument("--extra", default="", help="More training flags (not for --install).")
     args = parser.parse_args()
-    from i2i_ddib.synthetic_data import TASK_NAMES
+    from i2i_cli.points.synthetic_data import TASK_NAMES
 
     names = args.names or list(TASK_NAMES)
     extra = args.extra.split()

@@ -1,7 +1,7 @@
 """The bundled 2-D models: intact, faithful to their data sets, and cycle-consistent as a pair.
 
 Sample quality is support precision and coverage against the data set itself
-(``i2i_ddib.support``); the cycle bounds come from measurement
+(``i2i_cli.points.support``); the cycle bounds come from measurement
 (``python benchmarks/bench_ddib_solvers.py`` and the numbers in each test's docstring, CPU,
 seed 0) with a margin of about 2x.
 """
@@ -20,10 +20,10 @@ from i2i_cli.diffusion.denoiser import DiscreteDenoiser
 from i2i_cli.diffusion.ode import decode_ode, encode_ode, solver_schedule
 from i2i_cli.diffusion.schedule import DiscreteSchedule
 from i2i_cli.noise import GeneratorNoise
+from i2i_cli.points.support import support_scores
+from i2i_cli.points.synthetic_data import TASK_NAMES, seeded_rng, synthetic_array, synthetic_task
 from i2i_ddib.bundled import bundled_models, verified_path
 from i2i_ddib.settings import DDIB2DTrainSettings
-from i2i_ddib.support import support_scores
-from i2i_ddib.synthetic_data import TASK_NAMES, seeded_rng, synthetic_array, synthetic_task
 from tests.conftest import run_i2i
 
 SAMPLES = 3000
@@ -74,7 +74,8 @@ def test_samples_lie_on_and_fill_their_data_set(name: str) -> None:
     """Default solver and steps: support precision >= 0.95, coverage within 0.03 of the data's.
 
     Precision is the share of samples within the data's own 99% nearest-neighbour radius of a
-    60 000-point draw; coverage the share of the data with a sample nearby (``i2i_ddib.support``).
+    60 000-point draw; coverage the share of the data with a sample nearby
+    (``i2i_cli.points.support``).
     Any seed of the latents and of the data draws passes; a model that blurs the bands does not.
     """
     latent = torch.randn(SAMPLES, 2, generator=torch.Generator().manual_seed(0))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from i2i_cli.errors import UsageError
-from i2i_ddib.synthetic_data import (
+from i2i_cli.points.synthetic_data import (
     BAND_WIDTH,
     OLYMPIC_RING_CENTERS,
     TASK_NAMES,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from i2i_ddib.point_metrics import mmd_rbf, sliced_wasserstein, sorted_quantiles
+from i2i_cli.points.metrics import mmd_rbf, sliced_wasserstein, sorted_quantiles
 
 
 @pytest.mark.parametrize(("count", "levels"), [(1, 1), (7, 7), (500, 499), (3000, 1200)])
@@ -37,8 +37,8 @@ def test_sliced_wasserstein_of_unequal_sizes_resamples_to_the_smaller() -> None:
 @pytest.mark.parametrize("name", ["concentric_squares", "moons"])
 def test_support_scores_of_the_data_itself(name: str, seed: int) -> None:
     """A fresh draw scores precision about 0.99 and the data's own coverage (about 0.95)."""
-    from i2i_ddib.support import support_scores
-    from i2i_ddib.synthetic_data import seeded_rng, synthetic_array, synthetic_task
+    from i2i_cli.points.support import support_scores
+    from i2i_cli.points.synthetic_data import seeded_rng, synthetic_array, synthetic_task
 
     task = synthetic_task(name)
     scores = support_scores(synthetic_array(task, 3000, seeded_rng(100 + seed)), task, seed)
@@ -49,8 +49,8 @@ def test_support_scores_of_the_data_itself(name: str, seed: int) -> None:
 
 def test_support_scores_see_blur_and_a_missing_band() -> None:
     """Blurring the bands costs precision; dropping the outer band costs coverage, not precision."""
-    from i2i_ddib.support import support_scores
-    from i2i_ddib.synthetic_data import seeded_rng, synthetic_array, synthetic_task
+    from i2i_cli.points.support import support_scores
+    from i2i_cli.points.synthetic_data import seeded_rng, synthetic_array, synthetic_task
 
     task = synthetic_task("concentric_rings")
     data = synthetic_array(task, 6000, seeded_rng(3))

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from i2i_ddib.point_metrics import nearest_distances, within
-from i2i_ddib.synthetic_data import SyntheticTask, seeded_rng, synthetic_array
+from i2i_cli.points.metrics import nearest_distances, within
+from i2i_cli.points.synthetic_data import SyntheticTask, seeded_rng, synthetic_array
 
 REFERENCE_POINTS = 60_000
 """The dense draw precision's radius and test are measured against."""

@@ -4,40 +4,40 @@ A translation writes ``source.npy``, ``latent.npy`` and ``target.npy`` (with ``-
 ``latent_2.npy`` and ``source_2.npy``), a scatter plot of them, and a ``result.json`` with the
 cycle error (max and mean per-point distance, as ``synthetic_cycle.py`` logs the max), the
 sliced Wasserstein distance of the translation to the target data set and its support
-precision and coverage (``i2i_ddib.support``).
+precision and coverage (``i2i_cli.points.support``).
 """
 
 from __future__ import annotations
 
-import io
 import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
-from i2i_cli.atomic import write_atomic_bytes
 from i2i_cli.backbones import LoadedBackbone, checkpoint_path, state_dict_from
 from i2i_cli.checkpoints import load_checkpoint
-from i2i_cli.checkpoints.arrays import array_error_reason
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser
 from i2i_cli.diffusion.ode import decode_ode
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.errors import UsageError
 from i2i_cli.model_choice import load_for_run, schedule_for
 from i2i_cli.noise import GeneratorNoise
-from i2i_cli.paths import require_file
+from i2i_cli.points.files import (
+    data_distance,
+    read_points,
+    save_points,
+    support_fields,
+    support_line,
+)
+from i2i_cli.points.plots import scatter_figure
+from i2i_cli.points.support import support_scores
+from i2i_cli.points.synthetic_data import SyntheticTask, seeded_rng, synthetic_array, synthetic_task
 from i2i_cli.threads import map_on_threads, raise_if_stopped
 from i2i_cli.wording import counted
 from i2i_ddib.bundled import bundled_model, verified_path
-from i2i_ddib.plots import scatter_figure
-from i2i_ddib.point_metrics import sliced_wasserstein
 from i2i_ddib.settings2d import architecture_of
-from i2i_ddib.support import PRECISION_QUANTILE, SupportScores, support_scores
-from i2i_ddib.synthetic_data import SyntheticTask, seeded_rng, synthetic_array, synthetic_task
 from i2i_ddib.translation import Translation, ddib_translate
 
 if TYPE_CHECKING:
@@ -49,9 +49,6 @@ CHUNK = 50_000
 
 PART_POINTS = 512
 """Fewest points a part of a pass computes with on a thread of its own (``point_parts``)."""
-
-REFERENCE_POINTS = 20_000
-"""Points of a fresh data-set draw the sliced Wasserstein distance compares against."""
 
 
 def official_artifact(task: SyntheticTask) -> str:
@@ -191,39 +188,6 @@ def source_points(settings: DDIBSettings, ctx: RunContext, task: SyntheticTask) 
     return PointSource(torch.from_numpy(points), f"{count} points of {task.name}")
 
 
-def read_points(path: Path) -> torch.Tensor:
-    """An (n, 2) float array from an .npy file; anything else is one line."""
-    if path.suffix != ".npy":
-        raise UsageError(f"--input {path}: 2-D translation reads points from an .npy file")
-    require_file(path, "--input")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise UsageError(
-            f"--input {path} is not a readable .npy file: {array_error_reason(error, path)}"
-        ) from None
-    if array.ndim != 2 or array.shape[1] != 2 or len(array) == 0:
-        raise UsageError(f"--input {path} holds shape {array.shape}; expected (n, 2) points")
-    if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
-        raise UsageError(f"--input {path} holds non-numeric or non-finite values")
-    return torch.from_numpy(array.astype(np.float32))
-
-
-def save_points(output: Path, arrays: dict[str, torch.Tensor]) -> None:
-    """Write each array as ``<name>.npy`` atomically (float32, as the reference saves them)."""
-    for name, tensor in arrays.items():
-        buffer = io.BytesIO()
-        np.save(buffer, tensor.numpy().astype(np.float32), allow_pickle=False)
-        write_atomic_bytes(buffer.getvalue(), output / f"{name}.npy")
-
-
-def data_distance(points: np.ndarray, task: SyntheticTask, seed: int) -> float:
-    """Sliced Wasserstein distance of ``points`` to a fresh draw of ``task`` (another seed)."""
-    count = REFERENCE_POINTS - REFERENCE_POINTS % task.multiple_of
-    reference = synthetic_array(task, count, seeded_rng(seed + 1))
-    return sliced_wasserstein(points, reference)
-
-
 def cycle_errors(source: torch.Tensor, returned: torch.Tensor) -> dict[str, float]:
     """Per-point Euclidean distance of the round trip: max (the reference's log) and mean."""
     distance = (source - returned).norm(dim=1)
@@ -303,21 +267,3 @@ def sample_points(settings: DDIBSettings, ctx: RunContext) -> dict[str, Any]:
         ctx.log(support_line(support, task))
         result.update(support_fields(support))
     return result
-
-
-def support_fields(support: SupportScores, prefix: str = "") -> dict[str, float]:
-    """The result.json fields of the support scores (``i2i_ddib.support``)."""
-    return {
-        f"{prefix}support_precision": support.precision,
-        f"{prefix}support_coverage": support.coverage,
-        f"{prefix}data_support_coverage": support.data_coverage,
-    }
-
-
-def support_line(support: SupportScores, task: SyntheticTask) -> str:
-    """One log line: precision and coverage beside what the data itself scores."""
-    return (
-        f"support on {task.name}: precision {support.precision:.3f} (data: "
-        f"{PRECISION_QUANTILE:.2f}), coverage "
-        f"{support.coverage:.3f} (data: {support.data_coverage:.3f})"
-    )

@@ -23,12 +23,12 @@ from i2i_cli.diffusion.gaussian import q_sample
 from i2i_cli.diffusion.schedule import DiscreteSchedule, ScheduleTables
 from i2i_cli.errors import UsageError
 from i2i_cli.model_choice import BackboneChoice
+from i2i_cli.points.synthetic_data import seeded_rng, synthetic_points, synthetic_task
 from i2i_cli.settings import validate
 from i2i_cli.training import EpochSampler, Loss, TrainingRecipe, run_training
 from i2i_cli.training.backbone_record import write_backbone_record
 from i2i_ddib.settings import DDIB2DTrainSettings
 from i2i_ddib.settings2d import Synthetic2DSettings, build_synthetic_model
-from i2i_ddib.synthetic_data import seeded_rng, synthetic_points, synthetic_task
 
 if TYPE_CHECKING:
     from i2i_cli.context import RunContext

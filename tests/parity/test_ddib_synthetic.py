@@ -15,20 +15,20 @@ import torch.autograd.forward_ad as fwad
 from i2i_cli.diffusion.gaussian import q_sample
 from i2i_cli.diffusion.schedule import DiscreteSchedule
 from i2i_cli.nn import timestep_embedding
-from i2i_ddib.model2d import SyntheticModel
-from i2i_ddib.settings2d import (
-    Synthetic2DSettings,
-    build_synthetic_model,
-    settings_from_flags,
-    synthetic_spec,
-)
-from i2i_ddib.synthetic_data import (
+from i2i_cli.points.synthetic_data import (
     TASKS,
     SyntheticTask,
     normalize,
     synthetic_array,
     synthetic_points,
     task_geometry,
+)
+from i2i_ddib.model2d import SyntheticModel
+from i2i_ddib.settings2d import (
+    Synthetic2DSettings,
+    build_synthetic_model,
+    settings_from_flags,
+    synthetic_spec,
 )
 
 TASK_IDS = [task.name for task in TASKS]

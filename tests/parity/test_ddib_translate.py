@@ -18,8 +18,8 @@ from i2i_cli.diffusion.denoiser import DiscreteDenoiser
 from i2i_cli.diffusion.ode import decode_ode, encode_ode
 from i2i_cli.diffusion.schedule import DiscreteSchedule
 from i2i_cli.noise import RecordedNoise
+from i2i_cli.points.synthetic_data import seeded_rng, synthetic_array
 from i2i_ddib.settings2d import build_synthetic_model, settings_from_flags, synthetic_spec
-from i2i_ddib.synthetic_data import seeded_rng, synthetic_array
 from tests.conftest import run_i2i
 
 

@@ -98,7 +98,7 @@ def load_npz(path: Path) -> Any:
 
 
 def load_npy(path: Path) -> Any:
-    from i2i_ddib.points import read_points
+    from i2i_cli.points.files import read_points
 
     return read_points(path)
 
