@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from i2i_edm.arguments import assign
 from i2i_edm.layers import Conv2d, GroupNorm, Linear, attention_weights, seeded
 
 Labels = torch.Tensor | None
@@ -104,25 +105,114 @@ class UNetBlock(nn.Module):
         return x
 
 
-def add_decoder_head(
+def add_encoder_blocks(
+    enc: MutableMapping[str, nn.Module],
+    res: int,
+    channels: tuple[int, int],
+    count: int,
+    attention: bool,
+    block: Mapping[str, Any],
+) -> int:
+    """An encoder level's ``block0..`` from ``channels[0]`` to ``channels[1]``; its last width."""
+    cin, cout = channels
+    for idx in range(count):
+        enc[f"{res}x{res}_block{idx}"] = UNetBlock(cin, cout, attention=attention, **block)
+        cin = cout
+    return cin
+
+
+def add_decoder_level(
     dec: MutableMapping[str, nn.Module],
     res: int,
-    channels: int,
+    channels: tuple[int, int],
+    skips: list[int],
+    attention: Sequence[bool],
     lowest: bool,
     block: Mapping[str, Any],
-) -> None:
-    """A decoder level's first blocks: ``in0`` (attention), ``in1`` at the bottom, else ``up``."""
+) -> int:
+    """A decoder level from ``channels[0]`` to ``channels[1]``; its last width.
+
+    First ``in0`` (attention) and ``in1`` at the bottom, else ``up``; then one ``block{i}`` per
+    entry of ``attention`` (whether it attends), each on its input joined with the last skip.
+    """
+    cin, width = channels
     if lowest:
-        dec[f"{res}x{res}_in0"] = UNetBlock(channels, channels, attention=True, **block)
-        dec[f"{res}x{res}_in1"] = UNetBlock(channels, channels, **block)
+        dec[f"{res}x{res}_in0"] = UNetBlock(cin, cin, attention=True, **block)
+        dec[f"{res}x{res}_in1"] = UNetBlock(cin, cin, **block)
     else:
-        dec[f"{res}x{res}_up"] = UNetBlock(channels, channels, up=True, **block)
+        dec[f"{res}x{res}_up"] = UNetBlock(cin, cin, up=True, **block)
+    for idx, attn in enumerate(attention):
+        dec[f"{res}x{res}_block{idx}"] = UNetBlock(
+            cin + skips.pop(), width, attention=attn, **block
+        )
+        cin = width
+    return cin
 
 
 class EdmUNet(nn.Module):
-    """What SongUNet and DhariwalUNet share: F(x; c_noise, labels) = unet(x, embedding(...))."""
+    """What SongUNet and DhariwalUNet share: one constructor, F(x; c_noise, labels) = unet(...).
 
-    label_dropout: float = 0.0
+    A network declares its own constructor arguments as annotated class attributes, one row
+    each with EDM's default (``arguments.py``); the rows both networks share are here. The
+    constructor sets them from the call (an unknown keyword is a TypeError) and hands the
+    layers to the network's ``build``, which draws the initial weights from one generator
+    seeded ``init_seed``.
+    """
+
+    model_channels: int  # base width
+    channel_mult: Sequence[int]  # width multiplier per resolution
+    channel_mult_emb: int = 4  # embedding width multiplier
+    num_blocks: int  # residual blocks per resolution
+    attn_resolutions: Sequence[int]  # resolutions with self-attention
+    dropout: float = 0.10  # dropout in the residual blocks
+    label_dropout: float = 0.0  # training-time dropout of the class labels
+
+    def __init__(
+        self,
+        img_resolution: int,  # image side at input/output
+        in_channels: int,  # input colour channels
+        out_channels: int,  # output colour channels
+        label_dim: int = 0,  # class-label dimensionality, 0 = unconditional
+        augment_dim: int = 0,  # augmentation-label dimensionality, 0 = none
+        init_seed: int = 0,  # seed of the initial weights (a local generator)
+        **kwargs: Any,  # the network's own arguments (its table)
+    ) -> None:
+        super().__init__()
+        unknown = assign(self, EdmUNet, kwargs)
+        if unknown:
+            names = ", ".join(map(repr, unknown))
+            raise TypeError(f"{type(self).__name__} got unexpected keyword arguments: {names}")
+        self.img_resolution = img_resolution
+        self.label_dim = label_dim
+        generator = torch.Generator().manual_seed(init_seed)
+        self.build(in_channels, out_channels, augment_dim, generator)
+
+    def build(
+        self, in_channels: int, out_channels: int, augment_dim: int, g: torch.Generator
+    ) -> None:
+        """The network's layers from its arguments, weights drawn from ``g`` in EDM's order."""
+        raise NotImplementedError
+
+    def add_mapping_layers(
+        self,
+        width: int,
+        augment_dim: int,
+        augment_init: Mapping[str, Any],
+        init: Mapping[str, Any],
+        g: torch.Generator,
+    ) -> None:
+        """``map_augment`` (bias-free; none at augment_dim 0), ``map_layer0``, ``map_layer1``.
+
+        ``width`` -> emb_channels -> emb_channels; weights drawn from ``g`` in that order.
+        """
+        emb_channels = self.model_channels * self.channel_mult_emb
+        self.map_augment = (
+            Linear(augment_dim, width, bias=False, **augment_init, generator=g)
+            if augment_dim
+            else None
+        )
+        self.map_layer0 = Linear(width, emb_channels, **init, generator=g)
+        self.map_layer1 = Linear(emb_channels, emb_channels, **init, generator=g)
 
     def embedding(
         self, noise_labels: torch.Tensor, class_labels: Labels, augment_labels: Labels

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from i2i_edm.block import EdmUNet, Labels, UNetBlock, add_decoder_head
+from i2i_edm.block import EdmUNet, Labels, UNetBlock, add_decoder_level, add_encoder_blocks
 from i2i_edm.layers import Conv2d, GroupNorm, Linear, PositionalEmbedding
 
 
@@ -21,35 +21,26 @@ class DhariwalUNet(EdmUNet):
     ``out_channels // 64`` heads (none below 64 channels), attention in every block of a level.
     """
 
-    def __init__(
-        self,
-        img_resolution: int,  # image side at input/output
-        in_channels: int,  # input colour channels
-        out_channels: int,  # output colour channels
-        label_dim: int = 0,  # class-label dimensionality, 0 = unconditional
-        augment_dim: int = 0,  # augmentation-label dimensionality, 0 = none
-        model_channels: int = 192,  # base width
-        channel_mult: Sequence[int] = (1, 2, 3, 4),  # width multiplier per resolution
-        channel_mult_emb: int = 4,  # embedding width multiplier
-        num_blocks: int = 3,  # residual blocks per resolution
-        attn_resolutions: Sequence[int] = (32, 16, 8),  # resolutions with self-attention
-        dropout: float = 0.10,  # dropout in the residual blocks
-        label_dropout: float = 0.0,  # training-time dropout of the class labels
-        init_seed: int = 0,  # seed of the initial weights (a local generator)
+    model_channels: int = 192  # base width
+    channel_mult: Sequence[int] = (1, 2, 3, 4)  # width multiplier per resolution
+    num_blocks: int = 3  # residual blocks per resolution
+    attn_resolutions: Sequence[int] = (32, 16, 8)  # resolutions with self-attention
+
+    def build(
+        self, in_channels: int, out_channels: int, augment_dim: int, g: torch.Generator
     ) -> None:
-        super().__init__()
-        g = torch.Generator().manual_seed(init_seed)
-        self.img_resolution = img_resolution
-        self.label_dim = label_dim
-        self.label_dropout = label_dropout
-        emb_channels = model_channels * channel_mult_emb
+        """Mapping, encoder, decoder and output layers with EDM's names, weights from ``g``."""
+        img_resolution, label_dim = self.img_resolution, self.label_dim
+        model_channels, channel_mult = self.model_channels, self.channel_mult
+        num_blocks, attn_resolutions = self.num_blocks, self.attn_resolutions
+        emb_channels = model_channels * self.channel_mult_emb
         third = math.sqrt(1 / 3)
         init = {"init_mode": "kaiming_uniform", "init_weight": third, "init_bias": third}
         init_zero = {"init_mode": "kaiming_uniform", "init_weight": 0.0, "init_bias": 0.0}
         block = {
             "emb_channels": emb_channels,
             "channels_per_head": 64,
-            "dropout": dropout,
+            "dropout": self.dropout,
             "init": init,
             "init_zero": init_zero,
             "generator": g,
@@ -57,13 +48,7 @@ class DhariwalUNet(EdmUNet):
 
         # Mapping.
         self.map_noise = PositionalEmbedding(model_channels)
-        self.map_augment = (
-            Linear(augment_dim, model_channels, bias=False, **init_zero, generator=g)
-            if augment_dim
-            else None
-        )
-        self.map_layer0 = Linear(model_channels, emb_channels, **init, generator=g)
-        self.map_layer1 = Linear(emb_channels, emb_channels, **init, generator=g)
+        self.add_mapping_layers(model_channels, augment_dim, init_zero, init, g)
         self.map_label = (
             Linear(
                 label_dim,
@@ -87,21 +72,19 @@ class DhariwalUNet(EdmUNet):
                 self.enc[f"{res}x{res}_conv"] = Conv2d(cin, cout, 3, **init, generator=g)
             else:
                 self.enc[f"{res}x{res}_down"] = UNetBlock(cout, cout, down=True, **block)
-            for idx in range(num_blocks):
-                cin, cout = cout, model_channels * mult
-                attn = res in attn_resolutions
-                self.enc[f"{res}x{res}_block{idx}"] = UNetBlock(cin, cout, attention=attn, **block)
+            widths = (cout, model_channels * mult)
+            attn = res in attn_resolutions
+            cout = add_encoder_blocks(self.enc, res, widths, num_blocks, attn, block)
         skips = [b.out_channels for b in self.enc.values()]
 
         # Decoder.
         self.dec = nn.ModuleDict()
         for level, mult in reversed(list(enumerate(channel_mult))):
             res = img_resolution >> level
-            add_decoder_head(self.dec, res, cout, level == len(channel_mult) - 1, block)
-            for idx in range(num_blocks + 1):
-                cin, cout = cout + skips.pop(), model_channels * mult
-                attn = res in attn_resolutions
-                self.dec[f"{res}x{res}_block{idx}"] = UNetBlock(cin, cout, attention=attn, **block)
+            widths = (cout, model_channels * mult)
+            attention = [res in attn_resolutions] * (num_blocks + 1)  # every block of the level
+            lowest = level == len(channel_mult) - 1
+            cout = add_decoder_level(self.dec, res, widths, skips, attention, lowest, block)
         self.out_norm = GroupNorm(cout)
         self.out_conv = Conv2d(cout, out_channels, 3, **init_zero, generator=g)
 

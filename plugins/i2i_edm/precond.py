@@ -1,8 +1,11 @@
 """EDM's preconditioners D(x; sigma) = c_skip x + c_out F(c_in x; c_noise) (Karras et al. 2022,
 Table 1; ``training/networks.py``; spec dg.md §2).
 
-Each wraps its network as ``self.model`` (so state-dict keys start with ``model.``) and writes
-c_skip, c_out, c_in and c_noise line by line as the paper's table does. ``x`` and ``sigma`` are
+Each preconditioner is one small class: its own constructor arguments as a table of class
+attributes (name, type, EDM's default; ``arguments.py``) and its c_skip, c_out, c_in and c_noise
+written line by line as the paper's table does. They share one constructor and one forward
+(``Precond``), which wraps the network as ``self.model`` (so state-dict keys start with
+``model.``). ``x`` and ``sigma`` are
 cast to float32 first; the network runs in float16 only when ``use_fp16`` and on CUDA; D is
 float32.
 """
@@ -15,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from i2i_edm.arguments import assign
 from i2i_edm.dhariwal_unet import DhariwalUNet
 from i2i_edm.song_unet import SongUNet
 
@@ -55,33 +59,46 @@ def iddpm_levels(C_1: float, C_2: float, M: int) -> torch.Tensor:
 
 
 class Precond(nn.Module):
-    """What the four preconditioners share: casting, labels, the network call in its dtype."""
+    """What the four preconditioners share: the constructor, casting, labels, the forward.
+
+    A subclass declares its own arguments as annotated class attributes (``model_type``, the
+    network it builds by default, among them); the constructor sets them from the call, passes
+    every other keyword to the network, then lets the class derive its sigma range.
+    """
 
     output_factor = 1
     """The network's output channels per image channel."""
 
+    model_type: str
+    sigma_min: float
+    sigma_max: float
+
     def __init__(
         self,
-        img_resolution: int,
-        img_channels: int,
-        label_dim: int,
-        use_fp16: bool,
-        model_type: str,
-        model_kwargs: dict[str, Any],
+        img_resolution: int,  # image side
+        img_channels: int,  # colour channels
+        label_dim: int = 0,  # class-label dimensionality, 0 = unconditional
+        use_fp16: bool = False,  # run the network in float16 on CUDA
+        **kwargs: Any,  # the class's own arguments (its table), then the network's
     ) -> None:
         super().__init__()
         self.img_resolution = img_resolution
         self.img_channels = img_channels
         self.label_dim = label_dim
         self.use_fp16 = use_fp16
+        model_kwargs = assign(self, Precond, kwargs)
         self.model = network(
-            model_type,
+            self.model_type,
             img_resolution=img_resolution,
             in_channels=img_channels,
             out_channels=self.output_factor * img_channels,
             label_dim=label_dim,
             **model_kwargs,
         )
+        self.derive_sigma_range()
+
+    def derive_sigma_range(self) -> None:
+        """Set ``sigma_min``/``sigma_max`` where the class derives them (VE and EDM take them)."""
 
     def inputs(
         self, x: torch.Tensor, sigma: torch.Tensor | float, class_labels: torch.Tensor | None
@@ -132,28 +149,11 @@ class Precond(nn.Module):
 class VPPrecond(Precond):
     """Variance-preserving preconditioning (Song et al. 2021, DDPM++; EDM Table 1)."""
 
-    def __init__(
-        self,
-        img_resolution: int,  # image side
-        img_channels: int,  # colour channels
-        label_dim: int = 0,  # class-label dimensionality, 0 = unconditional
-        use_fp16: bool = False,  # run the network in float16 on CUDA
-        beta_d: float = 19.9,  # extent of the noise level schedule
-        beta_min: float = 0.1,  # initial slope of the noise level schedule
-        M: int = 1000,  # original number of timesteps of the DDPM formulation
-        epsilon_t: float = 1e-5,  # minimum t of the VP schedule
-        model_type: str = "SongUNet",  # network class
-        **model_kwargs: Any,  # network constructor arguments
-    ) -> None:
-        super().__init__(
-            img_resolution, img_channels, label_dim, use_fp16, model_type, model_kwargs
-        )
-        self.beta_d = beta_d
-        self.beta_min = beta_min
-        self.M = M
-        self.epsilon_t = epsilon_t
-        self.sigma_min = float(self.sigma(epsilon_t))  # computed in float32: 0.0009765625
-        self.sigma_max = float(self.sigma(1))
+    beta_d: float = 19.9  # extent of the noise level schedule
+    beta_min: float = 0.1  # initial slope of the noise level schedule
+    M: int = 1000  # original number of timesteps of the DDPM formulation
+    epsilon_t: float = 1e-5  # minimum t of the VP schedule
+    model_type: str = "SongUNet"  # network class
 
     def coefficients(self, sigma: torch.Tensor) -> Coefficients:
         """c_skip, c_out, c_in, c_noise at sigma [-1, 1, 1, 1] (EDM Table 1, VP column)."""
@@ -162,6 +162,11 @@ class VPPrecond(Precond):
         c_in = 1 / (sigma**2 + 1).sqrt()
         c_noise = (self.M - 1) * self.sigma_inv(sigma)
         return c_skip, c_out, c_in, c_noise
+
+    def derive_sigma_range(self) -> None:
+        """sigma(epsilon_t) and sigma(1), computed in float32 (sigma_min 0.0009765625)."""
+        self.sigma_min = float(self.sigma(self.epsilon_t))
+        self.sigma_max = float(self.sigma(1))
 
     def sigma(self, t: torch.Tensor | float) -> torch.Tensor:
         """sigma(t) = sqrt(exp(beta_d t^2 / 2 + beta_min t) - 1) (dtype of ``t``; floats: fp32)."""
@@ -177,22 +182,9 @@ class VPPrecond(Precond):
 class VEPrecond(Precond):
     """Variance-exploding preconditioning (Song et al. 2021, NCSN++; EDM Table 1)."""
 
-    def __init__(
-        self,
-        img_resolution: int,  # image side
-        img_channels: int,  # colour channels
-        label_dim: int = 0,  # class-label dimensionality, 0 = unconditional
-        use_fp16: bool = False,  # run the network in float16 on CUDA
-        sigma_min: float = 0.02,  # minimum supported noise level
-        sigma_max: float = 100.0,  # maximum supported noise level
-        model_type: str = "SongUNet",  # network class
-        **model_kwargs: Any,  # network constructor arguments
-    ) -> None:
-        super().__init__(
-            img_resolution, img_channels, label_dim, use_fp16, model_type, model_kwargs
-        )
-        self.sigma_min = sigma_min
-        self.sigma_max = sigma_max
+    sigma_min: float = 0.02  # minimum supported noise level
+    sigma_max: float = 100.0  # maximum supported noise level
+    model_type: str = "SongUNet"  # network class
 
     def coefficients(self, sigma: torch.Tensor) -> Coefficients:
         """c_skip, c_out, c_in, c_noise at sigma [-1, 1, 1, 1] (EDM Table 1, VE column)."""
@@ -206,24 +198,10 @@ class VEPrecond(Precond):
 class EDMPrecond(Precond):
     """EDM's own preconditioning (Karras et al. 2022, Table 1, "ours" column)."""
 
-    def __init__(
-        self,
-        img_resolution: int,  # image side
-        img_channels: int,  # colour channels
-        label_dim: int = 0,  # class-label dimensionality, 0 = unconditional
-        use_fp16: bool = False,  # run the network in float16 on CUDA
-        sigma_min: float = 0.0,  # minimum supported noise level
-        sigma_max: float = math.inf,  # maximum supported noise level
-        sigma_data: float = 0.5,  # expected standard deviation of the training data
-        model_type: str = "DhariwalUNet",  # network class
-        **model_kwargs: Any,  # network constructor arguments
-    ) -> None:
-        super().__init__(
-            img_resolution, img_channels, label_dim, use_fp16, model_type, model_kwargs
-        )
-        self.sigma_min = sigma_min
-        self.sigma_max = sigma_max
-        self.sigma_data = sigma_data
+    sigma_min: float = 0.0  # minimum supported noise level
+    sigma_max: float = math.inf  # maximum supported noise level
+    sigma_data: float = 0.5  # expected standard deviation of the training data
+    model_type: str = "DhariwalUNet"  # network class
 
     def coefficients(self, sigma: torch.Tensor) -> Coefficients:
         """c_skip, c_out, c_in, c_noise at sigma [-1, 1, 1, 1] (EDM Table 1, "ours")."""
@@ -241,28 +219,10 @@ class iDDPMPrecond(Precond):
 
     output_factor = 2
 
-    def __init__(
-        self,
-        img_resolution: int,  # image side
-        img_channels: int,  # colour channels
-        label_dim: int = 0,  # class-label dimensionality, 0 = unconditional
-        use_fp16: bool = False,  # run the network in float16 on CUDA
-        C_1: float = 0.001,  # timestep adjustment at low noise levels
-        C_2: float = 0.008,  # timestep adjustment at high noise levels
-        M: int = 1000,  # original number of timesteps of the DDPM formulation
-        model_type: str = "DhariwalUNet",  # network class
-        **model_kwargs: Any,  # network constructor arguments
-    ) -> None:
-        super().__init__(
-            img_resolution, img_channels, label_dim, use_fp16, model_type, model_kwargs
-        )
-        self.C_1 = C_1
-        self.C_2 = C_2
-        self.M = M
-        u = iddpm_levels(C_1, C_2, M)
-        self.register_buffer("u", u)
-        self.sigma_min = float(u[M - 1])
-        self.sigma_max = float(u[0])
+    C_1: float = 0.001  # timestep adjustment at low noise levels
+    C_2: float = 0.008  # timestep adjustment at high noise levels
+    M: int = 1000  # original number of timesteps of the DDPM formulation
+    model_type: str = "DhariwalUNet"  # network class
 
     def coefficients(self, sigma: torch.Tensor) -> Coefficients:
         """c_skip, c_out, c_in, c_noise at sigma [-1, 1, 1, 1] (EDM Table 1, iDDPM column)."""
@@ -271,6 +231,13 @@ class iDDPMPrecond(Precond):
         c_in = 1 / (sigma**2 + 1).sqrt()
         c_noise = self.M - 1 - self.sigma_index(sigma).to(torch.float32)
         return c_skip, c_out, c_in, c_noise
+
+    def derive_sigma_range(self) -> None:
+        """The levels u_0 > ... > u_M (buffer ``u``); sigma_min u_{M-1}, sigma_max u_0."""
+        u = iddpm_levels(self.C_1, self.C_2, self.M)
+        self.register_buffer("u", u)
+        self.sigma_min = float(u[self.M - 1])
+        self.sigma_max = float(u[0])
 
     def alpha_bar(self, j: torch.Tensor | int) -> torch.Tensor:
         """alpha_bar(j) = sin^2(pi/2 * j / M / (C_2 + 1))."""

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from i2i_edm.block import EdmUNet, Labels, UNetBlock, add_decoder_head
+from i2i_edm.block import EdmUNet, Labels, UNetBlock, add_decoder_level, add_encoder_blocks
 from i2i_edm.layers import Conv2d, FourierEmbedding, GroupNorm, Linear, PositionalEmbedding
 
 
@@ -21,40 +21,37 @@ class SongUNet(EdmUNet):
     ModuleDicts ``enc`` and ``dec`` keyed ``{res}x{res}_{conv,down,blockI,aux_*,in0,in1,up}``.
     """
 
-    def __init__(
-        self,
-        img_resolution: int,  # image side at input/output
-        in_channels: int,  # input colour channels
-        out_channels: int,  # output colour channels
-        label_dim: int = 0,  # class-label dimensionality, 0 = unconditional
-        augment_dim: int = 0,  # augmentation-label dimensionality, 0 = none
-        model_channels: int = 128,  # base width
-        channel_mult: Sequence[int] = (1, 2, 2, 2),  # width multiplier per resolution
-        channel_mult_emb: int = 4,  # embedding width multiplier
-        num_blocks: int = 4,  # residual blocks per resolution
-        attn_resolutions: Sequence[int] = (16,),  # resolutions with self-attention
-        dropout: float = 0.10,  # dropout in the residual blocks
-        label_dropout: float = 0.0,  # training-time dropout of the class labels
-        embedding_type: Literal["positional", "fourier"] = "positional",  # DDPM++ | NCSN++
-        channel_mult_noise: int = 1,  # noise-embedding width multiplier (DDPM++ 1, NCSN++ 2)
-        encoder_type: Literal["standard", "skip", "residual"] = "standard",  # DDPM++ | NCSN++
-        decoder_type: Literal["standard", "skip"] = "standard",  # DDPM++ | NCSN++
-        resample_filter: Sequence[int] = (1, 1),  # DDPM++ [1,1], NCSN++ [1,3,3,1]
-        init_seed: int = 0,  # seed of the initial weights (a local generator)
+    model_channels: int = 128  # base width
+    channel_mult: Sequence[int] = (1, 2, 2, 2)  # width multiplier per resolution
+    num_blocks: int = 4  # residual blocks per resolution
+    attn_resolutions: Sequence[int] = (16,)  # resolutions with self-attention
+    embedding_type: Literal["positional", "fourier"] = "positional"  # DDPM++ | NCSN++
+    channel_mult_noise: int = 1  # noise-embedding width multiplier (DDPM++ 1, NCSN++ 2)
+    encoder_type: Literal["standard", "skip", "residual"] = "standard"  # DDPM++ | NCSN++
+    decoder_type: Literal["standard", "skip"] = "standard"  # DDPM++ | NCSN++
+    resample_filter: Sequence[int] = (1, 1)  # DDPM++ [1,1], NCSN++ [1,3,3,1]
+
+    def build(
+        self, in_channels: int, out_channels: int, augment_dim: int, g: torch.Generator
     ) -> None:
-        super().__init__()
-        if embedding_type not in ("positional", "fourier"):
-            raise ValueError(f"embedding_type must be positional or fourier, not {embedding_type}")
-        if encoder_type not in ("standard", "skip", "residual"):
-            raise ValueError(f"encoder_type must be standard, skip or residual, not {encoder_type}")
-        if decoder_type not in ("standard", "skip"):
-            raise ValueError(f"decoder_type must be standard or skip, not {decoder_type}")
-        g = torch.Generator().manual_seed(init_seed)
-        self.img_resolution = img_resolution
-        self.label_dim = label_dim
-        self.label_dropout = label_dropout
-        emb_channels = model_channels * channel_mult_emb
-        noise_channels = model_channels * channel_mult_noise
+        """Mapping, encoder and decoder with EDM's names, weights drawn from ``g`` in order."""
+        if self.embedding_type not in ("positional", "fourier"):
+            raise ValueError(
+                f"embedding_type must be positional or fourier, not {self.embedding_type}"
+            )
+        if self.encoder_type not in ("standard", "skip", "residual"):
+            raise ValueError(
+                f"encoder_type must be standard, skip or residual, not {self.encoder_type}"
+            )
+        if self.decoder_type not in ("standard", "skip"):
+            raise ValueError(f"decoder_type must be standard or skip, not {self.decoder_type}")
+        img_resolution, label_dim = self.img_resolution, self.label_dim
+        model_channels, channel_mult = self.model_channels, self.channel_mult
+        num_blocks, attn_resolutions = self.num_blocks, self.attn_resolutions
+        encoder_type, decoder_type = self.encoder_type, self.decoder_type
+        resample_filter = self.resample_filter
+        emb_channels = model_channels * self.channel_mult_emb
+        noise_channels = model_channels * self.channel_mult_noise
         init = {"init_mode": "xavier_uniform"}
         init_zero = {"init_mode": "xavier_uniform", "init_weight": 1e-5}
         init_attn = {"init_mode": "xavier_uniform", "init_weight": math.sqrt(0.2)}
@@ -62,7 +59,7 @@ class SongUNet(EdmUNet):
         block = {
             "emb_channels": emb_channels,
             "num_heads": 1,
-            "dropout": dropout,
+            "dropout": self.dropout,
             "skip_scale": math.sqrt(0.5),
             "eps": 1e-6,
             "resample_filter": resample_filter,
@@ -77,19 +74,13 @@ class SongUNet(EdmUNet):
         # Mapping: noise (and label, augmentation) embedding.
         self.map_noise: nn.Module = (
             PositionalEmbedding(noise_channels, endpoint=True)
-            if embedding_type == "positional"
+            if self.embedding_type == "positional"
             else FourierEmbedding(noise_channels, generator=g)
         )
         self.map_label = (
             Linear(label_dim, noise_channels, **init, generator=g) if label_dim else None
         )
-        self.map_augment = (
-            Linear(augment_dim, noise_channels, bias=False, **init, generator=g)
-            if augment_dim
-            else None
-        )
-        self.map_layer0 = Linear(noise_channels, emb_channels, **init, generator=g)
-        self.map_layer1 = Linear(emb_channels, emb_channels, **init, generator=g)
+        self.add_mapping_layers(noise_channels, augment_dim, init, init, g)
 
         # Encoder.
         self.enc = nn.ModuleDict()
@@ -109,21 +100,19 @@ class SongUNet(EdmUNet):
                         caux, cout, 3, down=True, fused_resample=True, **init, **fir
                     )
                     caux = cout
-            for idx in range(num_blocks):
-                cin, cout = cout, model_channels * mult
-                attn = res in attn_resolutions
-                self.enc[f"{res}x{res}_block{idx}"] = UNetBlock(cin, cout, attention=attn, **block)
+            widths = (cout, model_channels * mult)
+            attn = res in attn_resolutions
+            cout = add_encoder_blocks(self.enc, res, widths, num_blocks, attn, block)
         skips = [b.out_channels for name, b in self.enc.items() if "aux" not in name]
 
         # Decoder.
         self.dec = nn.ModuleDict()
         for level, mult in reversed(list(enumerate(channel_mult))):
             res = img_resolution >> level
-            add_decoder_head(self.dec, res, cout, level == len(channel_mult) - 1, block)
-            for idx in range(num_blocks + 1):
-                cin, cout = cout + skips.pop(), model_channels * mult
-                attn = idx == num_blocks and res in attn_resolutions
-                self.dec[f"{res}x{res}_block{idx}"] = UNetBlock(cin, cout, attention=attn, **block)
+            widths = (cout, model_channels * mult)
+            attention = [False] * num_blocks + [res in attn_resolutions]  # the last block only
+            lowest = level == len(channel_mult) - 1
+            cout = add_decoder_level(self.dec, res, widths, skips, attention, lowest, block)
             if decoder_type == "skip" or level == 0:
                 if decoder_type == "skip" and level < len(channel_mult) - 1:
                     self.dec[f"{res}x{res}_aux_up"] = Conv2d(
