@@ -266,3 +266,38 @@ class AttentionBlock(nn.Module):
         flat = x.reshape(batch, channels, -1)
         h = qkv_attention(self.qkv(self.norm(flat)), self.heads, self.legacy_order)
         return (flat + self.proj_out(h)).reshape(batch, channels, *spatial)
+
+
+def output_head(channels: int, out_channels: int) -> nn.Sequential:
+    """guided-diffusion's ``out``: GroupNorm32, SiLU, a 3x3 conv to ``out_channels`` (keys 0, 2)."""
+    conv = nn.Conv2d(channels, out_channels, 3, padding=1)
+    return nn.Sequential(GroupNorm32(channels), nn.SiLU(), conv)
+
+
+class SkipUNet(nn.Module):
+    """guided-diffusion's U-Net layout, and the pass through it given a timestep embedding.
+
+    ADM's UNet and SDE-BBDM's build the four parts (``out`` from ``output_head``) and their own
+    embedding; ``unet`` runs the encoder, keeping every block's output as a skip, the middle
+    block, each decoder block on its input joined with the last skip, then the head.
+    """
+
+    input_blocks: nn.ModuleList
+    middle_block: TimestepEmbedSequential
+    output_blocks: nn.ModuleList
+    out: nn.Sequential
+
+    def unet(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """The network output for maps ``x`` given the embedding ``emb``, in ``x``'s dtype."""
+        skips = []
+        h = x
+        for block in self.input_blocks:
+            h = block(h, emb)
+            skips.append(h)
+        h = self.middle_block(h, emb)
+        for block in self.output_blocks:
+            # Rebind h before the call so the un-concatenated map is freed (peak memory).
+            h = torch.cat([h, skips.pop()], dim=1)
+            h = block(h, emb)
+        norm, _, conv = self.out
+        return conv(silu(norm(h.type(x.dtype))))

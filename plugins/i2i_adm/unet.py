@@ -14,9 +14,8 @@ from i2i_adm.layers import (
     ResBlock,
     TimestepEmbedSequential,
     Upsample,
-    silu,
 )
-from i2i_cli.nn import GroupNorm32, timestep_embedding
+from i2i_cli.nn import SkipUNet, output_head, timestep_embedding
 
 
 @dataclass(frozen=True)
@@ -111,7 +110,7 @@ def resample(config: EncoderConfig, channels: int, emb: int, *, down: bool) -> n
     return Downsample(channels, c.conv_resample) if down else Upsample(channels, c.conv_resample)
 
 
-class UNetModel(nn.Module):
+class UNetModel(SkipUNet):
     """The ADM UNet: eps (and variance values when learn_sigma) from x, t and optional labels.
 
     Arguments are guided-diffusion's ``UNetModel``'s: the ones the encoder classifier shares in
@@ -157,10 +156,7 @@ class UNetModel(nn.Module):
                     layers.append(resample(c, ch, emb, down=False))
                     ds //= 2
                 self.output_blocks.append(TimestepEmbedSequential(*layers))
-        first = int(c.channel_mult[0] * c.model_channels)
-        self.out = nn.Sequential(
-            GroupNorm32(ch), nn.SiLU(), nn.Conv2d(first, c.out_channels, 3, padding=1)
-        )
+        self.out = output_head(ch, c.out_channels)
 
     def embed(self, timesteps: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """The timestep (plus label) embedding every ResBlock receives."""
@@ -175,16 +171,4 @@ class UNetModel(nn.Module):
         self, x: torch.Tensor, timesteps: torch.Tensor, y: torch.Tensor | None = None
     ) -> torch.Tensor:
         """The network output for images ``x`` at original timesteps ``timesteps``."""
-        emb = self.embed(timesteps, y)
-        skips = []
-        h = x
-        for block in self.input_blocks:
-            h = block(h, emb)
-            skips.append(h)
-        h = self.middle_block(h, emb)
-        for block in self.output_blocks:
-            # Rebind h before the call so the un-concatenated map is freed (peak memory).
-            h = torch.cat([h, skips.pop()], dim=1)
-            h = block(h, emb)
-        norm, _, conv = self.out
-        return conv(silu(norm(h.type(x.dtype))))
+        return self.unet(x, self.embed(timesteps, y))

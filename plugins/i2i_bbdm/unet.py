@@ -24,11 +24,11 @@ from i2i_cli.diffusion.denoiser import ModelSpec
 from i2i_cli.nn import (
     AttentionBlock,
     Downsample,
-    GroupNorm32,
     ResBlock,
+    SkipUNet,
     TimestepEmbedSequential,
     Upsample,
-    silu,
+    output_head,
     timestep_embedding,
 )
 
@@ -66,7 +66,7 @@ def resample(s: BridgeUNetSettings, channels: int, *, down: bool) -> nn.Module:
     return Upsample(channels, s.conv_resample)
 
 
-class BridgeUNet(nn.Module):
+class BridgeUNet(SkipUNet):
     """The bridge network ``net(x_t, t) -> x_t - x0`` the settings describe (reference keys).
 
     The zero-initialised layers of the reference (each ResBlock's last conv, each attention
@@ -114,9 +114,7 @@ class BridgeUNet(nn.Module):
                     layers.append(resample(s, ch, down=False))
                     ds //= 2
                 self.output_blocks.append(TimestepEmbedSequential(*layers))
-        self.out = nn.Sequential(
-            GroupNorm32(ch), nn.SiLU(), nn.Conv2d(ch, s.out_channels, 3, padding=1)
-        )
+        self.out = output_head(ch, s.out_channels)
         self._zero_initial_outputs()
 
     def _zero_initial_outputs(self) -> None:
@@ -137,18 +135,7 @@ class BridgeUNet(nn.Module):
 
     def forward(self, x: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         """The predicted objective ``x_t - x0`` for maps ``x`` at integer times ``timesteps``."""
-        emb = self.embed(timesteps)
-        skips = []
-        h = x
-        for block in self.input_blocks:
-            h = block(h, emb)
-            skips.append(h)
-        h = self.middle_block(h, emb)
-        for block in self.output_blocks:
-            h = torch.cat([h, skips.pop()], dim=1)
-            h = block(h, emb)
-        norm, _, conv = self.out
-        return conv(silu(norm(h.type(x.dtype))))
+        return self.unet(x, self.embed(timesteps))
 
 
 def build_unet(settings: BridgeUNetSettings) -> BridgeUNet:
