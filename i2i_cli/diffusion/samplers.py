@@ -195,6 +195,21 @@ def run_steps(
     return x
 
 
+def run_guided(
+    step: StepFunction,
+    denoiser: Denoiser,
+    x: torch.Tensor,
+    schedule: DiscreteSchedule,
+    steps: Sequence[int] | None,
+    callback: StepCallback,
+    energies: Sequence[WeightedEnergy],
+    noise: NoiseSource,
+) -> torch.Tensor:
+    """``step`` down the chain (default T-1 ... 0), each time with the energies and the noise."""
+    guided = partial(step, noise=noise, energies=energies)
+    return run_steps(guided, denoiser, x, schedule, steps, callback, descending=True)
+
+
 @torch.no_grad()
 def sample_ddpm(
     denoiser: Denoiser,
@@ -209,9 +224,8 @@ def sample_ddpm(
     callback: StepCallback = no_step,
 ) -> torch.Tensor:
     """Ancestral sampling from ``x`` at the first of ``steps`` (default: all, T-1 ... 0)."""
-    options = {"clip_denoised": clip_denoised, "fixed_variance": fixed_variance}
-    step = partial(ddpm_step, noise=noise, energies=energies, **options)
-    return run_steps(step, denoiser, x, schedule, steps, callback, descending=True)
+    step = partial(ddpm_step, clip_denoised=clip_denoised, fixed_variance=fixed_variance)
+    return run_guided(step, denoiser, x, schedule, steps, callback, energies, noise)
 
 
 @torch.no_grad()
@@ -228,9 +242,8 @@ def sample_ddim(
     callback: StepCallback = no_step,
 ) -> torch.Tensor:
     """DDIM sampling (decoding) from ``x`` at the first of ``steps`` (default: T-1 ... 0)."""
-    options = {"eta": eta, "clip_denoised": clip_denoised}
-    step = partial(ddim_step, noise=noise, energies=energies, **options)
-    return run_steps(step, denoiser, x, schedule, steps, callback, descending=True)
+    step = partial(ddim_step, eta=eta, clip_denoised=clip_denoised)
+    return run_guided(step, denoiser, x, schedule, steps, callback, energies, noise)
 
 
 @torch.no_grad()
