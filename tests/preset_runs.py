@@ -21,7 +21,7 @@ import pytest
 import torch
 from PIL import Image
 
-from i2i_cli.commands.plugin_commands import preset_layer, task_presets
+from i2i_cli.commands.resolve import preset_layer, task_presets
 from i2i_cli.noise import RecordedNoise
 from i2i_cli.registry import Registry
 from i2i_cli.settings import to_toml

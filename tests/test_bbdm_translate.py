@@ -343,7 +343,7 @@ def test_a_pickle_naming_other_code_is_refused_in_one_line(
 def test_task_presets_are_the_reference_scripts(task: str, sampler: str) -> None:
     """eval: eval.py's 199-step fast schedule; generate: generate.py's full T-step sampler."""
     from i2i_bbdm.settings import SDEBBDMSettings
-    from i2i_cli.commands.plugin_commands import preset_layer
+    from i2i_cli.commands.resolve import preset_layer
     from i2i_cli.settings import validate
 
     settings = validate(SDEBBDMSettings, preset_layer("i2i_bbdm.tasks.sde_bbdm", task))

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from i2i_cli.commands.plugin_commands import task_presets
+from i2i_cli.commands.resolve import task_presets
 from i2i_cli.data import ImageItem
 from i2i_cli.errors import UsageError
 from i2i_cli.outputs import check_apart, output_path, pending, to_uint8, write_image

@@ -28,7 +28,8 @@ import pytest
 from i2i_cli.backbones import backbone_settings
 from i2i_cli.checkpoints.index import shipped_manifests
 from i2i_cli.checkpoints.manifest import read_manifest
-from i2i_cli.commands.plugin_commands import SAMPLE, TRAIN, TRANSLATE, resolve
+from i2i_cli.commands.capability import SAMPLE, TRAIN, TRANSLATE
+from i2i_cli.commands.resolve import resolve
 from i2i_cli.energy_terms import validate_energy_settings
 from i2i_cli.registry import Registry
 from i2i_cli.settings import dump_settings

@@ -192,7 +192,7 @@ def first_comment(text: str) -> str:
 
 def preset_values(data: dict[str, Any], prefix: str = "") -> list[str]:
     """``key = value`` for each value a preset sets; a list of tables by its names."""
-    from i2i_cli.commands.plugin_commands import RECORD_TABLE
+    from i2i_cli.commands.resolve import RECORD_TABLE
 
     parts = []
     for key, value in data.items():
@@ -210,7 +210,7 @@ def preset_values(data: dict[str, Any], prefix: str = "") -> list[str]:
 
 def tasks_table(descriptor: Any) -> str:
     """The task presets of a plugin: name, what it is, what it sets."""
-    from i2i_cli.commands.plugin_commands import task_presets
+    from i2i_cli.commands.resolve import task_presets
     from i2i_cli.settings import parse_toml
 
     presets = task_presets(descriptor.presets)
@@ -227,10 +227,10 @@ def tasks_table(descriptor: Any) -> str:
 
 def run_table(command: str) -> str:
     """The run options of one plugin command, from its run settings model."""
-    from i2i_cli.commands import plugin_commands
+    from i2i_cli.commands import capability as capabilities
 
-    capability = getattr(plugin_commands, command.upper(), None)
-    if not isinstance(capability, plugin_commands.Capability):
+    capability = getattr(capabilities, command.upper(), None)
+    if not isinstance(capability, capabilities.Capability):
         raise ValueError(f"'{command}' is not a plugin command (translate, sample, ...)")
     return settings_table(capability.run_model)
 

@@ -33,7 +33,7 @@ def plugins(
     ] = None,
 ) -> None:
     """List every registered method, backbone, energy, metric, trainer and checkpoint manifest."""
-    from i2i_cli.commands.plugin_commands import report_errors
+    from i2i_cli.commands.reporting import report_errors
 
     if inspect is not None or backbone is not None:
         report_errors(lambda: inspect_weights(inspect, backbone))

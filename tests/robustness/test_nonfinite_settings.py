@@ -18,7 +18,7 @@ import pytest
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from i2i_cli.commands.plugin_commands import EVALUATE, SAMPLE, TRAIN, TRANSLATE
+from i2i_cli.commands.capability import EVALUATE, SAMPLE, TRAIN, TRANSLATE
 from i2i_cli.registry import KINDS, Registry
 from i2i_cli.settings import SettingsError, validate
 from tests.conftest import run_i2i
