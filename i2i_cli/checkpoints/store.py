@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import difflib
 import glob
-import hashlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -31,9 +29,9 @@ from i2i_cli.checkpoints.cache import (
     sha256_file,
     write_record,
 )
+from i2i_cli.checkpoints.cache_files import folder_for, hashed_copy, named_as
 from i2i_cli.checkpoints.discovery import Warn, discover_manifests, load_manifests, warn_stderr
 from i2i_cli.checkpoints.downloads import (
-    CHUNK_BYTES,
     DownloadError,
     Progress,
     drop_partial,
@@ -238,7 +236,7 @@ class CheckpointStore:
         """
         from i2i_cli.checkpoints.structure import check_contents
 
-        with _named_as(path, artifact.file) as named:
+        with named_as(path, artifact.file) as named:
             return check_contents(artifact, named)
 
     # -- getting files --------------------------------------------------------------------------
@@ -254,7 +252,7 @@ class CheckpointStore:
         if path.is_file() and not force:
             return self._already_cached(name, path)
         partial = path.with_name(path.name + PARTIAL_SUFFIX)
-        with _folder_for(path):
+        with folder_for(path):
             if force:
                 drop_partial(partial)
             failures: list[DownloadError] = []
@@ -331,8 +329,8 @@ class CheckpointStore:
             return self._adopt_in_place(name, path)
         if path.is_file() and not force:
             raise UsageError(f"'{name}' is already cached at {path}; add --force to replace it")
-        with _folder_for(path):
-            temporary, sha256, size = _hashed_copy(source, path.parent, prefix=f"{path.name}.")
+        with folder_for(path):
+            temporary, sha256, size = hashed_copy(source, path.parent, prefix=f"{path.name}.")
             problem, check = self._problem_of(artifact, temporary, sha256, size)
             if problem is not None:
                 temporary.unlink(missing_ok=True)
@@ -346,23 +344,6 @@ class CheckpointStore:
             raise UsageError(f"{path} is not '{name}': {check.problem}")
         published = check.against == "published"
         return Fetched(name, path, check.sha256, check.size, published, content=check.content)
-
-
-@contextmanager
-def _folder_for(path: Path) -> Iterator[None]:
-    """``path``'s folder made for the block; if the block fails, the folders it made are removed
-    again while empty (deepest first), so a failed download leaves no empty folder behind."""
-    made = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        yield
-    except BaseException:
-        for folder in made:
-            try:
-                folder.rmdir()
-            except OSError:
-                break
-        raise
 
 
 def _failed_download(name: str, path: Path, failures: list[DownloadError]) -> DownloadError:
@@ -381,42 +362,3 @@ def _changed(recorded: str, sha256: str) -> str | None:
     if recorded == sha256:
         return None
     return f"changed since it was recorded: expected sha256 {recorded}, got {sha256}"
-
-
-@contextmanager
-def _named_as(path: Path, file_name: str) -> Iterator[Path]:
-    """``path`` under ``file_name``: a hidden hard (else symbolic) link beside it, or itself."""
-    if path.name == file_name:
-        yield path
-        return
-    link = path.with_name(f".check-{os.getpid()}-{file_name}")
-    link.unlink(missing_ok=True)
-    try:
-        os.link(path, link)
-    except OSError:
-        try:
-            link.symlink_to(path.name)
-        except OSError:
-            yield path
-            return
-    try:
-        yield link
-    finally:
-        link.unlink(missing_ok=True)
-
-
-def _hashed_copy(source: Path, directory: Path, prefix: str) -> tuple[Path, str, int]:
-    """Copy ``source`` to a new temporary file in ``directory``; its path, sha256 and size."""
-    digest = hashlib.sha256()
-    size = 0
-    temporary = directory / f"{prefix}{os.getpid()}.adopt"
-    try:
-        with temporary.open("wb") as out, source.open("rb") as stream:
-            while chunk := stream.read(CHUNK_BYTES):
-                out.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return temporary, digest.hexdigest(), size
