@@ -26,12 +26,11 @@ from torch import nn
 from i2i_bbdm.bridge import bridge_marginal
 from i2i_bbdm.paired import check_pairs, find_paired
 from i2i_bbdm.train_data import PairBatch, PrefetchedPairs
-from i2i_cli.backbones import load_backbone
 from i2i_cli.errors import UsageError
 from i2i_cli.model_choice import load_for_run
-from i2i_cli.noise import item_seed
 from i2i_cli.training import EpochSampler, TrainingRecipe, run_training
 from i2i_cli.training.backbone_record import write_backbone_record
+from i2i_cli.training.initial_network import initial_network
 from i2i_cli.training.prefetch import decoding_workers
 
 if TYPE_CHECKING:
@@ -93,16 +92,7 @@ def make_optimizer(net: nn.Module, lr: float) -> torch.optim.Optimizer:
 def build_unet(settings: BBDMTrainSettings, ctx: RunContext) -> LoadedBackbone:
     """The bridge UNet to train: from ``checkpoint`` (built as that file records, if it does),
     else fresh with weights seeded by the run."""
-    if settings.checkpoint is not None:
-        loaded = load_for_run(settings, ctx)
-    else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(item_seed(ctx.runtime.seed, "bbdm-unet-init"))
-            loaded = load_backbone(
-                settings.backbone, preset=settings.preset, overrides=settings.model
-            )
-    loaded.module.train().requires_grad_(True)
-    return loaded
+    return initial_network(settings, ctx, "bbdm-unet-init")
 
 
 def latent_encoder(settings: BBDMTrainSettings, ctx: RunContext) -> Encode | None:

@@ -21,14 +21,12 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from i2i_cli.backbones import load_backbone
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
 from i2i_cli.diffusion.gaussian import q_sample
 from i2i_cli.errors import UsageError
-from i2i_cli.model_choice import load_for_run
-from i2i_cli.noise import item_seed
 from i2i_cli.training import EpochSampler, TrainingRecipe, run_training
 from i2i_cli.training.backbone_record import write_backbone_record
+from i2i_cli.training.initial_network import initial_network
 from i2i_cli.training.prefetch import PrefetchedBatches, decoding_workers
 from i2i_cli.training.state import save_atomic
 from i2i_diffusion.losses import diffusion_loss_terms
@@ -66,16 +64,7 @@ class WithSamplerState(nn.Module):
 
 def build_network(settings: DiffusionTrainSettings, ctx: RunContext) -> LoadedBackbone:
     """The backbone to train: from ``checkpoint``, else fresh with weights seeded by the run."""
-    if settings.checkpoint is not None:
-        loaded = load_for_run(settings, ctx)
-    else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(item_seed(ctx.runtime.seed, "diffusion-unet-init"))
-            loaded = load_backbone(
-                settings.backbone, preset=settings.preset, overrides=settings.model
-            )
-    loaded.module.train().requires_grad_(True)
-    return loaded
+    return initial_network(settings, ctx, "diffusion-unet-init")
 
 
 def check_backbone(spec: ModelSpec, name: str) -> int:
