@@ -108,9 +108,9 @@ def ddim_step(
     x: torch.Tensor,
     t: torch.Tensor,
     *,
+    eta: float = 0.0,
     noise: NoiseSource,
     energies: Sequence[WeightedEnergy] = (),
-    eta: float = 0.0,
     clip_denoised: bool = True,
 ) -> StepResult:
     """One DDIM step with stochasticity ``eta`` (Song et al. 2021, eq. 12; adm.md §3.4).
@@ -200,10 +200,11 @@ def run_guided(
     denoiser: Denoiser,
     x: torch.Tensor,
     schedule: DiscreteSchedule,
-    steps: Sequence[int] | None,
-    callback: StepCallback,
+    *,
     energies: Sequence[WeightedEnergy],
     noise: NoiseSource,
+    steps: Sequence[int] | None,
+    callback: StepCallback,
 ) -> torch.Tensor:
     """``step`` down the chain (default T-1 ... 0), each time with the energies and the noise."""
     guided = partial(step, noise=noise, energies=energies)
@@ -225,7 +226,24 @@ def sample_ddpm(
 ) -> torch.Tensor:
     """Ancestral sampling from ``x`` at the first of ``steps`` (default: all, T-1 ... 0)."""
     step = partial(ddpm_step, clip_denoised=clip_denoised, fixed_variance=fixed_variance)
-    return run_guided(step, denoiser, x, schedule, steps, callback, energies, noise)
+    return run_guided(
+        step, denoiser, x, schedule, energies=energies, noise=noise, steps=steps, callback=callback
+    )
+
+
+@torch.no_grad()
+def encode_ddim(
+    denoiser: Denoiser,
+    x: torch.Tensor,
+    schedule: DiscreteSchedule,
+    *,
+    steps: Sequence[int] | None = None,
+    clip_denoised: bool = False,
+    callback: StepCallback = no_step,
+) -> torch.Tensor:
+    """Deterministic DDIM encoding x_0 -> x_T through the reverse ODE (default: 0 ... T-1)."""
+    step = partial(ddim_reverse_step, clip_denoised=clip_denoised)
+    return run_steps(step, denoiser, x, schedule, steps, callback, descending=False)
 
 
 @torch.no_grad()
@@ -243,19 +261,6 @@ def sample_ddim(
 ) -> torch.Tensor:
     """DDIM sampling (decoding) from ``x`` at the first of ``steps`` (default: T-1 ... 0)."""
     step = partial(ddim_step, eta=eta, clip_denoised=clip_denoised)
-    return run_guided(step, denoiser, x, schedule, steps, callback, energies, noise)
-
-
-@torch.no_grad()
-def encode_ddim(
-    denoiser: Denoiser,
-    x: torch.Tensor,
-    schedule: DiscreteSchedule,
-    *,
-    steps: Sequence[int] | None = None,
-    clip_denoised: bool = False,
-    callback: StepCallback = no_step,
-) -> torch.Tensor:
-    """Deterministic DDIM encoding x_0 -> x_T through the reverse ODE (default: 0 ... T-1)."""
-    step = partial(ddim_reverse_step, clip_denoised=clip_denoised)
-    return run_steps(step, denoiser, x, schedule, steps, callback, descending=False)
+    return run_guided(
+        step, denoiser, x, schedule, energies=energies, noise=noise, steps=steps, callback=callback
+    )
