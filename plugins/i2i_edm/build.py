@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 from i2i_cli.diffusion.denoiser import ModelSpec, SigmaProcess
 from i2i_edm import precond
 from i2i_edm.settings import PRECOND_CLASSES, EdmSettings
-
-VE_SIGMA_RANGE = (0.02, 100.0)
-"""VEPrecond's default supported noise levels (EDM ``training/networks.py``)."""
-
-EDM_SIGMA_RANGE = (0.0, math.inf)
-"""EDMPrecond's default supported noise levels."""
 
 
 def build(settings: EdmSettings) -> precond.Precond:
@@ -34,9 +26,9 @@ def sigma_range(settings: EdmSettings) -> tuple[float, float]:
     if settings.precond == "iddpm":
         u = precond.iddpm_levels(settings.C_1, settings.C_2, settings.M)
         return float(u[settings.M - 1]), float(u[0])
-    low, high = VE_SIGMA_RANGE if settings.precond == "ve" else EDM_SIGMA_RANGE
-    low = settings.sigma_min if settings.sigma_min is not None else low
-    high = settings.sigma_max if settings.sigma_max is not None else high
+    cls = getattr(precond, PRECOND_CLASSES[settings.precond])  # VE and EDM: their defaults
+    low = settings.sigma_min if settings.sigma_min is not None else cls.sigma_min
+    high = settings.sigma_max if settings.sigma_max is not None else cls.sigma_max
     return float(low), float(high)
 
 
