@@ -112,6 +112,24 @@ def test_sigma_to_t_interpolates_in_log_sigma_between_neighbouring_steps() -> No
     assert sigma_to_t(torch.tensor(SIGMAS[3].item()), SIGMAS).shape == ()
 
 
+def cumulative_sum_low_steps(sigma: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
+    """k-diffusion's ``low_idx``: the argmax of the cumulative count of steps at or below."""
+    dists = sigma.double().log().reshape(-1) - sigmas.double().log()[:, None]
+    return dists.ge(0).cumsum(dim=0).argmax(dim=0).clamp(max=len(sigmas) - 2)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sigma_to_t_finds_k_diffusions_low_step(seed: int) -> None:
+    """The binary search picks k-diffusion's step for levels inside, on and outside the table."""
+    generator = torch.Generator().manual_seed(seed)
+    inside = (torch.rand(2000, generator=generator, dtype=torch.float64) * 16 - 8).exp()
+    levels = torch.cat([inside, SIGMAS, SIGMAS[:1] / 2, SIGMAS[-1:] * 2])
+    t = sigma_to_t(levels, SIGMAS)
+    assert torch.equal(
+        t.floor().clamp(max=len(SIGMAS) - 2).long(), cumulative_sum_low_steps(levels, SIGMAS)
+    )
+
+
 # ------------------------------------------------------------------------------------------
 # IndexToSigma: an index-time eps model as D(x; sigma)
 

@@ -54,7 +54,8 @@ def sigma_range(process: DiscreteProcess | DiscreteSchedule) -> tuple[float, flo
 def sigma_to_t(sigma: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
     """The fractional step t of each sigma: linear interpolation in log sigma between steps.
 
-    k-diffusion's ``DiscreteSchedule.sigma_to_t`` (quantize=False): ``low`` is the last step
+    k-diffusion's ``DiscreteSchedule.sigma_to_t`` (quantize=False), O(N log T) rather than its
+    O(N T): ``low`` is the last step
     with log sigma_low <= log sigma (clamped to T-2), ``w = (log s_low - log sigma) /
     (log s_low - log s_high)`` clamped to [0, 1], ``t = (1 - w) low + w (low + 1)``. Levels
     below sigma_0 give t = 0, above sigma_{T-1} give t = T-1. Computed in float64; ``sigmas``
@@ -62,8 +63,10 @@ def sigma_to_t(sigma: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
     """
     log_sigmas = sigmas.double().log()
     log_sigma = sigma.double().log().reshape(-1)
-    dists = log_sigma - log_sigmas[:, None]
-    low_idx = dists.ge(0).cumsum(dim=0).argmax(dim=0).clamp(max=log_sigmas.shape[0] - 2)
+    # k-diffusion finds ``low`` as the argmax of a cumulative sum over the whole (T, N) table of
+    # differences; the table ascends, so it is the count of steps at or below, less one.
+    below = torch.searchsorted(log_sigmas, log_sigma, right=True)
+    low_idx = (below - 1).clamp(min=0, max=log_sigmas.shape[0] - 2)
     high_idx = low_idx + 1
     low, high = log_sigmas[low_idx], log_sigmas[high_idx]
     w = ((low - log_sigma) / (low - high)).clamp(0, 1)
