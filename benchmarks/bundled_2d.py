@@ -110,15 +110,21 @@ def manifest_table(
 
 
 def write_manifest(tables: dict[str, dict[str, Any]]) -> None:
-    """Replace the named models' tables in the package manifest, keeping its header and others."""
+    """Replace the named models' tables in the package manifest, keeping its leading comment
+    and every other table (the benchmark models').
+
+    Comments further down are not kept (TOML rewriting loses them).
+    """
     from i2i_cli.settings import parse_toml, to_toml
 
     path = PACKAGE / "manifest.toml"
     text = path.read_text(encoding="utf-8")
-    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
-    models = parse_toml(text, str(path)).get("models", {})
-    models.update(tables)
-    path.write_text(header + "\n" + to_toml({"models": models}), encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    leading = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
+    header = "".join(lines[:leading])
+    manifest = parse_toml(text, str(path))
+    manifest.setdefault("models", {}).update(tables)
+    path.write_text(header + "\n" + to_toml(manifest), encoding="utf-8")
 
 
 def main() -> None:

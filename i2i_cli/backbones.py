@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from i2i_cli.checkpoints.bundled import is_package_reference, package_file
 from i2i_cli.errors import I2IError, UsageError
 from i2i_cli.paths import require_file
 from i2i_cli.plugin import Backbone, DescribedWeights
@@ -293,22 +294,28 @@ def read_state_dict(backbone: Backbone, path: Path) -> dict[str, torch.Tensor]:
 
 
 def is_file_reference(reference: str) -> bool:
-    """Whether a checkpoint reference is a file path (has a suffix or a folder) or an artifact."""
+    """Whether a checkpoint reference is a file (a path with a suffix or a folder, or a
+    ``package:`` file) or an artifact."""
     path = Path(reference).expanduser()
-    return bool(path.suffix) or path.parent != Path(".")
+    return is_package_reference(reference) or bool(path.suffix) or path.parent != Path(".")
 
 
 def require_checkpoints(ctx: RunContext, references: list[str]) -> None:
     """Check every referenced checkpoint up front: all missing artifacts in one line."""
     for reference in references:
-        if is_file_reference(reference):
+        if is_package_reference(reference):
+            package_file(reference)
+        elif is_file_reference(reference):
             missing = f"checkpoint file {reference} does not exist"
             require_file(Path(reference).expanduser(), "checkpoint file", missing)
     ctx.store.require_all([r for r in references if not is_file_reference(r)])
 
 
 def checkpoint_path(ctx: RunContext, reference: str) -> Path:
-    """A weights file named by artifact (cached; missing -> the download command) or by path."""
+    """A weights file named by artifact (cached; missing -> the download command), by path, or
+    shipped in a package (``package:<package>/<file>``, ``i2i_cli.checkpoints.bundled``)."""
+    if is_package_reference(reference):
+        return package_file(reference)
     path = Path(reference).expanduser()
     if is_file_reference(reference):
         return require_file(path, "checkpoint file", f"checkpoint file {path} does not exist")

@@ -560,6 +560,47 @@ REFERENCE: dict[str, dict[str, Any]] = {
         "preset": "cifar10_cond",
         "cond": True,
     },
+    # --- DG on 2-D points: i2i's own demonstration (docs/methods/dg.md) ----------------------
+    "plugins/i2i_dg/tasks/dg/concentric-rings-2d.toml": {
+        **DG_TASK,
+        "backbone": "ddib-2d",
+        "preset": "bundled",
+        "checkpoint": "package:i2i_ddib.models/concentric_rings_undertrained.pt",
+        "data": "concentric_rings",
+        "w1": 4.0,
+        "boosting": False,
+        "discriminator": {
+            **DG_TASK["discriminator"],
+            "backbone": "dg-discriminator-2d",
+            "preset": "points",
+            "extractor_backbone": None,
+            "checkpoint": "runs/dg-rings/discriminator/model.pt",
+            "time_min": 0.0,
+        },
+        "run": {"num_samples": 3000, "batch_size": 8},
+    },
+    "plugins/i2i_dg/tasks/train/concentric-rings-2d.toml": {
+        **DG_TRAIN,
+        "backbone": "dg-discriminator-2d",
+        "preset": "points",
+        "extractor_backbone": None,
+        "real": "concentric_rings",
+        "fake": "runs/dg-rings/fake/points.npy",
+        "num_data": 10000,
+        "epochs": 100,
+        "batch_size": 512,
+        "lr": 1e-3,
+        "keep_epochs": False,
+        "log_every": 100,
+    },
+    "plugins/i2i_dg/point_presets/points.toml": {"in_channels": 2, "width": 128, "depth": 3},
+    "plugins/i2i_ddib/presets2d/bundled.toml": {
+        "num_channels": 128,
+        "num_res_blocks": 2,
+        "dropout": 0.0,
+        "diffusion_steps": 4000,
+        "noise_schedule": "linear",
+    },
     # --- EGSDE and SDEdit (egsde.md §2), the extractors' training (§5) ------------------------
     "plugins/i2i_egsde/tasks/egsde/cat2dog.toml": {
         **egsde_task("ADM", "afhq_dog_4m.pt"),
@@ -697,6 +738,34 @@ REFERENCE: dict[str, dict[str, Any]] = {
 
 I2I_OWN: dict[str, set[str]] = {
     "plugins/i2i_ddib/tasks/ddib/moons2squares.toml": {"cycle"},
+    "plugins/i2i_dg/tasks/dg/concentric-rings-2d.toml": {
+        "backbone",
+        "preset",
+        "checkpoint",
+        "data",
+        "w1",
+        "discriminator.backbone",
+        "discriminator.preset",
+        "discriminator.extractor_backbone",
+        "discriminator.checkpoint",
+        "discriminator.time_min",
+        "run.num_samples",
+    },
+    "plugins/i2i_dg/tasks/train/concentric-rings-2d.toml": {
+        "backbone",
+        "preset",
+        "extractor_backbone",
+        "real",
+        "fake",
+        "num_data",
+        "epochs",
+        "batch_size",
+        "lr",
+        "keep_epochs",
+        "log_every",
+    },
+    "plugins/i2i_dg/point_presets/points.toml": {"in_channels", "width", "depth"},
+    "plugins/i2i_ddib/presets2d/bundled.toml": {"num_channels", "num_res_blocks", "dropout"},
 }
 """Preset fields that are i2i's own choice, not the reference's: their comment says so."""
 

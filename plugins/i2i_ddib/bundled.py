@@ -9,13 +9,13 @@ trainer (``i2i train ddib-2d``), not by the reference, and differ from the offic
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from i2i_cli.errors import I2IError, UsageError
+from i2i_cli.checkpoints.bundled import check_sha256
+from i2i_cli.errors import UsageError
 from i2i_cli.settings import parse_toml
 
 PACKAGE = "i2i_ddib.models"
@@ -63,13 +63,5 @@ def bundled_model(data: str) -> BundledModel:
 
 def verified_path(model: BundledModel) -> Path:
     """The model's file after checking its sha256 against the manifest (a damaged install fails)."""
-    try:
-        digest = hashlib.sha256(model.path.read_bytes()).hexdigest()
-    except OSError as error:
-        raise I2IError(f"bundled model {model.path} cannot be read: {error}") from error
-    if digest != model.sha256:
-        raise I2IError(
-            f"bundled model {model.path} is damaged (sha256 {digest[:12]}..., manifest "
-            f"{model.sha256[:12]}...); reinstall i2i"
-        )
+    check_sha256(model.path, model.sha256)
     return model.path

@@ -19,6 +19,7 @@ ddib_2d = Backbone(
     settings=Synthetic2DSettings,
     build="i2i_ddib.settings2d:build_synthetic_model",
     spec="i2i_ddib.settings2d:synthetic_spec",
+    presets="i2i_ddib.presets2d",
 )
 
 ddib_2d_trainer = Trainer(

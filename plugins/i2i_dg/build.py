@@ -1,11 +1,12 @@
-"""DG's discriminator head from its settings (dg.md §5.3)."""
+"""DG's discriminator networks from their settings: the image head (dg.md §5.3) and the 2-D one."""
 
 from __future__ import annotations
 
 import torch
 
 from i2i_dg.head import DiscriminatorHead, HeadConfig
-from i2i_dg.settings import DiscriminatorHeadSettings, int_list
+from i2i_dg.point_head import PointDiscriminator
+from i2i_dg.settings import DiscriminatorHeadSettings, PointDiscriminatorSettings, int_list
 
 
 def head_config(settings: DiscriminatorHeadSettings) -> HeadConfig:
@@ -34,3 +35,10 @@ def build_head(settings: DiscriminatorHeadSettings) -> DiscriminatorHead:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(INIT_SEED)
         return DiscriminatorHead(head_config(settings))
+
+
+def build_point_discriminator(settings: PointDiscriminatorSettings) -> PointDiscriminator:
+    """DG's 2-D discriminator the settings describe, initialised from a seeded generator."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(INIT_SEED)
+        return PointDiscriminator(settings.in_channels, settings.width, settings.depth)

@@ -14,7 +14,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from i2i_dg.head import TIME_SCALE, DiscriminatorHead
+from i2i_dg.head import TIME_SCALE
 from i2i_dg.vpsde import compute_tau, marginal_prob, t_cos_from_t_lin
 
 PROBABILITY_CLIP = 1e-5
@@ -30,24 +30,36 @@ class FeatureExtractor(Protocol):
 
 
 class Discriminator(nn.Module):
-    """d(x_vp, tau) = sigmoid(head(extractor.features(x_vp, 999 tau), tau, labels)) (§5.3)."""
+    """d(x_vp, tau) = sigmoid(head(extractor.features(x_vp, 999 tau), tau, labels)) (§5.3).
 
-    def __init__(self, extractor: nn.Module, head: DiscriminatorHead) -> None:
+    Without an extractor (DG on 2-D points) the head reads ``x_vp`` itself.
+    """
+
+    def __init__(self, extractor: nn.Module | None, head: nn.Module) -> None:
         super().__init__()
-        if not callable(getattr(extractor, "features", None)):
+        if extractor is not None and not callable(getattr(extractor, "features", None)):
             raise TypeError("the feature extractor has no features(x, timesteps) method")
         self.extractor = extractor
         self.head = head
 
     def features(self, x_vp: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
-        """The extractor's middle-block features at DG's network time 999 tau."""
-        return self.extractor.features(x_vp, tau * TIME_SCALE)  # type: ignore[operator]
+        """The extractor's middle-block features at DG's network time 999 tau (or ``x_vp``)."""
+        return read_features(self.extractor, x_vp, tau)
 
     def forward(
         self, x_vp: torch.Tensor, tau: torch.Tensor, labels: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Pre-sigmoid logits (B, 1) of VP-space inputs ``x_vp`` at VP times ``tau``."""
         return self.head(self.features(x_vp, tau), tau, labels)
+
+
+def read_features(
+    extractor: nn.Module | None, x_vp: torch.Tensor, tau: torch.Tensor
+) -> torch.Tensor:
+    """What the head reads: the extractor's features at network time 999 tau, else ``x_vp``."""
+    if extractor is None:
+        return x_vp
+    return extractor.features(x_vp, tau * TIME_SCALE)  # type: ignore[operator]
 
 
 def clipped_log_ratio(logits: torch.Tensor) -> torch.Tensor:

@@ -58,12 +58,15 @@ def build_discriminator_energy(
 ) -> EnergyFunction:
     """The ``discriminator`` energy of ``settings``: head and extractor loaded once for the run."""
     head = load_for_run(settings, ctx)
-    extractor = load_for_run(settings.extractor(), ctx)
-    discriminator = Discriminator(extractor.module, head.module).eval().requires_grad_(False)  # type: ignore[arg-type]
+    choice = settings.extractor()
+    extractor = None if choice is None else load_for_run(choice, ctx)
+    module = None if extractor is None else extractor.module
+    discriminator = Discriminator(module, head.module).eval().requires_grad_(False)
+    resolution = 0 if extractor is None else int(getattr(extractor.settings, "image_size", 32))
     return discriminator_energy(
         discriminator,
         time_min=settings.time_min,
         time_max=settings.time_max,
         cond=settings.cond,
-        img_resolution=int(getattr(extractor.settings, "image_size", 32)),
+        img_resolution=resolution,
     )

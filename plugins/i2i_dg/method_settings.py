@@ -33,6 +33,11 @@ class DgSampleSettings(BackboneChoice, KarrasChoice, SeedOutput):
     boosting: bool = Field(
         False, description="Re-noise and double the correction of low log-ratio samples."
     )
+    data: str | None = Field(
+        None,
+        description="On a 2-D model: the data set (concentric_rings, ...) the points are "
+        "scored against (support precision, coverage, sliced Wasserstein).",
+    )
     discriminator: DiscriminatorEnergySettings = Field(
         default_factory=DiscriminatorEnergySettings,
         description="The discriminator energy: head/extractor checkpoints, time window, cond.",

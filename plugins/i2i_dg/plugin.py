@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from i2i_cli.plugin import Backbone, Energy, Method
 from i2i_dg.method_settings import DgSampleSettings
-from i2i_dg.settings import DiscriminatorEnergySettings, DiscriminatorHeadSettings
+from i2i_dg.settings import (
+    DiscriminatorEnergySettings,
+    DiscriminatorHeadSettings,
+    PointDiscriminatorSettings,
+)
 
 dg_discriminator = Backbone(
     summary="DG's discriminator head (EncoderUNet on ADM classifier features): CIFAR-10, ImageNet.",
     settings=DiscriminatorHeadSettings,
     build="i2i_dg.build:build_head",
     presets="i2i_dg.head_presets",
+)
+
+dg_discriminator_2d = Backbone(
+    summary="DG's discriminator on 2-D points (residual MLP on the VP-space point and time).",
+    settings=PointDiscriminatorSettings,
+    build="i2i_dg.build:build_point_discriminator",
+    presets="i2i_dg.point_presets",
 )
 
 discriminator = Energy(

@@ -9,7 +9,7 @@ in float64; images are EDM's uint8 (``i2i_cli.seeds.edm_image``, pitfall 18).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -22,6 +22,7 @@ from i2i_cli.progress import StepCallback
 from i2i_cli.seed_sampling import SigmaNet, draw_start, edm_image, sample_seeds, sigma_grid
 from i2i_dg.energy import build_discriminator_energy
 from i2i_dg.method_settings import DgSampleSettings
+from i2i_dg.points import is_point_net, sample_dg_points
 from i2i_dg.sampler import sample_dg
 
 if TYPE_CHECKING:
@@ -67,12 +68,15 @@ class DgBatches:
         return edm_image(x)
 
 
-def sample(settings: DgSampleSettings, ctx: RunContext) -> None:
-    """Draw DG's image of every seed not yet written (resumable, seeds sharded over ranks)."""
+def sample(settings: DgSampleSettings, ctx: RunContext) -> dict[str, Any] | None:
+    """Draw DG's image of every seed not yet written (resumable, seeds sharded over ranks),
+    or on a 2-D eps model DG's points (``i2i_dg.points``)."""
     disc = settings.discriminator
     references = [settings.checkpoint]
     if settings.w1:
-        references += [disc.checkpoint, disc.extractor_checkpoint]
+        references.append(disc.checkpoint)
+        if disc.extractor_backbone is not None:
+            references.append(disc.extractor_checkpoint)
     require_checkpoints(ctx, [r for r in references if r is not None])
     net = SigmaNet.of(load_for_run(settings, ctx), "i2i sample dg")
     if settings.discriminator.cond and not net.label_dim:
@@ -81,5 +85,8 @@ def sample(settings: DgSampleSettings, ctx: RunContext) -> None:
     if settings.w1:
         built = build_discriminator_energy(settings.discriminator, ctx)
         discriminator = ctx.finite.watch_energy("discriminator", built)
+    if is_point_net(net):
+        return sample_dg_points(settings, ctx, net, discriminator)
     batches = DgBatches(net, settings, discriminator, ctx.runtime.device)
     sample_seeds(ctx, settings, batches, shape=net.shape, label_dim=net.label_dim)
+    return None

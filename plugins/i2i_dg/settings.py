@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from i2i_cli.model_choice import BackboneChoice
 from i2i_cli.settings import Settings
@@ -37,12 +37,29 @@ class DiscriminatorHeadSettings(Settings):
     num_class: int = Field(1000, ge=1, le=100_000, description="Rows of the label embedding.")
 
 
+class PointDiscriminatorSettings(Settings):
+    """DG's discriminator on 2-D points: a residual MLP on (x_vp, 999 tau) (``point_head``)."""
+
+    in_channels: int = Field(2, ge=1, le=64, description="Point dimension.")
+    width: int = Field(128, ge=8, le=4096, description="Hidden width (also the time embedding).")
+    depth: int = Field(3, ge=1, le=32, description="Residual MLP blocks.")
+
+
 class ExtractorChoice(Settings):
     """DG's frozen feature extractor: the 32x32 ADM noisy classifier (dg.md §5.3)."""
 
-    extractor_backbone: str = Field(
-        "adm-classifier", description="Backbone of the frozen feature extractor."
+    extractor_backbone: str | None = Field(
+        "adm-classifier",
+        description="Backbone of the frozen feature extractor ('none': the discriminator "
+        "reads its input itself, as the 2-D one does).",
     )
+
+    @field_validator("extractor_backbone", mode="before")
+    @classmethod
+    def _none_spelled(cls, value: Any) -> Any:
+        """``"none"`` (a TOML file or flag cannot write null) means no extractor."""
+        return None if isinstance(value, str) and value.strip().lower() == "none" else value
+
     extractor_preset: str | None = Field(
         "dg_cifar10_classifier32", description="Preset of the feature extractor."
     )
@@ -53,8 +70,10 @@ class ExtractorChoice(Settings):
         "dg_cifar10_classifier", description="Feature-extractor weights: an artifact or a path."
     )
 
-    def extractor(self) -> BackboneChoice:
-        """The feature extractor's backbone choice."""
+    def extractor(self) -> BackboneChoice | None:
+        """The feature extractor's backbone choice (None: no extractor)."""
+        if self.extractor_backbone is None:
+            return None
         return BackboneChoice(
             backbone=self.extractor_backbone,
             preset=self.extractor_preset,

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from i2i_dg.head import TIME_SCALE
+from i2i_dg.discriminator import read_features
 from i2i_dg.vpsde import BETA_MAX, BETA_MIN, marginal_prob
 
 
@@ -73,7 +73,7 @@ class StepOutput:
 
 
 def discriminator_step(
-    extractor: nn.Module,
+    extractor: nn.Module | None,
     head: nn.Module,
     x: torch.Tensor,
     targets: torch.Tensor,
@@ -86,14 +86,15 @@ def discriminator_step(
 ) -> StepOutput:
     """BCE(sigmoid(head(features(x_t, t), t)), targets) for x in [-1, 1] (dg.md §6).
 
-    ``extractor`` is the frozen ADM classifier (its ``features`` at 999 t, under ``no_grad``);
+    ``extractor`` is the frozen ADM classifier (its ``features`` at 999 t, under ``no_grad``),
+    or None where the network reads the perturbed points themselves (DG on 2-D points);
     ``head`` is the trained network (possibly wrapped for DDP); ``u`` and ``z`` are the
     step's uniform and normal draws.
     """
     t = diffusion_time(u, t_min, importance_sampling)
     perturbed = perturb(x, t, z)
     with torch.no_grad():
-        features = extractor.features(perturbed, t * TIME_SCALE)  # type: ignore[operator]
+        features = read_features(extractor, perturbed, t)
     logits = head(features, t, classes)
     prediction = torch.sigmoid(logits.float()).reshape(-1)
     with torch.autocast(prediction.device.type, enabled=False):

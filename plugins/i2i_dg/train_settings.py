@@ -19,12 +19,21 @@ class DiscriminatorTrainSettings(ExtractorChoice):
     """Train DG's discriminator head on noised real (1) vs. generated (0) images (dg.md §6)."""
 
     real: str | None = Field(
-        None, description="Real images: a folder of images or an .npz ('samples'/'arr_0' uint8)."
+        None,
+        description="Real images: a folder of images or an .npz ('samples'/'arr_0' uint8); "
+        "points: a 2-D data set's name (concentric_rings, ...) or an .npy.",
     )
     fake: str | None = Field(
-        None, description="Generated images: a folder (images, else sample*.npz) or an .npz."
+        None,
+        description="Generated images: a folder (images, else sample*.npz) or an .npz; "
+        "points: an .npy of samples (points.npy of i2i sample dg / sample ddib).",
     )
-    preset: str | None = Field("cifar10_uncond", description="dg-discriminator preset of the head.")
+    backbone: str = Field(
+        "dg-discriminator",
+        description="Backbone of the trained network: dg-discriminator (a head on extractor "
+        "features) or dg-discriminator-2d (points, with extractor_backbone = 'none').",
+    )
+    preset: str | None = Field("cifar10_uncond", description="Preset of the head's backbone.")
     model: dict[str, Any] = Field(
         default_factory=dict, description="Head settings overriding its preset."
     )
@@ -57,7 +66,7 @@ class DiscriminatorTrainSettings(ExtractorChoice):
     def head(self) -> BackboneChoice:
         """The head's backbone choice (its checkpoint: ``init_checkpoint``)."""
         return BackboneChoice(
-            backbone="dg-discriminator",
+            backbone=self.backbone,
             preset=self.preset,
             model=self.model,
             checkpoint=self.init_checkpoint,

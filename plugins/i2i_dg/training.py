@@ -29,6 +29,9 @@ from i2i_cli.training.backbone_record import write_backbone_record
 from i2i_cli.training.state import export_weights
 from i2i_dg.build import head_config
 from i2i_dg.head import TIME_SCALE, DiscriminatorHead
+from i2i_dg.point_data import point_training_set
+from i2i_dg.point_head import PointDiscriminator
+from i2i_dg.settings import PointDiscriminatorSettings
 from i2i_dg.train import Tally, discriminator_step, make_optimizer, time_bins
 from i2i_dg.train_data import ImageSet, check_images, read_image_set, to_model_space
 
@@ -76,7 +79,33 @@ def build_head(settings: DiscriminatorTrainSettings, ctx: RunContext) -> tuple[n
     _, head_settings = backbone_settings(choice.backbone, choice.preset, choice.model)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(item_seed(ctx.runtime.seed, "dg-discriminator-init"))
-        return DiscriminatorHead(head_config(head_settings)), head_settings  # type: ignore[arg-type]
+        return fresh_network(head_settings), head_settings
+
+
+def fresh_network(settings: Any) -> nn.Module:
+    """The untrained network of head or 2-D discriminator settings (the caller seeds it)."""
+    if isinstance(settings, PointDiscriminatorSettings):
+        return PointDiscriminator(settings.in_channels, settings.width, settings.depth)
+    return DiscriminatorHead(head_config(settings))
+
+
+def check_point_fit(head: nn.Module, dimension: int) -> None:
+    """The 2-D discriminator reads points of this dimension, else one line."""
+    device = next(head.parameters()).device
+    probe = torch.zeros(1, dimension, device=device)
+    with torch.no_grad():
+        try:
+            head(probe, torch.full((1,), 0.5, device=device))
+        except RuntimeError:
+            raise UsageError(
+                f"the discriminator does not read {dimension}-D points: set model.in_channels "
+                f"= {dimension}"
+            ) from None
+
+
+def identity(points: torch.Tensor) -> torch.Tensor:
+    """Points are trained on as they are (float32, the samplers' space)."""
+    return points
 
 
 def check_fit(extractor: nn.Module, head: nn.Module, size: int, channels: int) -> None:
@@ -100,13 +129,24 @@ def train_discriminator(settings: DiscriminatorTrainSettings, ctx: RunContext) -
     """Train DG's head on the core loop; returns where the weights went and the final accuracy."""
     runtime = ctx.runtime
     device = runtime.device
-    loaded = load_for_run(settings.extractor(), ctx)
-    extractor = loaded.module.eval().requires_grad_(False)
-    size = int(getattr(loaded.settings, "image_size", 32))
-    channels = int(getattr(loaded.settings, "in_channels", 3))
-    pixels, targets, classes = training_set(settings, size, channels)
+    choice = settings.extractor()
     head, head_settings = build_head(settings, ctx)
-    check_fit(extractor, head.to(device), size, channels)
+    if choice is None:
+        extractor = None
+        pixels, targets = point_training_set(settings, runtime.seed)
+        classes = None
+        check_point_fit(head.to(device), pixels.shape[1])
+        prepare = identity
+        what = f"{len(pixels[0])}-D points"
+    else:
+        loaded = load_for_run(choice, ctx)
+        extractor = loaded.module.eval().requires_grad_(False)
+        size = int(getattr(loaded.settings, "image_size", 32))
+        channels = int(getattr(loaded.settings, "in_channels", 3))
+        pixels, targets, classes = training_set(settings, size, channels)
+        check_fit(extractor, head.to(device), size, channels)
+        prepare = to_model_space
+        what = f"images, {size} px"
     sampler = EpochSampler(
         len(pixels), settings.batch_size, runtime.seed, runtime.dist.rank, runtime.dist.world_size
     )
@@ -119,7 +159,7 @@ def train_discriminator(settings: DiscriminatorTrainSettings, ctx: RunContext) -
     epoch_tally = Tally.empty(settings.accuracy_bins, device)
     log_every = settings.log_every
     ctx.log(
-        f"{int(targets.sum())} real + {int((1 - targets).sum())} fake images, {size} px; "
+        f"{int(targets.sum())} real + {int((1 - targets).sum())} fake {what}; "
         f"{settings.epochs} epochs of {per_epoch} steps"
     )
 
@@ -132,7 +172,7 @@ def train_discriminator(settings: DiscriminatorTrainSettings, ctx: RunContext) -
             snapshot(step // per_epoch)
         index = sampler.indices(step).to(device)
         chosen = classes[index] if classes is not None else None
-        return Batch(step, to_model_space(pixels[index]), targets[index], chosen)
+        return Batch(step, prepare(pixels[index]), targets[index], chosen)
 
     def loss(net: nn.Module, batch: Batch, generator: torch.Generator) -> torch.Tensor:
         count = len(batch.x)
