@@ -5,9 +5,8 @@ Each preconditioner is one small class: its own constructor arguments as a table
 attributes (name, type, EDM's default; ``arguments.py``) and its c_skip, c_out, c_in and c_noise
 written line by line as the paper's table does. They share one constructor and one forward
 (``Precond``), which wraps the network as ``self.model`` (so state-dict keys start with
-``model.``). ``x`` and ``sigma`` are
-cast to float32 first; the network runs in float16 only when ``use_fp16`` and on CUDA; D is
-float32.
+``model.``). ``x`` and ``sigma`` are cast to float32 first; the network runs in float16 only
+when ``use_fp16`` and on CUDA; D is float32.
 """
 
 from __future__ import annotations
