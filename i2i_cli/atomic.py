@@ -11,20 +11,20 @@ import os
 import secrets
 from pathlib import Path
 
-from i2i_cli.errors import I2IError
+from i2i_cli.errors import RunError
 
 
 def write_atomic_bytes(data: bytes, path: Path) -> None:
     """Write ``data`` to ``path`` atomically: a temporary file beside it, then ``os.replace``.
 
-    Parent folders are created. An OSError becomes an I2IError naming ``path``.
+    Parent folders are created. An OSError becomes a RunError naming ``path``.
     """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _replace_with_temporary(data, path)
     except OSError as error:
-        raise I2IError(f"cannot write {path}: {error.strerror or error}") from error
+        raise RunError(f"cannot write {path}: {error.strerror or error}") from error
 
 
 def write_atomic_text(text: str, path: Path, encoding: str = "utf-8") -> None:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from i2i_cli.errors import I2IError, UsageError
+from i2i_cli.errors import I2IError, RunError, UsageError
 from i2i_cli.image_fit import Fit, check_fit, fit_to_size
 from i2i_cli.paths import unreachable
 
@@ -53,6 +53,10 @@ class UnreadableImageError(I2IError):
         super().__init__(f"cannot read image {path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class StrictReadError(UnreadableImageError, RunError):
+    """An unreadable image that stops a ``--strict`` run once it has started (exit 1)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,7 +292,7 @@ def read_each(
             decoded = read(item.path)
         except UnreadableImageError as error:
             if strict:
-                raise
+                raise StrictReadError(error.path, error.reason) from None
             if on_skip is not None:
                 on_skip(item, error.reason)
             continue

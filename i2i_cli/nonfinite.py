@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from i2i_cli.errors import I2IError
+from i2i_cli.errors import RunError
 
 if TYPE_CHECKING:
     from i2i_cli.data import ImageItem
@@ -69,7 +69,7 @@ class NonFinite:
         }
 
 
-class NonFiniteError(I2IError):
+class NonFiniteError(RunError):
     """A run some of whose items went non-finite: they were not written, the others were."""
 
     def __init__(self, failures: Sequence[NonFinite], written: int, result: Path) -> None:

@@ -18,7 +18,7 @@ from PIL import Image
 
 from i2i_cli.atomic import write_atomic_bytes
 from i2i_cli.data import ImageItem
-from i2i_cli.errors import I2IError, UsageError
+from i2i_cli.errors import RunError, UsageError
 from i2i_cli.output_format import OUTPUT_FORMATS, OutputFormat, output_suffix
 from i2i_cli.paths import ABSENT, path_problem
 
@@ -175,7 +175,7 @@ def write_image(image: torch.Tensor, path: Path, quantize: Quantize = "round") -
     channel is written as greyscale; ``quantize`` says how values become 8 bits (``to_uint8``).
     Parent folders are created; on any failure the previous file under ``path`` (if any) is
     untouched and no temporary file is left. An image holding NaN or infinity is never
-    written (an I2IError).
+    written (a RunError).
     """
     path = Path(path)
     if image.dim() != 3 or image.shape[0] not in (1, 3):
@@ -183,7 +183,7 @@ def write_image(image: torch.Tensor, path: Path, quantize: Quantize = "round") -
             f"write_image needs a (3, H, W) or (1, H, W) image, got {tuple(image.shape)}"
         )
     if not torch.isfinite(image).all():
-        raise I2IError(f"not writing {path}: the image holds NaN or infinite values")
+        raise RunError(f"not writing {path}: the image holds NaN or infinite values")
     pixels = to_uint8(image, quantize).permute(1, 2, 0).numpy()
     picture = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
     write_atomic_bytes(_encode(picture, path), path)
@@ -200,7 +200,7 @@ def _encode(picture: Image.Image, path: Path) -> bytes:
     try:
         picture.save(buffer, format=file_format)
     except (OSError, KeyError, ValueError) as error:
-        raise I2IError(f"cannot write {path} as {file_format}: {error}") from error
+        raise RunError(f"cannot write {path} as {file_format}: {error}") from error
     return buffer.getvalue()
 
 

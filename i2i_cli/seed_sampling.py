@@ -25,7 +25,7 @@ from i2i_cli.data import ImageItem
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser, DiscreteProcess, SigmaProcess
 from i2i_cli.diffusion.karras import RoundSigma, karras_sigmas
 from i2i_cli.diffusion.sigma_time import IndexToSigma
-from i2i_cli.errors import I2IError, UsageError
+from i2i_cli.errors import RunError, UsageError
 from i2i_cli.noise import SeedNoise
 from i2i_cli.outputs import output_path, pending
 from i2i_cli.seeds import SeedOutput, parse_seeds, seed_key
@@ -267,7 +267,7 @@ def read_samples(output: Path, items: Sequence[ImageItem]) -> np.ndarray:
             with Image.open(path) as picture:
                 pixels = np.asarray(picture)
         except OSError as error:
-            raise I2IError(f"cannot read {path} for {NPZ_FILE}: {error}") from error
+            raise RunError(f"cannot read {path} for {NPZ_FILE}: {error}") from error
         images.append(pixels[:, :, None] if pixels.ndim == 2 else pixels)
     return np.stack(images)
 

@@ -160,7 +160,7 @@ def test_weights_of_another_architecture_are_one_line(
     torch.save({"time_embed.0.weight": torch.zeros(4, 4)}, adm)
     for weights in (wide, adm):
         result = translate(tiny_bridge, tmp_path / "out", "--checkpoint", str(weights))
-        assert result.returncode == 1, result.stderr
+        assert result.returncode == 2, result.stderr
         assert "does not fit the configured network" in result.stderr
         assert result.stderr.strip().count("\n") == 0
     assert not outputs(tmp_path / "out")

@@ -115,7 +115,7 @@ def test_a_checkpoint_of_another_shape_is_one_clear_line(cli: CliRunner, tmp_pat
     state["extra.weight"] = torch.zeros(1)
     torch.save(state, weights)
     result = sample(cli, config, tmp_path / "out")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     line = result.stderr.strip()
     assert "\n" not in line and "Traceback" not in result.output
     assert "1 missing keys (first: out.2.bias)" in line

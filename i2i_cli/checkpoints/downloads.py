@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from i2i_cli import __version__
-from i2i_cli.errors import I2IError
+from i2i_cli.errors import RunError
 
 if TYPE_CHECKING:
     from i2i_cli.checkpoints.manifest import Source
@@ -46,7 +46,7 @@ Progress = Callable[[int, int | None], None]
 """Download progress callback: ``progress(bytes so far, total bytes or None)``."""
 
 
-class DownloadError(I2IError):
+class DownloadError(RunError):
     """A download that failed: unreachable source, bad response, or a checksum mismatch.
 
     ``summary`` is the short form of what went wrong ('cannot connect to example.org'), for the

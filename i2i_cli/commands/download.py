@@ -28,7 +28,7 @@ from rich.table import Table
 
 from i2i_cli.checkpoints.manifest import Artifact
 from i2i_cli.checkpoints.store import CheckpointStore, UnreleasedError
-from i2i_cli.errors import I2IError, UsageError
+from i2i_cli.errors import I2IError, RunError, UsageError
 
 USAGE_HINT = (
     "usage: i2i download NAME... | --exp EXPERIMENT... | --list | --verify | --from FILE NAME\n"
@@ -205,7 +205,7 @@ def verify_cached(store: CheckpointStore, selection: list[Artifact] | None, out:
         if not check.ok:
             failed.append(artifact.name)
     if failed:
-        raise I2IError(
+        raise RunError(
             f"{len(failed)} of {len(cached)} cached files failed verification: "
             f"{', '.join(failed)}; fetch them again with `i2i download --force NAME`"
         )

@@ -8,7 +8,9 @@ non-finite written as ``result.json``.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,11 +43,11 @@ def check_record(
 ) -> RecordPlan:
     """Compare the output folder's ``run.toml`` with this run's: when to write ours, or refuse.
 
-    A folder without a record gets this run's record before any work, as does a ``keeps_done``
-    command's folder whose record shapes its outputs as this run would; recorded with other
+    A folder without a record gets this run's record before any work; recorded with other
     settings, a ``keeps_done`` command stops with one line naming them, unless ``--overwrite``.
-    Any other command into a folder with a record writes its own only once it has finished, so
-    a run that is refused or stops early never rewrites the record of the outputs there.
+    A folder whose record shapes its outputs as this run would gets this run's record only once
+    it has finished, as does any other command's folder with a record, so a run that is refused
+    or stops early (a failed ``--strict`` run) never rewrites the record of the outputs there.
     """
     from i2i_cli.run_record import describe, kept_fields, record_differences
 
@@ -56,7 +58,7 @@ def check_record(
     if differences is None:
         return RecordPlan(first=not capability.records_result)
     if not differences:
-        return RecordPlan(first=capability.keeps_done)
+        return RecordPlan(first=False)
     overwrite = bool(getattr(resolved.run, "overwrite", False))
     if capability.keeps_done and not overwrite:
         raise UsageError(
@@ -106,15 +108,17 @@ def execute(
     check_apart(output, getattr(resolved.run, "input", None), run_format)
     made = _missing_folders(output)
     make_output_folder(output)
-    with holding_run_folder(output, main=torchrun_placement().is_main) as lock:
+    main = torchrun_placement().is_main
+    with holding_run_folder(output, main=main) as lock:
+        before = None if os.path.lexists(output / RUN_RECORD) else _names(output)
         try:
             plan = check_record(capability, name, plugin, resolved)
             _execute_in(capability, name, run, resolved, plan, output, threads)
         except BaseException:
-            if capability.records_result and made:
+            if main:
                 if lock is not None:
                     lock.release()
-                _remove_if_empty(made)
+                _clear_failed_start(output, made, before)
             raise
 
 
@@ -126,6 +130,32 @@ def _missing_folders(output: Path) -> list[Path]:
             break
         missing.append(folder)
     return missing
+
+
+def _names(folder: Path) -> frozenset[str]:
+    """The names in ``folder`` other than hidden ones (temporary files, the lock)."""
+    try:
+        return frozenset(name for name in os.listdir(folder) if not name.startswith("."))
+    except OSError:
+        return frozenset()
+
+
+def _clear_failed_start(output: Path, made: list[Path], before: frozenset[str] | None) -> None:
+    """Undo what a run that failed before writing any output left in ``output``.
+
+    ``before``: the names the folder held when the run began (None: it held a ``run.toml``,
+    which is kept). The records this run wrote (``run.toml``, ``inputs.json``) go when nothing
+    else is new, then the folders the run made, while they are empty; nothing that was there
+    before is touched.
+    """
+    from i2i_cli.input_record import INPUTS_RECORD
+
+    new = _names(output) - before if before is not None else None
+    if new is not None and new <= {RUN_RECORD, INPUTS_RECORD}:
+        for name in new:
+            with suppress(OSError):
+                (output / name).unlink(missing_ok=True)
+    _remove_if_empty(made)
 
 
 def _remove_if_empty(folders: list[Path]) -> None:

@@ -9,7 +9,7 @@ import typer
 
 def report_errors(body: Callable[[], None], resume_hint: str = "rerun to resume") -> None:
     """Run ``body``; a user-facing error becomes one line on stderr and its exit code."""
-    from i2i_cli.errors import I2IError
+    from i2i_cli.errors import INTERRUPTED_EXIT, RUN_EXIT, I2IError
 
     try:
         body()
@@ -18,7 +18,7 @@ def report_errors(body: Callable[[], None], resume_hint: str = "rerun to resume"
         raise typer.Exit(error.exit_code) from None
     except KeyboardInterrupt:
         typer.echo(f"interrupted: outputs already written are kept; {resume_hint}", err=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(INTERRUPTED_EXIT) from None
     except (MemoryError, RuntimeError) as error:
         if not is_out_of_memory(error):
             raise
@@ -27,7 +27,7 @@ def report_errors(body: Callable[[], None], resume_hint: str = "rerun to resume"
             f"{resume_hint})",
             err=True,
         )
-        raise typer.Exit(1) from None
+        raise typer.Exit(RUN_EXIT) from None
 
 
 OUT_OF_MEMORY_TEXTS = ("out of memory", "can't allocate memory", "not enough memory")

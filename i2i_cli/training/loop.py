@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from i2i_cli.atomic import write_atomic_text
-from i2i_cli.errors import I2IError, UsageError
+from i2i_cli.errors import RunError, UsageError
 from i2i_cli.memory import (
     available_bytes,
     first_items,
@@ -100,7 +100,7 @@ def run_training(ctx: RunContext, recipe: TrainingRecipe) -> Path:
                 runtime, loss_sum / (step - logged), grad_norm, nonfinite, interrupt.requested
             )
             if bad:
-                raise I2IError(
+                raise RunError(
                     f"the loss stopped being finite by step {step}; lower the learning rate "
                     "(the last checkpoint is kept)"
                 )

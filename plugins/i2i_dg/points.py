@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from i2i_cli.errors import I2IError, UsageError
+from i2i_cli.errors import RunError, UsageError
 from i2i_cli.guidance import EnergyFunction
 from i2i_cli.noise import GeneratorNoise
 from i2i_cli.points.files import data_distance, save_points, support_fields, support_line
@@ -71,7 +71,7 @@ def sample_dg_points(
     points = x.float().cpu()
     bad = int((~torch.isfinite(points).all(dim=1)).sum())
     if bad:
-        raise I2IError(
+        raise RunError(
             f"{counted(bad, 'points')} of {count} went non-finite; nothing was written "
             "(a smaller w1, or a discriminator trained longer)"
         )
