@@ -24,6 +24,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from i2i_cli.wording import counted
 
@@ -39,12 +40,32 @@ LINE_INTERVAL = 30.0
 """Seconds between plain progress lines when the output is not a terminal."""
 
 
+class LeftColumn(TimeRemainingColumn):
+    """Rich's time left, or for the items bar (a ``left`` field) the run's own estimate."""
+
+    def render(self, task: Any) -> Text:
+        """The time left as ``H:MM:SS`` (``-:--:--`` while nothing has finished)."""
+        if "left" not in task.fields:
+            return super().render(task)
+        left = task.fields["left"]
+        if left is None:
+            return Text("-:--:--", style="progress.remaining")
+        minutes, seconds = divmod(round(left), 60)
+        hours, minutes = divmod(minutes, 60)
+        return Text(f"{hours}:{minutes:02d}:{seconds:02d}", style="progress.remaining")
+
+
 @dataclass
 class RunProgress:
     """Items and sampler-step bars for one run, plus the counts for its closing summary.
 
     ``enabled``: draw bars (a terminal). ``lines``: print a plain line every ``interval``
     seconds instead (a log file); ``clock`` gives the time in seconds.
+
+    The rate and the time left count only the items worked on (``done``), from when the items
+    began to when the last one finished; items skipped (unreadable, failed) are not work. A run
+    without items (2-D points) counts the sampler's steps. Nothing is estimated before the
+    first item (or step) finishes.
     """
 
     console: Console
@@ -62,6 +83,9 @@ class RunProgress:
     _noun: str = "images"
     _step: tuple[int, int | None] | None = None
     _last_line: float = field(default=0.0, repr=False)
+    _work_started: float | None = field(default=None, repr=False)
+    _last_done: float | None = field(default=None, repr=False)
+    _step_origin: tuple[int, float] | None = field(default=None, repr=False)
 
     def __enter__(self) -> RunProgress:
         if self.enabled:
@@ -70,7 +94,7 @@ class RunProgress:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
-                TimeRemainingColumn(),
+                LeftColumn(),
                 console=self.console,
                 transient=False,
             )
@@ -91,33 +115,38 @@ class RunProgress:
     def start_items(self, total: int, description: str = "images") -> None:
         """Open (or reset) the outer bar over ``total`` items."""
         self._total, self._noun = total, description
+        self._work_started, self._last_done = self.clock(), None
         if self._bars is None:
             return
         if self._items is None:
-            self._items = self._bars.add_task(description, total=total)
+            self._items = self._bars.add_task(description, total=total, left=None)
         else:
-            self._bars.reset(self._items, total=total, description=description)
+            self._bars.reset(self._items, total=total, description=description, left=None)
 
     def advance_items(self, count: int = 1) -> None:
         """Count ``count`` finished items."""
         self.done += count
-        if self._bars is not None and self._items is not None:
-            self._bars.advance(self._items, count)
+        self._last_done = self.clock()
         self._step = None
+        self._update_bar(count)
         self._maybe_line()
 
     def skip_items(self, count: int = 1) -> None:
         """Count items skipped because they were unreadable (they still move the outer bar)."""
         self.skipped += count
+        self._update_bar(count)
+
+    def _update_bar(self, count: int = 0) -> None:
+        """Move the items bar by ``count`` and give it the time left."""
         if self._bars is not None and self._items is not None:
-            self._bars.advance(self._items, count)
+            self._bars.update(self._items, advance=count, left=self.time_left(self.clock()))
 
     def step_callback(self, description: str = "steps") -> StepCallback:
         """A sampler callback that drives the inner bar; the bar's length is ``info["total"]``."""
         if self._bars is None and self.lines:
 
             def on_step_line(info: Mapping[str, Any]) -> None:
-                self._step = (int(info["i"]) + 1, info.get("total"))
+                self._note_step(int(info["i"]) + 1, info.get("total"))
                 self._maybe_line()
 
             return on_step_line
@@ -132,8 +161,16 @@ class RunProgress:
 
         def on_step(info: Mapping[str, Any]) -> None:
             bars.update(steps, completed=int(info["i"]) + 1, total=info.get("total"))
+            self._note_step(int(info["i"]) + 1, info.get("total"))
+            self._update_bar()
 
         return on_step
+
+    def _note_step(self, step: int, steps: int | None) -> None:
+        """The sampler's current step; a new chain of steps starts the step clock again."""
+        if self._step is None or step <= self._step[0] or self._step_origin is None:
+            self._step_origin = (step, self.clock())
+        self._step = (step, steps)
 
     def _maybe_line(self) -> None:
         """Print a progress line when lines are on and the interval has passed since the last."""
@@ -148,21 +185,57 @@ class RunProgress:
     def line(self, now: float) -> str:
         """``images 12/500, step 40/100, 0.35 images/s, 23 min left`` (what is known so far).
 
-        The unit is the bar label's first word (``steps 1001-6000`` counts ``steps``).
+        The unit is the bar label's first word (``steps 1001-6000`` counts ``steps``); a run
+        without items shows its sampler's step and rate in ``steps/s``.
         """
         seconds = max(now - self.started, 1e-9)
-        finished = self.done + self.skipped
         unit = self._noun.split(" ", 1)[0]
-        parts = [f"{unit} {finished}/{self._total}" if self._total else self._noun]
+        parts = [f"{unit} {self.done + self.skipped}/{self._total}"] if self._total else []
         if self._step is not None:
             step, steps = self._step
             parts.append(f"step {step}/{steps}" if steps else f"step {step}")
-        parts.append(f"{self.done / seconds:.2f} {unit}/s")
-        if self._total and finished:
-            left = (self._total - finished) * seconds / finished
+        rate = self.rate(now)
+        if rate is not None:
+            parts.append(f"{rate[0]:.2f} {rate[1]}/s")
+        left = self.time_left(now)
+        if left is not None:
             parts.append(f"{left / 60:.0f} min left" if left >= 120 else f"{left:.0f} s left")
         parts.append(f"{seconds:.0f} s elapsed")
         return ", ".join(parts)
+
+    def rate(self, now: float) -> tuple[float, str] | None:
+        """Items (or, without items, sampler steps) finished per second, with the unit.
+
+        None until the first one finishes.
+        """
+        if self._total:
+            if not self.done or self._last_done is None or self._work_started is None:
+                return None
+            return self.done / max(self._last_done - self._work_started, 1e-9), (
+                self._noun.split(" ", 1)[0]
+            )
+        if self._step is None or self._step_origin is None:
+            return None
+        first, since = self._step_origin
+        if self._step[0] <= first or now <= since:
+            return None
+        return (self._step[0] - first) / (now - since), "steps"
+
+    def time_left(self, now: float) -> float | None:
+        """Seconds left at the rate of the work finished so far (None before any finished).
+
+        Counted from the last finished item, so it never grows while the run keeps its pace.
+        """
+        rate = self.rate(now)
+        if rate is None or rate[0] <= 0:
+            return None
+        if self._total:
+            assert self._last_done is not None
+            remaining = self._total - self.done - self.skipped
+            return max(remaining / rate[0] - (now - self._last_done), 0.0)
+        assert self._step is not None
+        step, steps = self._step
+        return (steps - step) / rate[0] if steps else None
 
     def summary(self, noun: str = "images", counts: tuple[int, int] | None = None) -> str:
         """The closing line: items done (and skipped), seconds, items per second.

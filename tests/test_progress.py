@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from itertools import pairwise
 
 from rich.console import Console
 
@@ -64,7 +65,7 @@ def test_without_a_terminal_a_plain_line_is_printed_at_each_interval() -> None:
         progress.advance_items()
     lines = stream.getvalue().splitlines()
     assert lines == [
-        "images 0/4, step 5/10, 0.00 images/s, 31 s elapsed",
+        "images 0/4, step 5/10, 31 s elapsed",
         "images 2/4, 0.03 images/s, 66 s left, 66 s elapsed",
     ]
     assert "\x1b" not in stream.getvalue()
@@ -79,3 +80,61 @@ def test_a_labelled_range_counts_in_its_unit() -> None:
         clock.now += 40
         progress.advance_items(2)
     assert stream.getvalue().splitlines() == ["steps 2/4, 0.05 steps/s, 40 s left, 40 s elapsed"]
+
+
+def _seconds_left(line: str) -> float:
+    """The time left a progress line gives, in seconds."""
+    part = next(part for part in line.split(", ") if part.endswith(" left"))
+    number, unit = part.split()[:2]
+    return float(number) * (60 if unit == "min" else 1)
+
+
+def test_the_time_left_never_grows_while_the_run_keeps_its_pace() -> None:
+    """Issue 29: 10 s an item, 1 s a step: the estimate only falls, between items too."""
+    stream, clock = io.StringIO(), FakeClock()
+    console = Console(file=stream, width=200)
+    with RunProgress(console=console, enabled=False, lines=True, interval=0, clock=clock) as p:
+        p.start_items(6)
+        on_step = p.step_callback()
+        for _ in range(6):
+            for i in range(10):
+                clock.now += 1
+                on_step({"i": i, "total": 10})
+            p.advance_items()
+    lines = stream.getvalue().splitlines()
+    left = [_seconds_left(line) for line in lines if line.endswith("elapsed") and "left" in line]
+    assert len(left) > 40
+    assert all(later <= earlier for earlier, later in pairwise(left)), left
+
+
+def test_no_rate_is_shown_before_the_first_item_finishes() -> None:
+    clock = FakeClock()
+    with RunProgress(console=Console(file=io.StringIO()), enabled=False, clock=clock) as p:
+        p.start_items(3)
+        p.step_callback()
+        clock.now += 5
+        assert p.line(clock.now) == "images 0/3, 5 s elapsed"
+
+
+def test_a_run_on_points_counts_its_sampler_steps() -> None:
+    """``i2i sample dg`` on points has no items: its line is steps, never ``0.00 images/s``."""
+    stream, clock = io.StringIO(), FakeClock()
+    console = Console(file=stream, width=200)
+    with RunProgress(console=console, enabled=False, lines=True, interval=0, clock=clock) as p:
+        on_step = p.step_callback()
+        for i in range(15):
+            on_step({"i": i, "total": 18})
+            clock.now += 2
+    last = stream.getvalue().splitlines()[-1]
+    assert "images" not in last
+    assert last.startswith("step 15/18, 0.50 steps/s, 6 s left"), last
+
+
+def test_items_skipped_are_not_counted_as_work_in_the_rate_or_time_left() -> None:
+    clock = FakeClock()
+    with RunProgress(console=Console(file=io.StringIO()), enabled=False, clock=clock) as p:
+        p.start_items(10)
+        p.skip_items(5)
+        clock.now += 10
+        p.advance_items()
+        assert p.line(clock.now) == "images 6/10, 0.10 images/s, 40 s left, 10 s elapsed"
