@@ -31,11 +31,13 @@ class RecordPlan:
 
     ``unfinished``: an ``--overwrite`` run into a folder recorded with other settings writes
     its record marked unfinished first (until it ends, the folder mixes both settings' outputs)
-    and the plain record at the end.
+    and the plain record at the end. ``same``: the folder holds outputs recorded with this
+    run's settings.
     """
 
     first: bool
     unfinished: bool = False
+    same: bool = False
 
 
 def check_record(
@@ -58,7 +60,7 @@ def check_record(
     if differences is None:
         return RecordPlan(first=not capability.records_result)
     if not differences:
-        return RecordPlan(first=False)
+        return RecordPlan(first=False, same=True)
     overwrite = bool(getattr(resolved.run, "overwrite", False))
     if capability.keeps_done and not overwrite:
         raise UsageError(
@@ -187,6 +189,8 @@ def _execute_in(
     ) as ctx:
         record = resolved.record(capability, name)
         main = ctx.runtime.is_main
+        if _already_finished(capability, name, resolved, plan, record, ctx):
+            return
         if main and plan.first:
             first = mark_unfinished(record) if plan.unfinished else record
             write_atomic_text(to_toml(first), output / RUN_RECORD)
@@ -199,7 +203,9 @@ def _execute_in(
         if main and (plan.unfinished or not plan.first):
             write_atomic_text(to_toml(record), output / RUN_RECORD)
         shown = result if isinstance(result, Mapping) else None
-        content = result_with_failures(_read_result(output / RESULT), shown, failures)
+        content = _with_arrays(
+            capability, output, result_with_failures(_read_result(output / RESULT), shown, failures)
+        )
         if content is not None and main:
             write_atomic_text(json.dumps(content, indent=2, default=str) + "\n", output / RESULT)
         if shown is not None and main:
@@ -213,6 +219,52 @@ def _execute_in(
         if any(counts):
             noun = "steps" if capability.command == "train" else "images"
             ctx.log(f"[green]done[/green]: {ctx.progress.summary(noun, counts)} -> {output}")
+
+
+def _already_finished(
+    capability: Capability,
+    name: str,
+    resolved: Resolved,
+    plan: RecordPlan,
+    record: Mapping[str, Any],
+    ctx: Any,
+) -> bool:
+    """Whether the folder holds every output of a point run with these settings: said, shown.
+
+    ``i2i_cli.finished_runs``: its ``result.json`` and the arrays listed there, recorded with
+    the same settings and ``--num-samples``; ``--overwrite`` redoes them.
+    """
+    from i2i_cli.finished_runs import finished_outputs, same_count
+    from i2i_cli.run_record import read_record
+
+    if not (capability.keeps_done and plan.same) or getattr(resolved.run, "overwrite", False):
+        return False
+    output = ctx.output
+    finished = finished_outputs(output)
+    if finished is None or not same_count(read_record(output), record):
+        return False
+    ctx.log(
+        f"{output} already holds this run's outputs ({', '.join(finished)}); nothing to do "
+        "(pass --overwrite to redo them)"
+    )
+    shown = _read_result(output / RESULT)
+    if shown is not None and ctx.runtime.is_main:
+        from i2i_cli.finished_runs import FILES_KEY
+
+        print_result(name, {key: value for key, value in shown.items() if key != FILES_KEY})
+    return True
+
+
+def _with_arrays(
+    capability: Capability, output: Path, content: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """``content`` of a run's ``result.json`` with the arrays it wrote beside it (point runs)."""
+    from i2i_cli.finished_runs import FILES_KEY, written_arrays
+
+    if content is None or not capability.keeps_done:
+        return content
+    arrays = written_arrays(output)
+    return {**content, FILES_KEY: arrays} if arrays else content
 
 
 def _read_result(path: Path) -> dict[str, Any] | None:
