@@ -53,8 +53,11 @@ def point_training_set(
     fake = read_points(Path(settings.fake).expanduser(), "--fake")[: settings.num_data]
     if is_data_set_name(settings.real):
         real = real_points(settings.real, len(fake), seed)[: len(fake)]
-    else:
+    elif Path(settings.real).suffix == ".npy":
         real = read_points(Path(settings.real).expanduser(), "--real")[: settings.num_data]
+    else:
+        names = ", ".join(TASK_NAMES)
+        raise UsageError(f"--real {settings.real}: neither a 2-D data set ({names}) nor an .npy")
     if real.shape[1] != fake.shape[1]:
         raise UsageError(
             f"--real holds {real.shape[1]}-D points and --fake {fake.shape[1]}-D points"
