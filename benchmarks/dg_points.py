@@ -185,7 +185,7 @@ def picture(work: Path, path: Path, w1: float) -> None:
         ("under-trained model, w1 = 0", plain),
         (f"with DG, w1 = {w1:g}", guided),
     ]
-    scatter_figure(panels, path, colour_by=latent)
+    scatter_figure(panels, path, colour_by=latent, own_colours=(0,))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -73,15 +73,26 @@ def scatter_panel(points: np.ndarray, colours: np.ndarray, title: str) -> Image.
 
 
 def scatter_figure(
-    panels: Sequence[tuple[str, np.ndarray]], path: Path, colour_by: np.ndarray | None = None
+    panels: Sequence[tuple[str, np.ndarray]],
+    path: Path,
+    colour_by: np.ndarray | None = None,
+    own_colours: Sequence[int] = (),
 ) -> Path:
     """Write the named point sets side by side as one PNG, coloured by ``colour_by`` (default
-    the first set), atomically (a killed run never leaves half a file)."""
+    the first set), atomically (a killed run never leaves half a file).
+
+    Panels listed in ``own_colours`` (by index) are coloured by their own points instead: a data
+    set drawn beside samples shares no point order with them.
+    """
     if not panels:
         raise ValueError("nothing to plot")
     reference = panels[0][1] if colour_by is None else colour_by
     colours = point_colours(np.asarray(reference, dtype=np.float64))
-    images = [scatter_panel(np.asarray(p, dtype=np.float64), colours, t) for t, p in panels]
+    images = []
+    for index, (title, points) in enumerate(panels):
+        points = np.asarray(points, dtype=np.float64)
+        shown = point_colours(points) if index in own_colours else colours
+        images.append(scatter_panel(points, shown, title))
     figure = Image.new("RGB", (PANEL * len(images) + 8 * (len(images) - 1), PANEL + TITLE), "white")
     for index, image in enumerate(images):
         figure.paste(image, (index * (PANEL + 8), 0))
