@@ -205,11 +205,15 @@ def test_edges2shoes_protocol_takes_the_resized_targets_as_fid_reference(
 
 
 def one_line_error(*args: str, code: int = 2) -> str:
-    """The output of a failing ``i2i evaluate ARGS``: exit ``code`` and a single line."""
+    """The output of a failing ``i2i evaluate ARGS``: exit ``code`` and a single line.
+
+    A warning before it (the random test trunk is not the published AlexNet) is not counted.
+    """
     result = i2i("evaluate", *args, "--device", "cpu")
     assert result.exit_code == code, result.output
-    assert len(result.output.strip().splitlines()) == 1, result.output
-    return result.output
+    lines = [line for line in result.output.strip().splitlines() if not line.startswith("warning")]
+    assert len(lines) == 1, result.output
+    return "\n".join(lines)
 
 
 def test_missing_weights_name_the_download_command(tmp_path: Path) -> None:
@@ -263,7 +267,7 @@ def test_a_weights_file_of_another_network_is_one_line(tiny_lpips: States, tmp_p
     torch.save({"conv.weight": torch.zeros(1)}, wrong)
     output = one_line_error(
         "lpips", "--images", str(images), "--target", str(targets), "--trunk", str(wrong),
-        "--heads", HEADS, "--output", str(tmp_path / "eval"), code=1,
+        "--heads", HEADS, "--output", str(tmp_path / "eval"),
     )  # fmt: skip
     assert "not an AlexNet state dict" in output
 
@@ -277,3 +281,34 @@ def test_two_translations_of_one_stem_are_one_line(tiny_lpips: States, tmp_path:
         "--target-layout", "edges2shoes", *WEIGHTS, "--output", str(tmp_path / "eval"),
     )  # fmt: skip
     assert "two images under" in output and "pair by the name 0" in output
+
+
+# -- weights that are not the published AlexNet: a warning -------------------------------------
+
+
+def test_a_trunk_that_is_not_the_published_alexnet_is_one_warning(
+    tiny_lpips: States, tmp_path: Path
+) -> None:
+    """Issue 29: random AlexNet-shaped weights load, and the run says their scores are not LPIPS."""
+    images, targets = folders(tmp_path)
+    result = i2i(
+        "evaluate", "lpips", "--images", str(images), "--target", str(targets), *WEIGHTS,
+        "--device", "cpu", "--output", str(tmp_path / "eval"),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.output.splitlines() if line.startswith("warning")]
+    assert len(warned) == 1 and "is not torchvision's ImageNet AlexNet" in warned[0], warned
+    assert "alexnet-owt-7be5be79.pth" in warned[0] and "sha256 7be5be79" in warned[0]
+
+
+def test_the_published_trunk_gives_no_warning(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from i2i_cli.checkpoints.store import CheckpointStore
+    from i2i_cli.metrics.lpips_run import PUBLISHED_TRUNK, trunk_warning
+
+    published = CheckpointStore.open().artifact(PUBLISHED_TRUNK)
+    ctx = SimpleNamespace(store=SimpleNamespace(artifact=lambda name: published))
+    assert published.sha256_prefix == "7be5be79"
+    assert trunk_warning(ctx, "alexnet.pth", "7be5be79" + "0" * 56) is None  # type: ignore[arg-type]
+    assert trunk_warning(ctx, "alexnet.pth", "0" * 64) is not None  # type: ignore[arg-type]

@@ -31,6 +31,9 @@ Pair = tuple[ImageItem, ImageItem]
 
 _LISTED = 5
 
+PUBLISHED_TRUNK = "lpips_alexnet"
+"""The artifact of the trunk LPIPS v0.1 was trained on: torchvision's ImageNet AlexNet file."""
+
 
 def pair_with_targets(
     images: Sequence[ImageItem], targets: Sequence[ImageItem], images_dir: Path, target_dir: Path
@@ -74,6 +77,25 @@ def open_lpips(settings: LpipsSettings, ctx: RunContext) -> tuple[LPIPS, dict[st
         "lpips_heads_sha256": file_sha256(heads_path),
     }
     return network.to(ctx.runtime.device), fields
+
+
+def trunk_warning(ctx: RunContext, trunk: str, sha256: str) -> str | None:
+    """Why the trunk file is not the published AlexNet (its sha256 is not the manifest's).
+
+    Other AlexNet-shaped weights (random, fine-tuned) load, but their scores are not LPIPS.
+    """
+    try:
+        published = ctx.store.artifact(PUBLISHED_TRUNK)
+    except UsageError:
+        return None
+    expected = published.sha256 or published.sha256_prefix
+    if not expected or sha256.startswith(expected):
+        return None
+    return (
+        f"the LPIPS trunk {trunk} is not torchvision's ImageNet AlexNet ({published.file}, "
+        f"sha256 {expected[:8]}...; this file's is {sha256[:8]}...): scores from other weights are "
+        "not LPIPS and cannot be compared with published ones"
+    )
 
 
 def lpips_pairs(settings: LpipsSettings, metric: str) -> tuple[list[Pair], int]:
@@ -143,6 +165,10 @@ def lpips_fields(
     """Mean LPIPS over the pairs and the fields recording how it was computed."""
     pairs, target_count = lpips_pairs(settings, metric)
     network, weight_fields = open_lpips(settings, ctx)
+    trunk, trunk_sha256 = weight_fields["lpips_trunk"], weight_fields["lpips_trunk_sha256"]
+    unpublished = trunk_warning(ctx, trunk, trunk_sha256)
+    if unpublished is not None:
+        warnings.warn(unpublished)
     ctx.progress.start_items(len(pairs), "pairs")
     local = score_lpips(
         ctx.runtime.shard(pairs),
