@@ -291,7 +291,29 @@ def check_command(
     if reason is not None:
         return check_flags(command)
     write_stand_ins(command, commands, folder)
-    return run_i2i(list(runnable_args(args)), cwd=folder, env=command.env)
+    result = run_i2i(list(runnable_args(args)), cwd=folder, env=command.env)
+    names = artifact_names(args)
+    if result.returncode != 0 or not names:
+        return result
+    return run_i2i(["download", "--list", *names])  # a dry run reads no checkpoint
+
+
+ARTIFACT_FLAGS = frozenset(
+    {"--checkpoint", "--source-checkpoint", "--target-checkpoint", "--trunk", "--heads"}
+)
+"""Flags that take a checkpoint: a file, or the name of an artifact of the manifests."""
+
+ARTIFACT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+"""A checkpoint value that is an artifact's name, not a file's path."""
+
+
+def artifact_names(args: tuple[str, ...]) -> list[str]:
+    """The artifact names ``args`` give as checkpoints (also ``--energy x:checkpoint=NAME``)."""
+    given = [value for flag, value in itertools.pairwise(args) if flag in ARTIFACT_FLAGS]
+    for flag, value in itertools.pairwise(args):
+        if flag == "--energy":
+            given += re.findall(r"checkpoint=([^,]+)", value)
+    return [name for name in given if ARTIFACT_NAME.match(name)]
 
 
 def check_flags(command: DocCommand) -> subprocess.CompletedProcess[str]:
@@ -350,6 +372,8 @@ i2i translate ddibb --task moons2squares               # a plugin that does not 
 i2i transl ddib --task moons2squares                   # a subcommand that does not exist
 OMP_NUM_THREADS=1 i2i train ddib-2d --task moons --quik
 i2i download --exp imagenett
+i2i translate sde-bbdm --input edges/ --checkpoint no_such_artifact
+i2i translate egsde --task wild2dog --input in/ --energy dse:weight=7,checkpoint=no_such_dse
 ```
 ```console
 $ i2i download --lst
