@@ -26,6 +26,7 @@ from i2i_cli.model_choice import load_for_run
 from i2i_cli.noise import item_seed
 from i2i_cli.training import METRICS, EpochSampler, TrainingRecipe, run_training
 from i2i_cli.training.backbone_record import write_backbone_record
+from i2i_cli.training.class_balance import imbalance_warning
 from i2i_cli.training.state import export_weights
 from i2i_dg.build import head_config
 from i2i_dg.head import TIME_SCALE, DiscriminatorHead
@@ -158,10 +159,13 @@ def train_discriminator(settings: DiscriminatorTrainSettings, ctx: RunContext) -
     interval = Tally.empty(settings.accuracy_bins, device)
     epoch_tally = Tally.empty(settings.accuracy_bins, device)
     log_every = settings.log_every
+    counts = {"real": int(targets.sum()), "fake": int((1 - targets).sum())}
     ctx.log(
-        f"{int(targets.sum())} real + {int((1 - targets).sum())} fake {what}; "
+        f"{counts['real']} real + {counts['fake']} fake {what}; "
         f"{settings.epochs} epochs of {per_epoch} steps"
     )
+    if (unbalanced := imbalance_warning(counts)) is not None:
+        ctx.log(f"[yellow]warning[/yellow]: {unbalanced}")
 
     def snapshot(epoch: int) -> None:
         if settings.keep_epochs and runtime.is_main and epoch > 0:
