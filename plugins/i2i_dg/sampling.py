@@ -18,11 +18,12 @@ from i2i_cli.errors import UsageError
 from i2i_cli.guidance import EnergyFunction, WeightedEnergy, bind
 from i2i_cli.model_choice import load_for_run
 from i2i_cli.noise import SeedNoise
+from i2i_cli.points.sampling import is_point_net
 from i2i_cli.progress import StepCallback
 from i2i_cli.seed_sampling import SigmaNet, draw_start, edm_image, sample_seeds, sigma_grid
 from i2i_dg.energy import build_discriminator_energy
 from i2i_dg.method_settings import DgSampleSettings
-from i2i_dg.points import is_point_net, sample_dg_points
+from i2i_dg.points import sample_dg_points
 from i2i_dg.sampler import sample_dg
 
 if TYPE_CHECKING:

@@ -33,6 +33,11 @@ class EdmSampleSettings(BackboneChoice, KarrasChoice, SeedOutput):
         description="Weights: an artifact name from `i2i download --list`, or a file path "
         "(an EDM .pkl or a state dict).",
     )
+    data: str | None = Field(
+        None,
+        description="On a 2-D model: the data set (concentric_rings, ...) the points are "
+        "scored against (support precision, coverage, sliced Wasserstein).",
+    )
     class_label: int | None = Field(
         None,
         ge=0,

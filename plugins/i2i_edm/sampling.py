@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from i2i_cli.diffusion.karras import sample_heun
 from i2i_cli.errors import UsageError
 from i2i_cli.model_choice import load_for_run
-from i2i_cli.noise import SeedNoise
+from i2i_cli.noise import GeneratorNoise, SeedNoise
+from i2i_cli.points.sampling import is_point_net, sample_point_run
 from i2i_cli.progress import StepCallback, no_step
 from i2i_cli.seed_sampling import (
     SeedBatch,
@@ -88,10 +89,35 @@ def check_label(net: SigmaNet, class_label: int | None) -> None:
         )
 
 
-def sample(settings: EdmSampleSettings, ctx: RunContext) -> None:
-    """Draw EDM's image of every seed not yet written (resumable, seeds sharded over ranks)."""
+def sample(settings: EdmSampleSettings, ctx: RunContext) -> dict[str, Any] | None:
+    """Draw EDM's image of every seed not yet written (resumable, seeds sharded over ranks), or
+    on a 2-D eps model EDM's points (``i2i_cli.points.sampling``)."""
     net = SigmaNet.of(load_for_run(settings, ctx), "i2i sample edm")
     check_label(net, settings.class_label)
+    if is_point_net(net):
+        return sample_edm_points(settings, ctx, net)
     sampler = batch_sampler(net, settings, ctx.runtime.device, ctx.runtime.autocast)
     shape, label_dim, label = net.shape, net.label_dim, settings.class_label
     sample_seeds(ctx, settings, sampler, shape=shape, label_dim=label_dim, class_label=label)
+    return None
+
+
+def sample_edm_points(
+    settings: EdmSampleSettings, ctx: RunContext, net: SigmaNet
+) -> dict[str, Any]:
+    """EDM's Heun samples of ``--num-samples`` points from the run seed; npy, plot, scores."""
+
+    def sampler(
+        x: torch.Tensor, sigmas: torch.Tensor, noise: GeneratorNoise, callback: StepCallback
+    ) -> torch.Tensor:
+        return sample_heun(
+            net.denoiser(None, clip=settings.clip_denoised),
+            x,
+            sigmas,
+            noise=noise,
+            callback=callback,
+            round_sigma=net.round_sigma,
+            **settings.churn(),
+        )
+
+    return sample_point_run(ctx, net, settings, settings, sampler, title="edm", data=settings.data)
