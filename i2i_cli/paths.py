@@ -41,13 +41,16 @@ def unreachable(path: Path, what: str, missing: str | None = None) -> str | None
     """The line for ``path`` (called ``what``, e.g. ``--data``) when it cannot be reached.
 
     None when it exists; ``missing`` is the caller's own line for a path that simply is not
-    there (default: ``<what> <path> does not exist``).
+    there (default: ``<what> <path> does not exist``, and for a relative path, such as a task
+    preset's ``data/afhq/train/cat``, the folder it was looked for in).
     """
     problem = path_problem(path)
     if problem is None:
         return None
     if problem == ABSENT and missing is not None:
         return missing
+    if problem == ABSENT and not Path(path).is_absolute():
+        return f"{what} {path} {problem} (looked for in {Path.cwd()})"
     return f"{what} {path} {problem}"
 
 

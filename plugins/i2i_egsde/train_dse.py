@@ -16,6 +16,7 @@ from i2i_cli.diffusion.gaussian import q_sample
 from i2i_cli.diffusion.schedule import DiscreteSchedule
 from i2i_cli.errors import UsageError
 from i2i_cli.model_choice import BackboneChoice
+from i2i_cli.paths import require_folder
 from i2i_cli.training import TrainingRecipe, run_training
 from i2i_cli.training.backbone_record import write_backbone_record
 
@@ -26,11 +27,14 @@ if TYPE_CHECKING:
 
 def labelled_images(settings: DSETrainSettings) -> list[tuple[ImageItem, int]]:
     """Every training image with its domain label (folder order: a = 0, b = 1, c = 2)."""
-    folders = [settings.data_a, settings.data_b, settings.data_c]
+    folders = {"a": settings.data_a, "b": settings.data_b, "c": settings.data_c}
     if not settings.data_a or not settings.data_b:
         raise UsageError("i2i train dse needs --data-a and --data-b (one folder per domain)")
+    given = [(side, folder) for side, folder in folders.items() if folder]
+    for side, folder in given:  # every folder is checked before any is read
+        require_folder(Path(folder), f"--data-{side}")
     labelled = []
-    for label, folder in enumerate(f for f in folders if f):
+    for label, (_, folder) in enumerate(given):
         labelled += [(item, label) for item in find_images(Path(folder))]
     return labelled
 
