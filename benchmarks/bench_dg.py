@@ -36,8 +36,8 @@ from i2i_cli.backbones import backbone_settings
 from i2i_cli.diffusion.karras import karras_sigmas
 from i2i_cli.noise import SeedNoise
 from i2i_dg.discriminator import Discriminator
+from i2i_dg.edm_gpp import sample_dg
 from i2i_dg.energy import discriminator_energy
-from i2i_dg.sampler import sample_dg
 
 W1 = 2.0
 """DG's first-order weight of the unconditional CIFAR-10 run (``generate.py`` default)."""

@@ -144,7 +144,7 @@ def test_point_discriminator_reads_points_and_times() -> None:
 
 def test_real_names_a_data_set_or_a_file() -> None:
     """The data-set check behind --real: names, not files."""
-    from i2i_dg.point_data import is_data_set_name
+    from i2i_dg.point_sets import is_data_set_name
 
     assert is_data_set_name("concentric_rings") and is_data_set_name("moons")
     assert not is_data_set_name("rings.npy") and not is_data_set_name("data/moons")

@@ -51,7 +51,7 @@ def genuine(golden_dir: Path) -> Path:
 @pytest.fixture
 def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[torch.Tensor]]:
     """The float samples ``i2i sample edm|dg`` turn into images, batch by batch, in order."""
-    import i2i_dg.sampling
+    import i2i_dg.sample
     import i2i_edm.sampling
 
     batches: list[torch.Tensor] = []
@@ -62,7 +62,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[torch.Tensor]]:
         return original(x)
 
     monkeypatch.setattr(i2i_edm.sampling, "edm_image", recording)
-    monkeypatch.setattr(i2i_dg.sampling, "edm_image", recording)
+    monkeypatch.setattr(i2i_dg.sample, "edm_image", recording)
     yield batches
 
 

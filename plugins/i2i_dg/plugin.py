@@ -1,12 +1,14 @@
-"""Registration of DG's head backbone, the discriminator energy and ``sample dg`` (torch-free)."""
+"""Every registration of the DG plugin (torch-free): its two discriminator backbones, the
+``discriminator`` energy, ``sample dg`` and ``train discriminator``."""
 
 from __future__ import annotations
 
-from i2i_cli.plugin import Backbone, Energy, Method
-from i2i_dg.method_settings import DgSampleSettings
+from i2i_cli.plugin import Backbone, Energy, Method, Trainer
 from i2i_dg.settings import (
+    DgSampleSettings,
     DiscriminatorEnergySettings,
     DiscriminatorHeadSettings,
+    DiscriminatorTrainSettings,
     PointDiscriminatorSettings,
 )
 
@@ -33,6 +35,13 @@ discriminator = Energy(
 dg = Method(
     summary="EDM-G++: EDM's Heun sampler with discriminator guidance (DG), one image per seed.",
     settings=DgSampleSettings,
-    sample="i2i_dg.sampling:sample",
+    sample="i2i_dg.sample:sample",
     presets="i2i_dg.tasks.dg",
+)
+
+discriminator_trainer = Trainer(
+    summary="DG's discriminator head on noised real vs. generated images (frozen ADM features).",
+    settings=DiscriminatorTrainSettings,
+    train="i2i_dg.train:train_discriminator",
+    presets="i2i_dg.tasks.train",
 )

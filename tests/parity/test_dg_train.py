@@ -23,15 +23,15 @@ import pytest
 import torch
 
 from i2i_cli.backbones import load_backbone, load_state_dict_strictly
-from i2i_dg.head import DiscriminatorHead
-from i2i_dg.train import (
+from i2i_dg.discriminator_loss import (
     antiderivative,
     diffusion_time,
     discriminator_step,
     make_optimizer,
     normalizing_constant,
 )
-from i2i_dg.train_data import to_model_space
+from i2i_dg.head import DiscriminatorHead
+from i2i_dg.image_sets import to_model_space
 from tests.parity.test_dg_discriminator import extractor_overrides, head_config
 
 

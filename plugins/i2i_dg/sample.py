@@ -4,7 +4,8 @@ Item k is seed k (``i2i_cli.seeds``: EDM's per-seed generator, ``--seeds``, ``--
 ``--npz``): its latents, then for a conditional network its label, then every step's Gaussian
 come from that generator, so with ``w1 = 0`` seed k is ``i2i sample edm``'s image k (DG's own
 script draws from the global RNG, unseeded; dg.md pitfall 4). The sampler is ``sample_dg``
-in float64; images are EDM's uint8 (``i2i_cli.seeds.edm_image``, pitfall 18).
+in float64; images are EDM's uint8 (``i2i_cli.seeds.edm_image``, pitfall 18). On a 2-D eps
+model the run is the core's point run (``i2i_cli.points.sampling``) with the same sampler.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ from i2i_cli.backbones import require_checkpoints
 from i2i_cli.errors import UsageError
 from i2i_cli.guidance import EnergyFunction, WeightedEnergy, bind
 from i2i_cli.model_choice import load_for_run
-from i2i_cli.noise import SeedNoise
-from i2i_cli.points.sampling import is_point_net
+from i2i_cli.noise import GeneratorNoise, SeedNoise
+from i2i_cli.points.sampling import is_point_net, sample_point_run
 from i2i_cli.progress import StepCallback
 from i2i_cli.seed_sampling import SigmaNet, draw_start, edm_image, sample_seeds, sigma_grid
+from i2i_dg.edm_gpp import sample_dg
 from i2i_dg.energy import build_discriminator_energy
-from i2i_dg.method_settings import DgSampleSettings
-from i2i_dg.points import sample_dg_points
-from i2i_dg.sampler import sample_dg
+from i2i_dg.settings import DgSampleSettings
 
 if TYPE_CHECKING:
     from i2i_cli.context import RunContext
@@ -69,9 +69,37 @@ class DgBatches:
         return edm_image(x)
 
 
+def sample_dg_points(
+    settings: DgSampleSettings,
+    ctx: RunContext,
+    net: SigmaNet,
+    discriminator: EnergyFunction | None,
+) -> dict[str, Any]:
+    """DG's samples of ``--num-samples`` points from the run seed; npy, plot and scores."""
+
+    def sampler(
+        x: torch.Tensor, sigmas: torch.Tensor, noise: GeneratorNoise, callback: StepCallback
+    ) -> torch.Tensor:
+        return sample_dg(
+            net.denoiser(None, clip=settings.clip_denoised),
+            x,
+            sigmas,
+            discriminator=discriminator,
+            w1=settings.w1,
+            boosting=settings.boosting,
+            noise=noise,
+            callback=callback,
+            round_sigma=net.round_sigma,
+            **settings.churn(),
+        )
+
+    title = f"dg w1 = {settings.w1:g}" if discriminator is not None else "dg w1 = 0"
+    return sample_point_run(ctx, net, settings, settings, sampler, title=title, data=settings.data)
+
+
 def sample(settings: DgSampleSettings, ctx: RunContext) -> dict[str, Any] | None:
     """Draw DG's image of every seed not yet written (resumable, seeds sharded over ranks),
-    or on a 2-D eps model DG's points (``i2i_dg.points``)."""
+    or on a 2-D eps model DG's points (``sample_dg_points``)."""
     disc = settings.discriminator
     references = [settings.checkpoint]
     if settings.w1:

@@ -19,7 +19,7 @@ from i2i_cli.points.files import read_points
 from i2i_cli.points.synthetic_data import TASK_NAMES, seeded_rng, synthetic_points, synthetic_task
 
 if TYPE_CHECKING:
-    from i2i_dg.train_settings import DiscriminatorTrainSettings
+    from i2i_dg.settings import DiscriminatorTrainSettings
 
 
 def is_data_set_name(reference: str) -> bool:
