@@ -69,7 +69,7 @@ def measure(name: str, weights: Path) -> tuple[dict[str, Any], dict[str, float]]
     from i2i_cli.points.support import support_scores
     from i2i_cli.points.synthetic_data import synthetic_task
     from i2i_ddib.settings import DDIB2DTrainSettings
-    from i2i_ddib.train2d import model_settings
+    from i2i_ddib.train import model_settings
 
     quick = DDIB2DTrainSettings(data=name, quick=True)
     model = model_settings(quick).model_dump()

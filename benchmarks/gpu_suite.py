@@ -692,7 +692,7 @@ def ddib_section(suite: Suite, timed_steps: int, default_steps: int, reference_s
     from i2i_cli.diffusion.schedule import DiscreteSchedule
     from i2i_cli.guidance import WeightedEnergy, bind
     from i2i_cli.noise import GeneratorNoise
-    from i2i_ddib.translation import ddib_translate
+    from i2i_ddib.bridges import ddib_translate
 
     device, plan = suite.device, suite.plan
     size, batch = plan.ddib_size, plan.ddib_batch

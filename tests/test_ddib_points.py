@@ -19,8 +19,7 @@ from i2i_cli.backbones import trained_record
 from i2i_cli.errors import I2IError
 from i2i_cli.settings import SettingsError, parse_toml
 from i2i_ddib.bundled import BundledModel, verified_path
-from i2i_ddib.settings import QUICK_RECIPE, DDIB2DTrainSettings
-from i2i_ddib.settings2d import architecture_of
+from i2i_ddib.settings import QUICK_RECIPE, DDIB2DTrainSettings, architecture_of
 from tests.conftest import run_i2i
 from tests.tiny_models import random_weights, sha256
 
@@ -313,7 +312,7 @@ def test_damaged_bundled_model_is_refused(tmp_path: Path) -> None:
 def test_log_snr_timesteps_are_uniform_in_log_snr(seed: int) -> None:
     """--timesteps log-snr: lambda_t of the draws is uniform between the process's ends."""
     from i2i_cli.diffusion.schedule import DiscreteSchedule
-    from i2i_ddib.train2d import log_snr_timesteps, uniform_timesteps
+    from i2i_ddib.train import log_snr_timesteps, uniform_timesteps
 
     tables = DiscreteSchedule.named("linear", 4000).tables(torch.device("cpu"))
     abar = tables.alphas_cumprod.double()

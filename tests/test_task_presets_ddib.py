@@ -36,7 +36,7 @@ from PIL import Image
 import i2i_ddib.images
 import i2i_ddib.points
 from i2i_cli.checkpoints.discovery import discover_manifests, load_manifests, warn_stderr
-from i2i_ddib.translation import Translation
+from i2i_ddib.bridges import Translation
 from tests.conftest import run_i2i
 from tests.preset_runs import (
     adm_size,

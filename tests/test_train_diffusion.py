@@ -25,7 +25,7 @@ from i2i_diffusion.losses import (
     normal_kl,
 )
 from i2i_diffusion.timesteps import HISTORY_PER_TERM, LossSecondMomentSampler
-from i2i_diffusion.train_data import class_name, find_training_images
+from i2i_diffusion.training_images import class_name, find_training_images
 from tests.conftest import run_i2i, run_torchrun
 from tests.kill_resume import (
     killed_run_resumes_bitwise,

@@ -34,8 +34,8 @@ from i2i_cli.noise import NoiseSource
 from i2i_cli.outputs import output_path, write_image
 from i2i_cli.pipeline import translate_image_items
 from i2i_cli.progress import StepCallback
+from i2i_ddib.bridges import ddib_translate
 from i2i_ddib.image_labels import check_label_range, class_pairs, mapped_labels, skip_reason
-from i2i_ddib.translation import ddib_translate
 
 if TYPE_CHECKING:
     from i2i_cli.context import RunContext

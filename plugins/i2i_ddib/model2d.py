@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from i2i_cli.nn import GroupNorm32, silu, timestep_embedding
+from i2i_ddib.settings import Synthetic2DSettings
 
 
 class ResBlock2d(nn.Module):
@@ -136,3 +137,14 @@ class SyntheticModel(nn.Module):
         h = self.output_blocks[0](torch.cat([h, h1]), emb)
         norm, _, linear = self.out
         return columns_linear(linear, silu(norm.columns(h))).T.contiguous()
+
+
+def build_synthetic_model(settings: Synthetic2DSettings) -> SyntheticModel:
+    """The 2-D ``SyntheticModel`` of ``settings`` (fresh weights, reference initialisation)."""
+    return SyntheticModel(
+        in_channels=settings.in_channels,
+        model_channels=settings.num_channels,
+        out_channels=settings.in_channels,
+        num_res_blocks=settings.num_res_blocks,
+        dropout=settings.dropout,
+    )

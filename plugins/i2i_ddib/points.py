@@ -36,9 +36,9 @@ from i2i_cli.points.support import support_scores
 from i2i_cli.points.synthetic_data import SyntheticTask, seeded_rng, synthetic_array, synthetic_task
 from i2i_cli.threads import map_on_threads, raise_if_stopped
 from i2i_cli.wording import counted
+from i2i_ddib.bridges import Translation, ddib_translate
 from i2i_ddib.bundled import bundled_model, verified_path
-from i2i_ddib.settings2d import architecture_of
-from i2i_ddib.translation import Translation, ddib_translate
+from i2i_ddib.settings import architecture_of
 
 if TYPE_CHECKING:
     from i2i_cli.context import RunContext

@@ -31,7 +31,7 @@ from i2i_cli.training.prefetch import PrefetchedBatches, decoding_workers
 from i2i_cli.training.state import save_atomic
 from i2i_diffusion.losses import diffusion_loss_terms
 from i2i_diffusion.timesteps import LossSecondMomentSampler, uniform_timesteps
-from i2i_diffusion.train_data import (
+from i2i_diffusion.training_images import (
     ImageReader,
     TrainingImages,
     find_training_images,
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from i2i_cli.context import RunContext
     from i2i_cli.diffusion.schedule import ScheduleTables
     from i2i_cli.runtime import Runtime
-    from i2i_diffusion.train_settings import DiffusionTrainSettings
+    from i2i_diffusion.settings import DiffusionTrainSettings
 
 RESUMABLE_CHANGES = frozenset({"iterations", "checkpoint_every", "log_every", "workers"})
 USE = "i2i translate <method> --config <this file>"

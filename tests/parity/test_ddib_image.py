@@ -28,8 +28,8 @@ from i2i_cli.diffusion.schedule import DiscreteSchedule
 from i2i_cli.guidance import GuidanceState, WeightedEnergy, bind, energy_gradient
 from i2i_cli.model_choice import schedule_for
 from i2i_cli.noise import RecordedNoise
+from i2i_ddib.bridges import ddib_translate
 from i2i_ddib.image_labels import class_pairs, mapped_labels, skip_reason
-from i2i_ddib.translation import ddib_translate
 from tests.conftest import run_i2i
 
 if sys.version_info >= (3, 11):

@@ -23,13 +23,8 @@ from i2i_cli.points.synthetic_data import (
     synthetic_points,
     task_geometry,
 )
-from i2i_ddib.model2d import SyntheticModel
-from i2i_ddib.settings2d import (
-    Synthetic2DSettings,
-    build_synthetic_model,
-    settings_from_flags,
-    synthetic_spec,
-)
+from i2i_ddib.model2d import SyntheticModel, build_synthetic_model
+from i2i_ddib.settings import Synthetic2DSettings, settings_from_flags, synthetic_spec
 
 TASK_IDS = [task.name for task in TASKS]
 

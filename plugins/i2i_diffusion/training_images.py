@@ -27,7 +27,7 @@ from i2i_cli.errors import UsageError
 from i2i_cli.image_fit import Fit
 from i2i_cli.paths import require_folder
 from i2i_cli.training.prefetch import StepReader
-from i2i_diffusion.train_settings import LabelSource
+from i2i_diffusion.settings import LabelSource
 
 _LISTED = 3
 

@@ -1,4 +1,5 @@
-"""``i2i translate ddib`` and ``i2i sample ddib``: 2-D points or images, by the backbone's input."""
+"""``i2i translate ddib``: 2-D points or images, by the backbone's input (and the checks of
+the model flags ``i2i sample ddib`` shares)."""
 
 from __future__ import annotations
 
@@ -40,15 +41,3 @@ def translate_ddib(settings: DDIBSettings, ctx: RunContext) -> dict[str, Any] | 
     from i2i_ddib.images import translate_ddib_images
 
     return translate_ddib_images(settings, ctx)
-
-
-def sample_ddib(settings: DDIBSettings, ctx: RunContext) -> dict[str, Any]:
-    """Decode Gaussian latents with the ``--target`` 2-D model (``synthetic_sample.py``)."""
-    if not is_point_backbone(settings):
-        raise UsageError(
-            "i2i sample ddib draws 2-D points; sample images with `i2i sample diffusion`"
-        )
-    check_model_flags(settings, points=True)
-    from i2i_ddib.points import sample_points
-
-    return sample_points(settings, ctx)

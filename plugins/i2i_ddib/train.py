@@ -27,8 +27,8 @@ from i2i_cli.points.synthetic_data import seeded_rng, synthetic_points, syntheti
 from i2i_cli.settings import validate
 from i2i_cli.training import EpochSampler, Loss, TrainingRecipe, run_training
 from i2i_cli.training.backbone_record import write_backbone_record
-from i2i_ddib.settings import DDIB2DTrainSettings
-from i2i_ddib.settings2d import Synthetic2DSettings, build_synthetic_model
+from i2i_ddib.model2d import build_synthetic_model
+from i2i_ddib.settings import DDIB2DTrainSettings, Synthetic2DSettings
 
 if TYPE_CHECKING:
     from i2i_cli.context import RunContext

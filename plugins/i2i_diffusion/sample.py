@@ -17,7 +17,7 @@ from i2i_cli.progress import StepCallback
 
 if TYPE_CHECKING:
     from i2i_cli.context import RunContext
-    from i2i_diffusion.plugin import DiffusionSettings
+    from i2i_diffusion.settings import DiffusionSettings
 
 
 def respacing_of(settings: DiffusionSettings, total: int) -> str:

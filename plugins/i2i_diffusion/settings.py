@@ -1,4 +1,5 @@
-"""Settings of ``i2i train diffusion``: guided-diffusion's ``image_train.py`` (torch-free).
+"""Every settings model of the diffusion plugin (torch-free): ``sample diffusion`` (guided-
+diffusion's sampling scripts) and ``train diffusion`` (its ``image_train.py``).
 
 Defaults follow ``image_train.py`` where it has one (AdamW lr 1e-4, weight decay 0, EMA 0.9999,
 uniform t, centre crop and random horizontal flips, the hybrid loss when the model learns its
@@ -17,6 +18,33 @@ from i2i_cli.model_choice import BackboneChoice
 LabelSource = Literal["none", "folder", "prefix"]
 TimestepSampler = Literal["uniform", "loss-second-moment"]
 TrainFit = Literal["adm-crop", "crop", "stretch"]
+
+
+class DiffusionSettings(BackboneChoice):
+    """Sampling from a discrete-time diffusion backbone (guided-diffusion's sampling scripts).
+
+    The process (beta schedule, T) is the backbone's own: ``--set model.diffusion_steps=4000``.
+    """
+
+    sampler: Literal["ddpm", "ddim"] = Field(
+        "ddim", description="Ancestral DDPM steps or DDIM steps with --eta."
+    )
+    steps: int = Field(50, ge=1, le=100_000, description="Number of sampling steps (respacing).")
+    respacing: str | None = Field(
+        None,
+        description="guided-diffusion respacing ('ddim25', '250', '10,15,20'); overrides --steps.",
+    )
+    eta: float = Field(0.0, ge=0.0, le=1.0, description="DDIM stochasticity (0: deterministic).")
+    clip_denoised: bool = Field(True, description="Clamp each x0 estimate to [-1, 1].")
+    fixed_variance: Literal["small", "large"] = Field(
+        "large",
+        description="Reverse variance of backbones without learned variance (DDPM sampler).",
+    )
+    class_label: int | None = Field(
+        None,
+        ge=0,
+        description="Class of every sample for class-conditional backbones (default: drawn).",
+    )
 
 
 class DiffusionTrainSettings(BackboneChoice):
