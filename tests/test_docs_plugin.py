@@ -31,12 +31,17 @@ def page_files() -> dict[str, str]:
 def install(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The plugin's package and a dist-info of its pyproject's entry points, on ``sys.path``."""
     files = page_files()
-    assert set(files) == {"i2i-heun/pyproject.toml", "i2i_heun/plugin.py", "i2i_heun/sampling.py"}
+    assert set(files) == {
+        "i2i-heun/pyproject.toml",
+        "i2i_heun/plugin.py",
+        "i2i_heun/settings.py",
+        "i2i_heun/sample.py",
+    }
     project = tomllib.loads(files["i2i-heun/pyproject.toml"])["project"]
     package = folder / "i2i_heun"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
-    for name in ("plugin.py", "sampling.py"):
+    for name in ("plugin.py", "settings.py", "sample.py"):
         (package / name).write_text(files[f"i2i_heun/{name}"])
     info = folder / f"i2i_heun-{project['version']}.dist-info"
     info.mkdir()
