@@ -279,7 +279,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        from i2i_bbdm.sampler import sample_bridge_fast
+        from i2i_bbdm.reverse_bridge import sample_bridge_fast
     except ImportError as error:  # the weights come from i2i's networks too
         raise SystemExit(f"i2i_bbdm is not importable: {error}") from None
     notes = []

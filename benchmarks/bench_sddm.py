@@ -105,7 +105,7 @@ def our_sampler() -> tuple[Any, ...] | None:
     """i2i_sddm's sampler, guidance, encoder and energy, or None where it is not installed."""
     try:
         from i2i_sddm.energy import vgg_adain_energy
-        from i2i_sddm.sampler import ManifoldGuidance, sample_sddm
+        from i2i_sddm.score_decomposition import ManifoldGuidance, sample_sddm
         from i2i_sddm.vgg import AdaINEncoder
     except ImportError as error:
         print(f"i2i side skipped: {error}")

@@ -940,7 +940,7 @@ def bbdm_section(suite: Suite, nfe: int) -> None:
 
     device, plan = suite.device, suite.plan
     try:
-        from i2i_bbdm.sampler import sample_bridge_fast
+        from i2i_bbdm.reverse_bridge import sample_bridge_fast
     except ImportError as error:
         suite.notes.append(f"bbdm: i2i_bbdm is not importable ({error}); skipped")
         return

@@ -24,9 +24,9 @@ combination per block (``detail_merge``). Per row, against weight 0 with the sam
   which two-vector min-norm moves away from ``u`` at all);
 - the tangent part's share of each conditioned step's mean move, ``||u|| / ||mean - x||``.
 
-The terms are read by wrapping ``combine_min_norm`` and ``manifold_mean`` in ``i2i_sddm.sampler``
-for the run (the step callback gives only x and x0). One CPU thread: about 1.5 min. Run from the
-repository root; ``--out`` also writes OUT.json and OUT.md.
+The terms are read by wrapping ``combine_min_norm`` and ``manifold_mean`` in
+``i2i_sddm.score_decomposition`` for the run (the step callback gives only x and x0). One CPU
+thread: about 1.5 min. Run from the repository root; ``--out`` also writes OUT.json and OUT.md.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def problems(v: torch.Tensor, area: int, per_block: bool) -> torch.Tensor:
 
 @contextmanager
 def probing(sampler: Any, probe: Probe) -> Iterator[None]:
-    """Record the min-norm terms of every conditioned step of ``sampler`` (i2i_sddm.sampler)."""
+    """Record the min-norm terms of every conditioned step of ``sampler`` (its module)."""
     combine, manifold_mean = sampler.combine_min_norm, sampler.manifold_mean
 
     def recorded_combine(
@@ -212,7 +212,7 @@ class Parts:
 
 def load_parts(models: Path) -> Parts:
     """The mini-benchmark's square model and VGG stand-in from ``models``."""
-    import i2i_sddm.sampler as sampler
+    import i2i_sddm.score_decomposition as sampler
     from i2i_sddm.energy import vgg_adain_energy
     from i2i_sddm.vgg import AdaINEncoder
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
+from i2i_bbdm.pair_batches import PairReader, PrefetchedPairs
 from i2i_bbdm.paired import check_pairs, find_paired, main, read_pair, to_model_space
-from i2i_bbdm.train_data import PairReader, PrefetchedPairs
 from i2i_cli.errors import UsageError
 from i2i_cli.training import EpochSampler
 

@@ -52,16 +52,16 @@ def genuine(golden_dir: Path) -> Path:
 def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[torch.Tensor]]:
     """The float samples ``i2i sample edm|dg`` turn into images, batch by batch, in order."""
     import i2i_dg.sample
-    import i2i_edm.sampling
+    import i2i_edm.sample
 
     batches: list[torch.Tensor] = []
-    original = i2i_edm.sampling.edm_image
+    original = i2i_edm.sample.edm_image
 
     def recording(x: torch.Tensor) -> Any:
         batches.append(x.detach().cpu().clone())
         return original(x)
 
-    monkeypatch.setattr(i2i_edm.sampling, "edm_image", recording)
+    monkeypatch.setattr(i2i_edm.sample, "edm_image", recording)
     monkeypatch.setattr(i2i_dg.sample, "edm_image", recording)
     yield batches
 

@@ -19,8 +19,8 @@ from PIL import Image
 from i2i_cli.noise import SeedNoise
 from i2i_cli.outputs import to_uint8
 from i2i_cli.seed_sampling import SigmaNet, as_written, draw_start, edm_uint8, sigma_grid
-from i2i_edm.method_settings import EdmSampleSettings
-from i2i_edm.sampling import edm_sample
+from i2i_edm.sample import edm_sample
+from i2i_edm.settings import EdmSampleSettings
 from tests.conftest import run_i2i
 from tests.fixture_dists import use_dists
 from tests.persistence_pickles import persisted_tree, persistence_module  # noqa: F401

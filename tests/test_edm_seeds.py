@@ -13,7 +13,7 @@ from i2i_cli.noise import SeedNoise, seed_of_key
 from i2i_cli.seed_sampling import seed_items
 from i2i_cli.seeds import MAX_SEEDS, parse_seeds, seed_key
 from i2i_cli.settings import SettingsError, parse_toml, validate
-from i2i_edm.method_settings import EdmSampleSettings
+from i2i_edm.settings import EdmSampleSettings
 
 
 @pytest.mark.parametrize(

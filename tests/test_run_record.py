@@ -76,7 +76,7 @@ def test_many_differences_stay_on_one_short_line() -> None:
 
 def test_more_seeds_or_an_npz_continue_a_seed_run() -> None:
     """EDM's --seeds picks which images, not what each one is; --npz is made from them."""
-    from i2i_edm.method_settings import EdmSampleSettings
+    from i2i_edm.settings import EdmSampleSettings
 
     assert {"seeds", "npz"} <= kept_fields(EdmSampleSettings)
     assert "subdirs" not in kept_fields(EdmSampleSettings)  # it moves every output

@@ -15,7 +15,7 @@ from i2i_cli.noise import PerItemNoise
 from i2i_sddm.blocks import block_moments
 from i2i_sddm.energy import vgg_adain_energy
 from i2i_sddm.manifold import Moments, diffused_moments, frank_wolfe_min_norm, split_on_manifold
-from i2i_sddm.sampler import ManifoldGuidance, project_to_level, sample_sddm
+from i2i_sddm.score_decomposition import ManifoldGuidance, project_to_level, sample_sddm
 from i2i_sddm.vgg import AdaINEncoder
 from tests.tiny_models import TINY_ADM_UNET
 

@@ -32,7 +32,7 @@ from i2i_cli.energy_terms import EnergyTerm, validate_energy_settings
 from i2i_cli.guidance import WeightedEnergy
 from i2i_cli.noise import RecordedNoise
 from i2i_sddm.energy import vgg_adain_energy
-from i2i_sddm.sampler import ManifoldGuidance, sample_sddm
+from i2i_sddm.score_decomposition import ManifoldGuidance, sample_sddm
 from tests.parity.test_egsde import score_model
 from tests.parity.test_sddm import encoder
 from tests.preset_runs import (

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from i2i_bbdm.settings import BridgeUNetSettings, SDEBBDMSettings
-from i2i_bbdm.train_settings import BBDMTrainSettings
+from i2i_bbdm.settings import BBDMTrainSettings, BridgeUNetSettings, SDEBBDMSettings
 from i2i_cli.plugin import Backbone, Method, Trainer
 
 sde_bbdm = Method(

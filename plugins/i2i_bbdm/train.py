@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from i2i_bbdm.bridge import bridge_marginal
+from i2i_bbdm.pair_batches import PairBatch, PrefetchedPairs
 from i2i_bbdm.paired import check_pairs, find_paired
-from i2i_bbdm.train_data import PairBatch, PrefetchedPairs
 from i2i_cli.errors import UsageError
 from i2i_cli.model_choice import load_for_run
 from i2i_cli.training import EpochSampler, TrainingRecipe, run_training
@@ -36,7 +36,7 @@ from i2i_cli.training.prefetch import decoding_workers
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from i2i_bbdm.train_settings import BBDMTrainSettings
+    from i2i_bbdm.settings import BBDMTrainSettings
     from i2i_cli.backbones import LoadedBackbone
     from i2i_cli.context import RunContext
 

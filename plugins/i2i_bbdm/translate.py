@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from i2i_bbdm.sampler import sample_bridge, sample_bridge_fast
+from i2i_bbdm.reverse_bridge import sample_bridge, sample_bridge_fast
 from i2i_bbdm.settings import BridgeUNetSettings, network_name
 from i2i_cli.backbones import LoadedBackbone, require_checkpoints
 from i2i_cli.errors import UsageError

@@ -1,9 +1,17 @@
-"""Settings of the ``edm`` backbone: EDM's preconditioner and network constructor arguments.
+"""Every settings model of the EDM plugin (torch-free): the ``edm`` backbone (EDM's
+preconditioner and network constructor arguments) and ``i2i sample edm``.
 
-Torch-free. Field names are EDM's keyword arguments (``training/networks.py``; spec dg.md §2,
-§2.4), so a preset reads like the ``network_kwargs`` an official pickle records. A network
-argument left at ``None`` takes the default of the network class (SongUNet or DhariwalUNet),
-and ``sigma_min``/``sigma_max``/``model_type`` left at ``None`` take the preconditioner's.
+``sample edm``'s defaults are EDM's ``generate.py`` on ``edm-cifar10-32x32-uncond-vp.pkl``
+(dg.md §3): 18 steps (35 network calls), deterministic; the task presets
+``tasks/edm/<checkpoint>.toml`` give the README's settings of every official checkpoint. No
+preset by default: an EDM pickle records its network, which decides what is built
+(``i2i_cli.backbones``); a preset given by a task, ``--config`` or ``--set preset=`` is
+checked against the file.
+
+Field names are EDM's keyword arguments (``training/networks.py``; spec dg.md §2, §2.4), so a
+preset reads like the ``network_kwargs`` an official pickle records. A network argument left at
+``None`` takes the default of the network class (SongUNet or DhariwalUNet), and
+``sigma_min``/``sigma_max``/``model_type`` left at ``None`` take the preconditioner's.
 """
 
 from __future__ import annotations
@@ -13,6 +21,9 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from i2i_cli.karras_choice import KarrasChoice
+from i2i_cli.model_choice import BackboneChoice
+from i2i_cli.seeds import SeedOutput
 from i2i_cli.settings import Settings
 
 PrecondName = Literal["vp", "ve", "edm", "iddpm"]
@@ -236,3 +247,35 @@ def settings_from_edm(class_name: str, init_kwargs: Mapping[str, Any]) -> EdmSet
         raise ValueError(f"not an EDM preconditioner: {class_name} (known: {', '.join(names)})")
     data = {k: v for k, v in init_kwargs.items()}
     return EdmSettings.model_validate({"precond": names[short], **data})
+
+
+DEFAULT_CHECKPOINT = "edm_cifar10_32x32_uncond_vp"
+"""``i2i sample edm``'s default network: its artifact (``i2i download --exp edm``)."""
+
+
+class EdmSampleSettings(BackboneChoice, KarrasChoice, SeedOutput):
+    """EDM's deterministic/stochastic Heun sampler (Karras et al. 2022, Algorithm 2; dg.md §3)."""
+
+    backbone: str = Field("edm", description="Registered sigma-time backbone (i2i plugins).")
+    preset: str | None = Field(
+        None,
+        description="Backbone preset to check the checkpoint against (none: the file's own "
+        "record decides; an artifact's manifest preset builds a plain state dict).",
+    )
+    checkpoint: str | None = Field(
+        DEFAULT_CHECKPOINT,
+        description="Weights: an artifact name from `i2i download --list`, or a file path "
+        "(an EDM .pkl or a state dict).",
+    )
+    data: str | None = Field(
+        None,
+        description="On a 2-D model: the data set (concentric_rings, ...) the points are "
+        "scored against (support precision, coverage, sliced Wasserstein).",
+    )
+    class_label: int | None = Field(
+        None,
+        ge=0,
+        le=1_000_000,
+        description="Class of every image of a conditional network (none: each seed draws its "
+        "own, as EDM does).",
+    )

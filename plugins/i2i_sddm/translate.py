@@ -13,7 +13,7 @@ from i2i_cli.model_choice import load_for_run, schedule_for
 from i2i_cli.pipeline import translate_images, under_autocast
 from i2i_cli.registry import Registry
 from i2i_sddm.blocks import check_area
-from i2i_sddm.sampler import ManifoldGuidance, sample_sddm
+from i2i_sddm.score_decomposition import ManifoldGuidance, sample_sddm
 
 if TYPE_CHECKING:
     from i2i_cli.context import RunContext

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from i2i_bbdm.sampler import (
+from i2i_bbdm.reverse_bridge import (
     evaluation_taus,
     full_step_coefficients,
     sample_bridge,

@@ -22,9 +22,8 @@ import torch
 from i2i_cli.backbones import load_backbone
 from i2i_cli.noise import RecordedNoise, SeedNoise
 from i2i_cli.seed_sampling import SigmaNet, draw_start, edm_uint8, sigma_grid
-from i2i_edm.method_settings import EdmSampleSettings
-from i2i_edm.sampling import edm_sample
-from i2i_edm.settings import settings_from_edm
+from i2i_edm.sample import edm_sample
+from i2i_edm.settings import EdmSampleSettings, settings_from_edm
 from tests.conftest import run_i2i
 
 DETERMINISTIC = ["deterministic", "cond_deterministic"]

@@ -25,7 +25,7 @@ from i2i_sddm.manifold import (
     min_norm_of_two,
     split_on_manifold,
 )
-from i2i_sddm.sampler import (
+from i2i_sddm.score_decomposition import (
     ManifoldGuidance,
     StepConstants,
     energy_directions,

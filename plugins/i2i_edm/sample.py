@@ -29,7 +29,7 @@ from i2i_cli.seed_sampling import (
     sample_seeds,
     sigma_grid,
 )
-from i2i_edm.method_settings import EdmSampleSettings
+from i2i_edm.settings import EdmSampleSettings
 
 if TYPE_CHECKING:
     from i2i_cli.context import RunContext
