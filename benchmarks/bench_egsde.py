@@ -30,7 +30,7 @@ from i2i_cli.diffusion.schedule import DiscreteSchedule
 from i2i_cli.guidance import GuidanceState, WeightedEnergy
 from i2i_cli.resizer import LowPassFilter
 from i2i_egsde.energies import positionwise_cosine, squared_distance
-from i2i_egsde.sampler import sample_egsde
+from i2i_egsde.energy_guided_sde import sample_egsde
 
 
 class GlobalNoise:

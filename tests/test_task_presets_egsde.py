@@ -27,7 +27,7 @@ from i2i_cli.diffusion.denoiser import DiscreteDenoiser
 from i2i_cli.diffusion.schedule import DiscreteSchedule
 from i2i_cli.energy_terms import EnergyTerm, validate_energy_settings
 from i2i_cli.noise import RecordedNoise
-from i2i_egsde.sampler import sample_egsde
+from i2i_egsde.energy_guided_sde import sample_egsde
 from tests.parity.test_egsde import score_model
 from tests.preset_runs import (
     DDPM_SIZE,

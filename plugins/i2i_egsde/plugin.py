@@ -48,6 +48,6 @@ lowpass = Energy(
 dse_trainer = Trainer(
     summary="EGSDE's domain-specific extractor: a noise-aware classifier of the domains.",
     settings=DSETrainSettings,
-    train="i2i_egsde.train_dse:train_dse",
+    train="i2i_egsde.train:train_dse",
     presets="i2i_egsde.tasks.dse",
 )

@@ -14,8 +14,8 @@ from i2i_cli.model_choice import load_for_run, schedule_for
 from i2i_cli.pipeline import translate_images, under_autocast
 from i2i_cli.registry import Registry
 from i2i_cli.resizer import LowPassFilter
+from i2i_egsde.energy_guided_sde import sample_egsde
 from i2i_egsde.ilvr import sample_ilvr
-from i2i_egsde.sampler import sample_egsde
 
 if TYPE_CHECKING:
     from i2i_cli.context import RunContext

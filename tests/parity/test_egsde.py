@@ -19,7 +19,7 @@ from i2i_cli.resizer import LowPassFilter
 from i2i_ddpm.build import build_unet as build_ddpm
 from i2i_ddpm.settings import DdpmUNetSettings
 from i2i_egsde.energies import positionwise_cosine, squared_distance
-from i2i_egsde.sampler import sample_egsde
+from i2i_egsde.energy_guided_sde import sample_egsde
 
 
 def load(golden_dir: Path, name: str) -> dict[str, Any]:
