@@ -21,18 +21,16 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from i2i_cli.checkpoints.bundled import is_package_reference, package_file
 from i2i_cli.errors import I2IError, UsageError
-from i2i_cli.paths import require_file
 from i2i_cli.plugin import Backbone, DescribedWeights
 from i2i_cli.registry import Registry
 from i2i_cli.settings import Settings, deep_merge, dump_settings, parse_toml, read_toml, validate
+from i2i_cli.weights.bundled import is_package_reference
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from i2i_cli.context import RunContext
     from i2i_cli.diffusion.denoiser import ModelSpec
 
 
@@ -203,7 +201,7 @@ def load_state_dict_strictly(
 
     A DataParallel ``module.`` prefix on every key is removed first when the module lacks it.
     """
-    from i2i_cli.checkpoints.structure import shape_problems, without_data_parallel_prefix
+    from i2i_cli.weights.state_dicts import shape_problems, without_data_parallel_prefix
 
     expected = module.state_dict()
     state_dict = without_data_parallel_prefix(state_dict, expected)
@@ -275,7 +273,7 @@ def read_weights(
     else a safe load (memory-mapped with ``mmap``: shapes only); an i2i trainer's
     ``backbone.toml`` beside the file is its record too.
     """
-    from i2i_cli.checkpoints.loading import load_checkpoint
+    from i2i_cli.weights.loading import load_checkpoint
 
     origin = f"checkpoint {path}"
     if backbone.read_weights is not None:
@@ -298,25 +296,3 @@ def is_file_reference(reference: str) -> bool:
     ``package:`` file) or an artifact."""
     path = Path(reference).expanduser()
     return is_package_reference(reference) or bool(path.suffix) or path.parent != Path(".")
-
-
-def require_checkpoints(ctx: RunContext, references: list[str]) -> None:
-    """Check every referenced checkpoint up front: all missing artifacts in one line."""
-    for reference in references:
-        if is_package_reference(reference):
-            package_file(reference)
-        elif is_file_reference(reference):
-            missing = f"checkpoint file {reference} does not exist"
-            require_file(Path(reference).expanduser(), "checkpoint file", missing)
-    ctx.store.require_all([r for r in references if not is_file_reference(r)])
-
-
-def checkpoint_path(ctx: RunContext, reference: str) -> Path:
-    """A weights file named by artifact (cached; missing -> the download command), by path, or
-    shipped in a package (``package:<package>/<file>``, ``i2i_cli.checkpoints.bundled``)."""
-    if is_package_reference(reference):
-        return package_file(reference)
-    path = Path(reference).expanduser()
-    if is_file_reference(reference):
-        return require_file(path, "checkpoint file", f"checkpoint file {path} does not exist")
-    return ctx.checkpoint(reference)

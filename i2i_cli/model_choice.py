@@ -8,13 +8,16 @@ the process the backbone declares it was trained on, so no method asks for a sch
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from i2i_cli.backbones import backbone_spec, checkpoint_path, is_file_reference, load_backbone
+from i2i_cli.backbones import backbone_spec, is_file_reference, load_backbone
 from i2i_cli.errors import UsageError
+from i2i_cli.paths import require_file
 from i2i_cli.settings import Settings
+from i2i_cli.weights.bundled import is_package_reference, package_file
 
 if TYPE_CHECKING:
     from i2i_cli.backbones import LoadedBackbone
@@ -168,3 +171,25 @@ def schedule_for(
         return process.schedule(respacing)
     except ValueError as error:
         raise UsageError(str(error)) from None
+
+
+def require_checkpoints(ctx: RunContext, references: list[str]) -> None:
+    """Check every referenced checkpoint up front: all missing artifacts in one line."""
+    for reference in references:
+        if is_package_reference(reference):
+            package_file(reference)
+        elif is_file_reference(reference):
+            missing = f"checkpoint file {reference} does not exist"
+            require_file(Path(reference).expanduser(), "checkpoint file", missing)
+    ctx.store.require_all([r for r in references if not is_file_reference(r)])
+
+
+def checkpoint_path(ctx: RunContext, reference: str) -> Path:
+    """A weights file named by artifact (cached; missing -> the download command), by path, or
+    shipped in a package (``package:<package>/<file>``, ``i2i_cli.weights.bundled``)."""
+    if is_package_reference(reference):
+        return package_file(reference)
+    path = Path(reference).expanduser()
+    if is_file_reference(reference):
+        return require_file(path, "checkpoint file", f"checkpoint file {path} does not exist")
+    return ctx.checkpoint(reference)

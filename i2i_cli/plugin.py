@@ -26,16 +26,14 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from i2i_cli.errors import PluginError
 from i2i_cli.settings import Settings
 
-if TYPE_CHECKING:
-    from i2i_cli.context import RunContext
-
-RunFunction = Callable[[Any, "RunContext"], Any]
-"""``fn(settings, ctx)``: runs one command of a plugin with its validated settings."""
+RunFunction = Callable[[Any, Any], Any]
+"""``fn(settings, ctx)``: runs one command of a plugin with its validated settings and the run's
+``i2i_cli.context.RunContext`` (not imported here: the plugin API sits below the run layer)."""
 
 FUNCTION = MappingProxyType({"i2i.function": True})  # dataclasses keeps a copy: compare, not is
 """Field metadata of a descriptor field holding a function or its ``"module:function"``

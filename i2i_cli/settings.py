@@ -101,16 +101,51 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def _nested_model(model: type[BaseModel], path: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The settings model at ``path`` under ``model`` (None where it is no single model)."""
+    for part in path:
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model
+
+
+def _unknown_settings(problems: list[Any], model: type[BaseModel], prefix: str) -> dict[str, str]:
+    """One text per table with unknown keys, the known settings said once: by the first key."""
+    tables: dict[tuple[int | str, ...], list[str]] = {}
+    for problem in problems:
+        if problem["type"] == "extra_forbidden":
+            tables.setdefault(tuple(problem["loc"][:-1]), []).append(
+                prefix + _location(problem["loc"])
+            )
+    texts = {}
+    for parent, fields in tables.items():
+        named = ", ".join(f"'{field}'" for field in fields)
+        owner = _nested_model(model, parent)
+        known = f" (known settings: {', '.join(owner.model_fields)})" if owner else ""
+        noun = "setting" if len(fields) == 1 else "settings"
+        texts[fields[0]] = f"unknown {noun} {named}{known}"
+    return texts
+
+
 def format_validation_error(
     error: ValidationError, model: type[BaseModel], prefix: str = ""
 ) -> str:
-    """One line per problem: the field, the value given and what is allowed."""
-    known = ", ".join(model.model_fields)
+    """One line per problem: the field, the value given and what is allowed.
+
+    Unknown keys of one table are one problem, with the known settings listed once (a
+    ``run.toml`` given as ``--config`` holds many keys a plugin's settings do not).
+    """
+    problems = error.errors()
+    unknown = _unknown_settings(problems, model, prefix)
     lines = []
-    for problem in error.errors():
+    for problem in problems:
         field = prefix + _location(problem["loc"])
         if problem["type"] == "extra_forbidden":
-            lines.append(f"unknown setting '{field}' (known settings: {known})")
+            if field in unknown:
+                lines.append(unknown[field])
         elif problem["type"] == "missing":
             lines.append(f"setting '{field}' is required")
         elif problem["type"] == "finite_number":

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from i2i_cli.checkpoints.loading import load_checkpoint
 from i2i_cli.errors import I2IError, UsageError
+from i2i_cli.weights.loading import load_checkpoint
 
 
 def state_dict() -> dict[str, torch.Tensor]:

@@ -84,7 +84,7 @@ def test_cache_root_follows_the_platform(
 
 
 def test_importing_the_store_imports_neither_torch_nor_gdown() -> None:
-    modules = "i2i_cli.checkpoints, i2i_cli.checkpoints.safe_pickle, i2i_cli.checkpoints.index"
+    modules = "i2i_cli.checkpoints, i2i_cli.weights.safe_pickle, i2i_cli.checkpoints.index"
     probe = f"import sys, {modules}; print(sorted({{'torch', 'gdown'}} & set(sys.modules)))"
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from i2i_cli.backbones import backbone_descriptor
-from i2i_cli.checkpoints.safe_pickle import UnsafePickleError, tensor_globals
 from i2i_cli.errors import I2IError, UsageError
+from i2i_cli.weights.safe_pickle import UnsafePickleError, tensor_globals
 from i2i_edm.pickles import (
     edm_allow_list,
     edm_init_kwargs,

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from i2i_cli.checkpoints.safe_pickle import (
+from i2i_cli.errors import I2IError
+from i2i_cli.weights.safe_pickle import (
     Refusal,
     StandIn,
     UnsafePickleError,
@@ -24,7 +25,6 @@ from i2i_cli.checkpoints.safe_pickle import (
     stand_in,
     tensor_globals,
 )
-from i2i_cli.errors import I2IError
 
 PERSISTENCE = "torch_utils.persistence._reconstruct_persistent_obj"
 MODULE_DICT = "torch.nn.modules.container.ModuleDict"

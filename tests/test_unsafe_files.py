@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 import torch
 
-from i2i_cli.checkpoints.arrays import array_error_reason, read_npz_arrays
-from i2i_cli.checkpoints.loading import (
+from i2i_cli.errors import I2IError
+from i2i_cli.metrics.detector_files import DetectorFileError, read_detector_pickle
+from i2i_cli.weights.arrays import array_error_reason, read_npz_arrays
+from i2i_cli.weights.loading import (
     error_reason,
     forbidden_global,
     load_checkpoint,
 )
-from i2i_cli.checkpoints.safe_pickle import UnsafePickleError, restricted_load
-from i2i_cli.errors import I2IError
-from i2i_cli.metrics.detector_files import DetectorFileError, read_detector_pickle
+from i2i_cli.weights.safe_pickle import UnsafePickleError, restricted_load
 
 UNSAFE_ADVICE = ("weights_only", "allow_pickle", "safe_globals", "will likely succeed")
 

@@ -16,15 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from i2i_cli.errors import I2IError
+from i2i_cli.weights.state_dicts import shape_problems
 
 if TYPE_CHECKING:
     from i2i_cli.checkpoints.manifest import Artifact
 
 TORCH_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors")
 """Files without a backbone that are still checked to load safely as tensors."""
-
-DATA_PARALLEL_PREFIX = "module."
-Shapes = Mapping[str, tuple[int, ...]]
 
 
 @dataclass(frozen=True)
@@ -78,42 +76,6 @@ def expected_shapes(
     return {key: tuple(value.shape) for key, value in module.state_dict().items()}
 
 
-def without_data_parallel_prefix(found: Mapping[str, Any], expected: Mapping[str, Any]) -> Any:
-    """``found`` without DataParallel's ``module.`` prefix when every key has it and the keys of
-    ``expected`` do not; else ``found`` as it is."""
-    if (
-        found
-        and all(key.startswith(DATA_PARALLEL_PREFIX) for key in found)
-        and not all(key.startswith(DATA_PARALLEL_PREFIX) for key in expected)
-    ):
-        return {key[len(DATA_PARALLEL_PREFIX) :]: value for key, value in found.items()}
-    return found
-
-
-def shape_problems(expected: Shapes, found: Shapes) -> list[str]:
-    """What differs between two key -> shape maps: missing, unexpected and reshaped keys.
-
-    A DataParallel ``module.`` prefix on every found key is ignored when the expected keys lack
-    it, as ``load_state_dict_strictly`` does.
-    """
-    found = without_data_parallel_prefix(found, expected)
-    missing = [key for key in expected if key not in found]
-    unexpected = [key for key in found if key not in expected]
-    wrong = [
-        f"{key} {found[key]} vs {shape}"
-        for key, shape in expected.items()
-        if key in found and tuple(found[key]) != tuple(shape)
-    ]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing keys (first: {missing[0]})")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected keys (first: {unexpected[0]})")
-    if wrong:
-        problems.append(f"{len(wrong)} shape mismatches (first: {wrong[0]}, file vs network)")
-    return problems
-
-
 def file_contents(backbone: str, path: Path) -> tuple[dict[str, tuple[int, ...]], Any]:
     """Key -> shape of the tensors in ``path``, read as ``backbone`` reads its weights, and
     what the file records of its network (``i2i_cli.backbones.Record``, or None).
@@ -159,7 +121,7 @@ def check_network(artifact: Artifact, path: Path) -> ContentCheck:
 
 def check_npz(artifact: Artifact, path: Path) -> ContentCheck:
     """Whether ``path`` is an ``.npz`` of plain arrays holding every array the artifact names."""
-    from i2i_cli.checkpoints.arrays import read_npz_arrays
+    from i2i_cli.weights.arrays import read_npz_arrays
 
     try:
         arrays = read_npz_arrays(path)
@@ -177,7 +139,7 @@ def check_tensors(path: Path) -> ContentCheck:
     """Whether a torch file without a backbone loads safely and holds at least one tensor."""
     import torch
 
-    from i2i_cli.checkpoints.loading import load_checkpoint
+    from i2i_cli.weights.loading import load_checkpoint
 
     try:
         loaded = load_checkpoint(path, mmap=True)

@@ -24,14 +24,14 @@ from typing import IO, Any
 
 import torch
 
-from i2i_cli.checkpoints.file_kind import file_fault
-from i2i_cli.checkpoints.loading import (
+from i2i_cli.errors import I2IError
+from i2i_cli.weights.file_kind import file_fault
+from i2i_cli.weights.loading import (
     error_reason,
     fault_message,
     forbidden_global,
     unsafe_message,
 )
-from i2i_cli.errors import I2IError
 
 PERSISTENT_VERSION = 6
 """The ``torch_utils.persistence`` format version NVIDIA's pickles carry."""

@@ -93,7 +93,7 @@ def nvidia_input(pixels: torch.Tensor) -> torch.Tensor:
 
 def read_detector_state(path: Path) -> dict[str, torch.Tensor]:
     """FIDInception-keyed weights from a pytorch-fid ``.pth``, NVIDIA ``.pkl`` or TorchScript."""
-    from i2i_cli.checkpoints.loading import load_checkpoint
+    from i2i_cli.weights.loading import load_checkpoint
 
     path = Path(path)
     if not path.is_file():

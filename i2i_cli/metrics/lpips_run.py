@@ -56,8 +56,9 @@ def open_lpips(settings: LpipsSettings, ctx: RunContext) -> tuple[LPIPS, dict[st
 
     Both files are checked first, so missing ones are one line naming every download.
     """
-    from i2i_cli.backbones import checkpoint_path, require_checkpoints, state_dict_from
-    from i2i_cli.checkpoints.loading import load_checkpoint
+    from i2i_cli.backbones import state_dict_from
+    from i2i_cli.model_choice import checkpoint_path, require_checkpoints
+    from i2i_cli.weights.loading import load_checkpoint
 
     require_checkpoints(ctx, [settings.trunk, settings.heads])
     trunk_path = checkpoint_path(ctx, settings.trunk)

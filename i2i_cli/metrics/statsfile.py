@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from i2i_cli.checkpoints.arrays import array_error_reason
 from i2i_cli.errors import UsageError
 from i2i_cli.paths import require_file
+from i2i_cli.weights.arrays import array_error_reason
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ import numpy as np
 import torch
 
 from i2i_cli.atomic import write_atomic_bytes
-from i2i_cli.checkpoints.arrays import array_error_reason
 from i2i_cli.errors import UsageError
 from i2i_cli.paths import require_file
 from i2i_cli.points.metrics import sliced_wasserstein
 from i2i_cli.points.support import PRECISION_QUANTILE, SupportScores
 from i2i_cli.points.synthetic_data import SyntheticTask, seeded_rng, synthetic_array
+from i2i_cli.weights.arrays import array_error_reason
 
 REFERENCE_POINTS = 20_000
 """Points of a fresh data-set draw the sliced Wasserstein distance compares against."""

@@ -122,8 +122,8 @@ def export_weights(path: Path, module: nn.Module) -> None:
 
 def _unloadable(path: Path, error: BaseException) -> str:
     """Why a checkpoint did not load, in one line that never advises loading it unsafely."""
-    from i2i_cli.checkpoints.file_kind import file_fault
-    from i2i_cli.checkpoints.loading import error_reason, forbidden_global, unsafe_message
+    from i2i_cli.weights.file_kind import file_fault
+    from i2i_cli.weights.loading import error_reason, forbidden_global, unsafe_message
 
     fault = file_fault(path)
     if fault is not None:

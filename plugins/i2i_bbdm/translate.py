@@ -15,9 +15,9 @@ import torch
 
 from i2i_bbdm.reverse_bridge import sample_bridge, sample_bridge_fast
 from i2i_bbdm.settings import BridgeUNetSettings, network_name
-from i2i_cli.backbones import LoadedBackbone, require_checkpoints
+from i2i_cli.backbones import LoadedBackbone
 from i2i_cli.errors import UsageError
-from i2i_cli.model_choice import load_for_run
+from i2i_cli.model_choice import load_for_run, require_checkpoints
 from i2i_cli.noise import NoiseSource
 from i2i_cli.pipeline import translate_images
 from i2i_cli.progress import StepCallback

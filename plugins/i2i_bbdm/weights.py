@@ -23,10 +23,10 @@ from typing import Any
 
 import torch
 
-from i2i_cli.checkpoints.loading import SAFETENSORS_SUFFIX, load_checkpoint
-from i2i_cli.checkpoints.safe_pickle import StandIn, restricted_load, stand_in
 from i2i_cli.errors import I2IError
 from i2i_cli.plugin import DescribedWeights
+from i2i_cli.weights.loading import SAFETENSORS_SUFFIX, load_checkpoint
+from i2i_cli.weights.safe_pickle import StandIn, restricted_load, stand_in
 
 REFERENCE_CLASSES = (
     "sde_bbdm.networks.openai.UNet",

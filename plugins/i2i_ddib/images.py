@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import torch
 
-from i2i_cli.backbones import LoadedBackbone, require_checkpoints
+from i2i_cli.backbones import LoadedBackbone
 from i2i_cli.data import ImageItem
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
 from i2i_cli.diffusion.schedule import DiscreteSchedule
 from i2i_cli.energy_terms import build_energies, validate_energy_settings
 from i2i_cli.errors import UsageError
 from i2i_cli.guidance import WeightedEnergy, bind
-from i2i_cli.model_choice import load_for_run, schedule_for, spec_for
+from i2i_cli.model_choice import load_for_run, require_checkpoints, schedule_for, spec_for
 from i2i_cli.noise import NoiseSource
 from i2i_cli.outputs import output_path, write_image
 from i2i_cli.pipeline import translate_image_items

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from i2i_cli.backbones import LoadedBackbone, checkpoint_path, state_dict_from
+from i2i_cli.backbones import LoadedBackbone, state_dict_from
 from i2i_cli.checkpoints import load_checkpoint
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser
 from i2i_cli.diffusion.ode import decode_ode
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.model_choice import load_for_run, schedule_for
+from i2i_cli.model_choice import checkpoint_path, load_for_run, schedule_for
 from i2i_cli.noise import GeneratorNoise
 from i2i_cli.points.files import (
     data_distance,

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from i2i_cli.backbones import require_checkpoints
 from i2i_cli.errors import UsageError
 from i2i_cli.guidance import EnergyFunction, WeightedEnergy, bind
-from i2i_cli.model_choice import load_for_run
+from i2i_cli.model_choice import load_for_run, require_checkpoints
 from i2i_cli.noise import GeneratorNoise, SeedNoise
 from i2i_cli.points.sampling import is_point_net, sample_point_run
 from i2i_cli.progress import StepCallback

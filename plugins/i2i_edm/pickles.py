@@ -5,7 +5,7 @@ whose networks are ``torch_utils.persistence`` objects: each one pickles as a ca
 ``torch_utils.persistence._reconstruct_persistent_obj(meta)`` with ``meta = {type: 'class',
 version: 6, module_src: <the defining module's source>, class_name, state}``. EDM's own loader
 ``exec``s ``module_src``; this one never does. The core's restricted unpickler
-(``i2i_cli.checkpoints.safe_pickle.restricted_load``) maps that reconstructor to
+(``i2i_cli.weights.safe_pickle.restricted_load``) maps that reconstructor to
 ``rebuild_persistent``, which keeps only the class name and the instance state, and torch's
 plain containers (``ModuleDict`` ...) to stand-ins that keep their state; anything else a pickle
 asks for is refused before it runs. The network (``ema``) is then walked into the flat state
@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from i2i_cli.checkpoints.safe_pickle import (
+from i2i_cli.errors import I2IError
+from i2i_cli.plugin import DescribedWeights
+from i2i_cli.weights.safe_pickle import (
     LEGACY_TORCH_MAGIC,
     ZIP_MAGIC,
     Refusal,
@@ -33,8 +35,6 @@ from i2i_cli.checkpoints.safe_pickle import (
     restricted_load,
     stand_in,
 )
-from i2i_cli.errors import I2IError
-from i2i_cli.plugin import DescribedWeights
 
 if TYPE_CHECKING:
     import torch

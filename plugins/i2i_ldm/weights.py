@@ -22,16 +22,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from i2i_cli.checkpoints.archives import extracted_member
-from i2i_cli.checkpoints.file_kind import file_fault
-from i2i_cli.checkpoints.loading import fault_message
-from i2i_cli.checkpoints.safe_pickle import (
+from i2i_cli.errors import I2IError
+from i2i_cli.paths import unreachable
+from i2i_cli.weights.file_kind import file_fault
+from i2i_cli.weights.loading import fault_message
+from i2i_cli.weights.safe_pickle import (
     ZIP_MAGIC,
     numpy_scalar_globals,
     restricted_load,
     stand_in,
 )
-from i2i_cli.errors import I2IError
-from i2i_cli.paths import unreachable
 
 if TYPE_CHECKING:
     import torch
@@ -73,7 +73,7 @@ def read_vq_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise I2IError(unreachable(path, "checkpoint") or f"checkpoint {path} does not exist")
     if path.suffix == SAFETENSORS_SUFFIX:
-        from i2i_cli.checkpoints.loading import load_checkpoint
+        from i2i_cli.weights.loading import load_checkpoint
 
         return autoencoder_tensors(load_checkpoint(path), f"checkpoint {path}")
     with path.open("rb") as stream:
@@ -125,7 +125,7 @@ def read_torch_file(
     (pre-1.6) file through the core's ``weights_only`` loader. ``shown_as`` is the path the
     loaders' messages would name instead of ``origin`` (a temporary copy).
     """
-    from i2i_cli.checkpoints.loading import load_checkpoint
+    from i2i_cli.weights.loading import load_checkpoint
 
     with path.open("rb") as stream:
         archive = stream.read(len(ZIP_MAGIC)) == ZIP_MAGIC

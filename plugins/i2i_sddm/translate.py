@@ -5,11 +5,10 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from i2i_cli.backbones import require_checkpoints
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser
 from i2i_cli.energy_terms import EnergyTerm, build_energies, energy_checkpoints
 from i2i_cli.errors import UsageError
-from i2i_cli.model_choice import load_for_run, schedule_for
+from i2i_cli.model_choice import load_for_run, require_checkpoints, schedule_for
 from i2i_cli.pipeline import translate_images, under_autocast
 from i2i_cli.registry import Registry
 from i2i_sddm.blocks import check_area

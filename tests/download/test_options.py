@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from i2i_cli.checkpoints.loading import load_checkpoint
 from i2i_cli.checkpoints.store import CheckpointStore
 from i2i_cli.errors import I2IError
+from i2i_cli.weights.loading import load_checkpoint
 from tests.download.conftest import (
     PAYLOAD,
     Server,

@@ -80,7 +80,7 @@ def ldm_zip_bytes(member: bytes) -> bytes:
 
 
 def load_torch(path: Path) -> Any:
-    from i2i_cli.checkpoints.loading import load_checkpoint
+    from i2i_cli.weights.loading import load_checkpoint
 
     return load_checkpoint(path)
 
@@ -92,7 +92,7 @@ def load_edm(path: Path) -> Any:
 
 
 def load_npz(path: Path) -> Any:
-    from i2i_cli.checkpoints.arrays import read_npz_arrays
+    from i2i_cli.weights.arrays import read_npz_arrays
 
     return read_npz_arrays(path)
 

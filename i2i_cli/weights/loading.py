@@ -14,9 +14,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from i2i_cli.checkpoints.file_kind import FileFault, Source, file_fault
 from i2i_cli.errors import I2IError, UsageError
 from i2i_cli.paths import unreachable
+from i2i_cli.weights.file_kind import FileFault, Source, file_fault
 
 SAFETENSORS_SUFFIX = ".safetensors"
 DOWNLOAD_AGAIN = "delete it and download it again"

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
-from i2i_cli.checkpoints.file_kind import file_fault
-from i2i_cli.checkpoints.loading import corrupt_message, error_reason, fault_message
 from i2i_cli.errors import I2IError
 from i2i_cli.paths import unreachable
+from i2i_cli.weights.file_kind import file_fault
+from i2i_cli.weights.loading import corrupt_message, error_reason, fault_message
 
 ZIP_MAGIC = b"PK\x03\x04"
 LEGACY_TORCH_MAGIC = 0x1950A86A20F9469CFC6C
