@@ -158,3 +158,19 @@ def test_settings_forbid_extra_keys_and_are_frozen() -> None:
     settings = validate(Example, {"steps": 3})
     with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen-instance error
         settings.steps = 4  # type: ignore[misc]
+
+
+def test_unknown_keys_of_one_table_list_the_known_settings_once() -> None:
+    """Issue 29: a run.toml given as --config once printed the known-settings list ten times."""
+    from pydantic import Field
+
+    from i2i_cli.settings import Settings, validate
+
+    class Few(Settings):
+        steps: int = Field(1, description="Steps.")
+        seed: int = Field(0, description="Seed.")
+
+    with pytest.raises(UsageError) as error:
+        validate(Few, {"steps": 2, "lr": 0.1, "data": "x", "workers": 0})
+    message = str(error.value)
+    assert message == "unknown settings 'lr', 'data', 'workers' (known settings: steps, seed)"
