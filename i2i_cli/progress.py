@@ -204,13 +204,10 @@ class RunProgress:
         return ", ".join(parts)
 
     def rate(self, now: float) -> tuple[float, str] | None:
-        """Items (or, without items, sampler steps) finished per second, with the unit.
-
-        None until the first one finishes.
-        """
-        if self._total:
-            if not self.done or self._last_done is None or self._work_started is None:
-                return None
+        """Items finished per second, with the unit; before the first item (or in a run
+        without items) the sampler's steps per second. None until one of them finishes."""
+        if self._total and self.done and self._last_done is not None:
+            assert self._work_started is not None
             return self.done / max(self._last_done - self._work_started, 1e-9), (
                 self._noun.split(" ", 1)[0]
             )
@@ -230,7 +227,8 @@ class RunProgress:
         if rate is None or rate[0] <= 0:
             return None
         if self._total:
-            assert self._last_done is not None
+            if not self.done or self._last_done is None:
+                return None  # an item's steps do not say how many items a batch holds
             remaining = self._total - self.done - self.skipped
             return max(remaining / rate[0] - (now - self._last_done), 0.0)
         assert self._step is not None

@@ -65,7 +65,7 @@ def test_without_a_terminal_a_plain_line_is_printed_at_each_interval() -> None:
         progress.advance_items()
     lines = stream.getvalue().splitlines()
     assert lines == [
-        "images 0/4, step 5/10, 31 s elapsed",
+        "images 0/4, step 5/10, 0.13 steps/s, 31 s elapsed",
         "images 2/4, 0.03 images/s, 66 s left, 66 s elapsed",
     ]
     assert "\x1b" not in stream.getvalue()
@@ -107,13 +107,20 @@ def test_the_time_left_never_grows_while_the_run_keeps_its_pace() -> None:
     assert all(later <= earlier for earlier, later in pairwise(left)), left
 
 
-def test_no_rate_is_shown_before_the_first_item_finishes() -> None:
-    clock = FakeClock()
-    with RunProgress(console=Console(file=io.StringIO()), enabled=False, clock=clock) as p:
+def test_before_the_first_item_finishes_no_item_rate_is_shown_only_steps() -> None:
+    """No "0.00 images/s" and no time left from nothing: then the sampler's steps per second."""
+    stream, clock = io.StringIO(), FakeClock()
+    console = Console(file=stream, width=200)
+    with RunProgress(console=console, enabled=False, lines=True, interval=0, clock=clock) as p:
         p.start_items(3)
-        p.step_callback()
+        on_step = p.step_callback()
         clock.now += 5
         assert p.line(clock.now) == "images 0/3, 5 s elapsed"
+        for i in range(3):
+            on_step({"i": i, "total": 200})
+            clock.now += 4
+    last = stream.getvalue().splitlines()[-1]
+    assert last == "images 0/3, step 3/200, 0.25 steps/s, 13 s elapsed"
 
 
 def test_a_run_on_points_counts_its_sampler_steps() -> None:
