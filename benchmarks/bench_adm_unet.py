@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from i2i_cli.backbones import backbone_settings
+from i2i_cli.networks.backbones import backbone_settings
 
 PRESET = "afhq_dog_4m"
 

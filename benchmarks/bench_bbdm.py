@@ -51,8 +51,8 @@ from bench_common import (
 )
 from torch import nn
 
-from i2i_cli.backbones import backbone_settings
-from i2i_cli.noise import RecordedNoise
+from i2i_cli.diffusion.noise import RecordedNoise
+from i2i_cli.networks.backbones import backbone_settings
 
 OURS, REFERENCE = "i2i", "SDE-BBDM reference"
 STEPS = 1000

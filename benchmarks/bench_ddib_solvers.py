@@ -17,11 +17,11 @@ import time
 
 import torch
 
-from i2i_cli.backbones import load_backbone
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser
+from i2i_cli.diffusion.noise import GeneratorNoise
 from i2i_cli.diffusion.ode import decode_ode, encode_ode, solver_schedule
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.noise import GeneratorNoise
+from i2i_cli.networks.backbones import load_backbone
 from i2i_cli.points.synthetic_data import seeded_rng, synthetic_points, synthetic_task
 from i2i_ddib.bundled import bundled_model, verified_path
 

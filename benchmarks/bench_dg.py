@@ -32,9 +32,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from i2i_cli.backbones import backbone_settings
 from i2i_cli.diffusion.karras import karras_sigmas
-from i2i_cli.noise import SeedNoise
+from i2i_cli.diffusion.noise import SeedNoise
+from i2i_cli.networks.backbones import backbone_settings
 from i2i_dg.discriminator import Discriminator
 from i2i_dg.edm_gpp import sample_dg
 from i2i_dg.energy import discriminator_energy

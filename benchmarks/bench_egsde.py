@@ -24,11 +24,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from i2i_cli.backbones import backbone_settings
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser
+from i2i_cli.diffusion.guidance import GuidanceState, WeightedEnergy
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.guidance import GuidanceState, WeightedEnergy
-from i2i_cli.resizer import LowPassFilter
+from i2i_cli.io.resizer import LowPassFilter
+from i2i_cli.networks.backbones import backbone_settings
 from i2i_egsde.energies import positionwise_cosine, squared_distance
 from i2i_egsde.energy_guided_sde import sample_egsde
 

@@ -7,7 +7,7 @@ README's first screen) ``--runs`` times (default 3) under each thread choice, al
   ``OMP_NUM_THREADS=<that count>`` since i2i would otherwise choose;
 - ``1``: ``OMP_NUM_THREADS=1``;
 - ``2``: ``OMP_NUM_THREADS=2``, only where torch's default is not already 2;
-- ``i2i``: no variable, so i2i chooses itself (``i2i_cli/threads.py``).
+- ``i2i``: no variable, so i2i chooses itself (``i2i_cli/run/threads.py``).
 
 Each run is a fresh process writing into its own empty folder; its wall time, CPU time
 (user + sys of the child, from ``os.wait4``) and maximum RSS are printed as a Markdown table,

@@ -46,11 +46,11 @@ from bench_common import (
 )
 from torch import nn
 
-from i2i_cli.backbones import backbone_settings
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
+from i2i_cli.diffusion.guidance import WeightedEnergy
+from i2i_cli.diffusion.noise import RecordedNoise
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.guidance import WeightedEnergy
-from i2i_cli.noise import RecordedNoise
+from i2i_cli.networks.backbones import backbone_settings
 
 OURS, REFERENCE = "i2i", "SDDM reference"
 ENERGY_SCALE = 25.0

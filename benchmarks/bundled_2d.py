@@ -62,10 +62,10 @@ def measure(name: str, weights: Path) -> tuple[dict[str, Any], dict[str, float]]
     """The model settings of ``weights`` and its support scores (the bundled test's protocol)."""
     import torch
 
-    from i2i_cli.backbones import load_backbone
     from i2i_cli.diffusion.denoiser import DiscreteDenoiser
+    from i2i_cli.diffusion.noise import GeneratorNoise
     from i2i_cli.diffusion.ode import decode_ode, solver_schedule
-    from i2i_cli.noise import GeneratorNoise
+    from i2i_cli.networks.backbones import load_backbone
     from i2i_cli.points.support import support_scores
     from i2i_cli.points.synthetic_data import synthetic_task
     from i2i_ddib.settings import DDIB2DTrainSettings
@@ -115,7 +115,7 @@ def write_manifest(tables: dict[str, dict[str, Any]]) -> None:
 
     Comments further down are not kept (TOML rewriting loses them).
     """
-    from i2i_cli.settings import parse_toml, to_toml
+    from i2i_cli.api.settings import parse_toml, to_toml
 
     path = PACKAGE / "manifest.toml"
     text = path.read_text(encoding="utf-8")

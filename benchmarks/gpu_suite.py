@@ -109,7 +109,7 @@ SMOKE_USERS = ("bench_egsde", "bench_dg", "bench_sddm", "bench_bbdm")
 
 def tiny_settings(name: str, preset: str | None, overrides: Any = None, *rest: Any) -> Any:
     """``backbone_settings`` with ``TINY``'s overrides of ``name`` over the caller's."""
-    from i2i_cli.backbones import backbone_settings
+    from i2i_cli.networks.backbones import backbone_settings
 
     return backbone_settings(name, preset, {**(overrides or {}), **TINY.get(name, {})}, *rest)
 
@@ -527,7 +527,7 @@ def seeded(model: nn.Module, seed: int) -> dict[str, torch.Tensor]:
 
 def adm_unet(preset: str, overrides: dict[str, Any]) -> tuple[nn.Module, dict[str, Any], Any]:
     """i2i's ``adm-unet`` at ``preset``, its guided-diffusion ``create_model`` flags, its spec."""
-    from i2i_cli.backbones import backbone_settings, backbone_spec
+    from i2i_cli.networks.backbones import backbone_settings, backbone_spec
 
     descriptor, settings = backbone_settings("adm-unet", preset, overrides)
     flags = settings.model_dump()
@@ -578,7 +578,7 @@ def unet_section(suite: Suite, compiled: bool) -> None:
         for f in formats
     }
     if compiled:
-        from i2i_cli.runtime import compile_module
+        from i2i_cli.run.runtime import compile_module
 
         for model in models.values():
             compile_module(model, lambda line: suite.notes.append(f"unet-compile: {line}"))
@@ -686,12 +686,12 @@ def ddib_section(suite: Suite, timed_steps: int, default_steps: int, reference_s
     the count). The two DDIMs must agree on the timed grid.
     """
     from i2i_adm.energies import classifier_energy
-    from i2i_cli.backbones import backbone_settings
     from i2i_cli.diffusion.denoiser import DiscreteDenoiser
+    from i2i_cli.diffusion.guidance import WeightedEnergy, bind
+    from i2i_cli.diffusion.noise import GeneratorNoise
     from i2i_cli.diffusion.ode import solver_schedule
     from i2i_cli.diffusion.schedule import DiscreteSchedule
-    from i2i_cli.guidance import WeightedEnergy, bind
-    from i2i_cli.noise import GeneratorNoise
+    from i2i_cli.networks.backbones import backbone_settings
     from i2i_ddib.bridges import ddib_translate
 
     device, plan = suite.device, suite.plan
@@ -876,8 +876,8 @@ def sddm_section(suite: Suite) -> None:
     import bench_sddm
 
     from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
+    from i2i_cli.diffusion.guidance import WeightedEnergy
     from i2i_cli.diffusion.schedule import DiscreteSchedule
-    from i2i_cli.guidance import WeightedEnergy
 
     device, plan = suite.device, suite.plan
     size, steps, channel_mult = plan.sddm_size, plan.sddm_steps, "1,1,2,2,4,4"

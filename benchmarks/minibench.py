@@ -91,7 +91,7 @@ QUICK_BUDGET = Budget(200, 100, 200, 64, 2)
 def run_i2i(*groups: Sequence[str]) -> None:
     """Run ``i2i`` with the arguments of ``groups`` (joined) in this process; a non-zero exit
     stops the benchmark with its status."""
-    from i2i_cli.app import app
+    from i2i_cli.cli.app import app
 
     args = [arg for group in groups for arg in group]
     print("$ i2i " + " ".join(args), flush=True)
@@ -106,7 +106,7 @@ def run_i2i(*groups: Sequence[str]) -> None:
 
 def write_config(path: Path, settings: dict[str, Any]) -> Path:
     """Write ``settings`` as a ``--config`` TOML file."""
-    from i2i_cli.settings import to_toml
+    from i2i_cli.api.settings import to_toml
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(to_toml(settings), encoding="utf-8")
@@ -132,7 +132,7 @@ def counted_calls(counts: dict[str, int]) -> Iterator[None]:
 
 def diffusion_trainer_available() -> bool:
     """Whether ``i2i train diffusion`` loads (the i2i_diffusion trainer is installed)."""
-    from i2i_cli.registry import Registry
+    from i2i_cli.api.registry import Registry
 
     try:
         Registry.discover().load("trainers", "diffusion")
@@ -338,7 +338,7 @@ def write_manifest(models: Path, work: Path, command: str) -> Path:
     ``--output`` written ``<output>``), so ``i2i train <trainer> --config`` of that table, with
     the paths filled in, retrains the model.
     """
-    from i2i_cli.settings import read_toml, to_toml
+    from i2i_cli.api.settings import read_toml, to_toml
 
     entries: dict[str, Any] = {}
     for name, (backbone, preset, overrides, trainer) in NETWORKS.items():

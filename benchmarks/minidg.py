@@ -1,7 +1,7 @@
 """DG's row of the mini-benchmark: the target model sampled with and without the discriminator.
 
 It runs ``i2i sample dg`` itself, in this process: the discrete adm-unet is read as
-D(x; sigma) by the sigma-time adapter (``i2i_cli.seed_sampling.SigmaNet.of_discrete``,
+D(x; sigma) by the sigma-time adapter (``i2i_cli.run.seed_sampling.SigmaNet.of_discrete``,
 k-diffusion's OpenAIDenoiser), EDM's grid (eq. 5) is clamped to the process's
 [sigma_0, sigma_{T-1}], and the ``discriminator`` energy is the trained head on its frozen
 extractor (the mini DSE, whose middle block plays the ADM classifier's part). ``w1 = 0`` is

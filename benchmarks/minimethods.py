@@ -195,8 +195,8 @@ def file_sha256(path: Path) -> str:
 
 def verified_models(folder: Path) -> dict[str, Path]:
     """The models of ``folder`` after checking each file's sha256 against its manifest."""
-    from i2i_cli.errors import I2IError
-    from i2i_cli.settings import read_toml
+    from i2i_cli.api.settings import read_toml
+    from i2i_cli.base.errors import I2IError
 
     table = read_toml(folder / MANIFEST)["models"]
     paths = model_paths(folder)

@@ -28,12 +28,12 @@ def train_diffusion(
     seed: int = 0,
 ) -> Path:
     """Train an ``adm-unet`` (afhq_dog_4m preset under ``model``) on ``data``; its model.pt."""
-    from i2i_cli.backbones import backbone_settings
-    from i2i_cli.context import open_context
-    from i2i_cli.data import find_images, read_image
     from i2i_cli.diffusion.gaussian import q_sample
     from i2i_cli.diffusion.schedule import DiscreteSchedule
-    from i2i_cli.run_settings import TrainRun
+    from i2i_cli.io.data import find_images, read_image
+    from i2i_cli.networks.backbones import backbone_settings
+    from i2i_cli.run.context import open_context
+    from i2i_cli.run.run_settings import TrainRun
     from i2i_cli.training import TrainingRecipe, run_training, training_setup_rng
 
     descriptor, settings = backbone_settings("adm-unet", "afhq_dog_4m", dict(model))

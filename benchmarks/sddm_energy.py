@@ -52,11 +52,11 @@ from minidomains import SIZE, draw_content, render  # noqa: E402
 from minimeasure import measure, target_rate  # noqa: E402
 from minimethods import FILES, UNET, UNET_PRESET  # noqa: E402
 
-from i2i_cli.backbones import load_backbone  # noqa: E402
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser  # noqa: E402
-from i2i_cli.guidance import GuidanceState, WeightedEnergy  # noqa: E402
-from i2i_cli.model_choice import schedule_for  # noqa: E402
-from i2i_cli.noise import PerItemNoise  # noqa: E402
+from i2i_cli.diffusion.guidance import GuidanceState, WeightedEnergy  # noqa: E402
+from i2i_cli.diffusion.noise import PerItemNoise  # noqa: E402
+from i2i_cli.networks.backbones import load_backbone  # noqa: E402
+from i2i_cli.run.model_choice import schedule_for  # noqa: E402
 
 WEIGHTS = (0.0, 0.1, 1.0, 25.0, 1000.0, 1e5, None)
 """Energy weights; 25 is SDDM's hard-coded scale (``condition_mean``), 0 means no energy, None

@@ -166,7 +166,7 @@ def run_i2i(
     a plain process prints are printed on stderr after the run's own output. As there, no time
     limit (``timeout`` is ignored): a hang is pytest-timeout's to report, with the stack.
     """
-    from i2i_cli.app import app
+    from i2i_cli.cli.app import app
 
     argv = [sys.executable, "-m", "i2i_cli", *args]
     environment: dict[str, str | None] = {"I2I_MANIFESTS": None, **(env or {})}

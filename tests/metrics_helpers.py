@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner, Result
 
-from i2i_cli.app import app
+from i2i_cli.cli.app import app
 from i2i_cli.metrics.inception import FIDInception
 
 

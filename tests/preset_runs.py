@@ -21,10 +21,10 @@ import pytest
 import torch
 from PIL import Image
 
-from i2i_cli.commands.resolve import preset_layer, task_presets
-from i2i_cli.noise import RecordedNoise
-from i2i_cli.registry import Registry
-from i2i_cli.settings import to_toml
+from i2i_cli.api.registry import Registry
+from i2i_cli.api.settings import to_toml
+from i2i_cli.cli.commands.resolve import preset_layer, task_presets
+from i2i_cli.diffusion.noise import RecordedNoise
 from tests.conftest import run_i2i
 
 ADM_SIZE = ("image_size", "num_channels", "num_res_blocks", "channel_mult")

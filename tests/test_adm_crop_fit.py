@@ -17,8 +17,8 @@ import pytest
 import torch
 from PIL import Image
 
-from i2i_cli.data import read_image
-from i2i_cli.image_fit import fit_to_size
+from i2i_cli.io.data import read_image
+from i2i_cli.io.image_fit import fit_to_size
 from tests.conftest import run_i2i
 from tests.tiny_models import TINY_ADM_UNET, random_weights, toml_table
 

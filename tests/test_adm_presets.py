@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from i2i_cli.backbones import backbone_descriptor, backbone_presets, backbone_settings
-from i2i_cli.errors import UsageError
+from i2i_cli.base.errors import UsageError
+from i2i_cli.networks.backbones import backbone_descriptor, backbone_presets, backbone_settings
 
 # (backbone, preset): (parameters in millions, state-dict keys, a key and its shape), adm.md §4
 # and egsde.md §4.3.

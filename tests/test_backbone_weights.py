@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from i2i_cli.backbones import read_state_dict
-from i2i_cli.errors import I2IError
-from i2i_cli.plugin import Backbone
-from i2i_cli.settings import Settings
+from i2i_cli.api.plugin import Backbone
+from i2i_cli.api.settings import Settings
+from i2i_cli.base.errors import I2IError
+from i2i_cli.networks.backbones import read_state_dict
 
 
 def read_npz(path: Path) -> dict[str, torch.Tensor]:

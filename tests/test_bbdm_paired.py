@@ -11,7 +11,7 @@ from PIL import Image
 
 from i2i_bbdm.pair_batches import PairReader, PrefetchedPairs
 from i2i_bbdm.paired import check_pairs, find_paired, main, read_pair, to_model_space
-from i2i_cli.errors import UsageError
+from i2i_cli.base.errors import UsageError
 from i2i_cli.training import EpochSampler
 
 

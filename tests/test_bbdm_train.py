@@ -14,7 +14,7 @@ from torch import nn
 from i2i_bbdm.bridge import bridge_marginal
 from i2i_bbdm.pair_batches import PairBatch
 from i2i_bbdm.train import bridge_ends, bridge_loss, decoding_workers, training_times
-from i2i_cli.settings import parse_toml, read_toml
+from i2i_cli.api.settings import parse_toml, read_toml
 from tests.conftest import run_i2i
 from tests.kill_resume import (
     killed_run_resumes_bitwise,

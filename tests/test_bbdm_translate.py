@@ -217,7 +217,7 @@ def pickle_as_the_reference(
 
     from i2i_bbdm.settings import BridgeUNetSettings
     from i2i_bbdm.unet import BridgeUNet
-    from i2i_cli import nn as core
+    from i2i_cli.diffusion import nn as core
 
     renamed = {
         BridgeUNet: ("openai", "UNet"),
@@ -322,7 +322,7 @@ def test_a_pickled_reference_network_is_built_as_it_records(
 
 def test_the_defaults_are_the_official_build_unet() -> None:
     """With no preset (the method's default) the UNet is preset sde_bbdm's, the official one."""
-    from i2i_cli.backbones import backbone_settings
+    from i2i_cli.networks.backbones import backbone_settings
 
     assert backbone_settings("bbdm-unet")[1] == backbone_settings("bbdm-unet", "sde_bbdm")[1]
 
@@ -343,8 +343,8 @@ def test_a_pickle_naming_other_code_is_refused_in_one_line(
 def test_task_presets_are_the_reference_scripts(task: str, sampler: str) -> None:
     """eval: eval.py's 199-step fast schedule; generate: generate.py's full T-step sampler."""
     from i2i_bbdm.settings import SDEBBDMSettings
-    from i2i_cli.commands.resolve import preset_layer
-    from i2i_cli.settings import validate
+    from i2i_cli.api.settings import validate
+    from i2i_cli.cli.commands.resolve import preset_layer
 
     settings = validate(SDEBBDMSettings, preset_layer("i2i_bbdm.tasks.sde_bbdm", task))
     assert (settings.sampler, settings.steps, settings.c_lambda) == (sampler, 1000, 2.0)

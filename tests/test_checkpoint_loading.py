@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from i2i_cli.errors import I2IError, UsageError
+from i2i_cli.base.errors import I2IError, UsageError
 from i2i_cli.weights.loading import load_checkpoint
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from i2i_cli.backbones import TRAINED_RECORD, load_backbone, trained_record
+from i2i_cli.api.settings import parse_toml
+from i2i_cli.base.errors import UsageError
 from i2i_cli.checkpoints.manifest import Artifact
 from i2i_cli.checkpoints.store import CheckpointStore
-from i2i_cli.errors import UsageError
-from i2i_cli.settings import parse_toml
+from i2i_cli.networks.backbones import TRAINED_RECORD, load_backbone, trained_record
 from tests.conftest import run_i2i
 
 SMALL_2D = {"num_channels": 32, "num_res_blocks": 1}
@@ -25,7 +25,7 @@ SMALL_2D = {"num_channels": 32, "num_res_blocks": 1}
 
 def small_weights(folder: Path, *, record: str | None = "model.pt") -> Path:
     """A ddib-2d ``model.pt`` of the SMALL_2D size, with a trainer's record naming ``record``."""
-    from i2i_cli.backbones import backbone_settings
+    from i2i_cli.networks.backbones import backbone_settings
 
     descriptor, settings = backbone_settings("ddib-2d", None, SMALL_2D)
     weights = folder / "model.pt"
@@ -174,8 +174,8 @@ TINY_ADM = {
 
 def trained_adm(folder: Path) -> Path:
     """A TINY_ADM ``model.pt`` with the ``backbone.toml`` i2i train diffusion writes beside it."""
-    from i2i_cli.backbones import backbone_settings
-    from i2i_cli.settings import to_toml
+    from i2i_cli.api.settings import to_toml
+    from i2i_cli.networks.backbones import backbone_settings
 
     descriptor, settings = backbone_settings("adm-unet", "afhq_dog_4m", TINY_ADM)
     weights = folder / "model.pt"

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from i2i_cli.backbones import backbone_descriptor, backbone_presets
+from i2i_cli.base.errors import UsageError
 from i2i_cli.checkpoints.cache import read_record
 from i2i_cli.checkpoints.manifest import Artifact, ManifestSource
 from i2i_cli.checkpoints.store import CheckpointStore
 from i2i_cli.checkpoints.structure import check_contents, expected_shapes, shape_problems
-from i2i_cli.errors import UsageError
+from i2i_cli.networks.backbones import backbone_descriptor, backbone_presets
 from tests.conftest import run_i2i
 
 MODEL_SUFFIXES = (".pt", ".pth", ".pkl", ".zip", ".ckpt", ".safetensors")

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from i2i_cli.api.registry import PluginEntry, Registry
+from i2i_cli.base.errors import UsageError
 from i2i_cli.checkpoints.discovery import load_manifests, plugin_manifests
 from i2i_cli.checkpoints.index import render_index, shipped_manifests
 from i2i_cli.checkpoints.manifest import Artifact, ManifestSource, core_manifest, read_manifest
 from i2i_cli.checkpoints.store import CheckpointStore
-from i2i_cli.errors import UsageError
-from i2i_cli.registry import PluginEntry, Registry
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from i2i_cli.api.registry import Registry
+from i2i_cli.base.errors import UsageError
 from i2i_cli.checkpoints.cache import cache_root
 from i2i_cli.checkpoints.index import shipped_manifests
 from i2i_cli.checkpoints.store import CheckpointStore, MissingCheckpointError
-from i2i_cli.errors import UsageError
-from i2i_cli.registry import Registry
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from i2i_adm.energies import classifier_energy
-from i2i_cli.errors import UsageError
-from i2i_cli.guidance import GuidanceState, WeightedEnergy, energy_gradient
+from i2i_cli.base.errors import UsageError
+from i2i_cli.diffusion.guidance import GuidanceState, WeightedEnergy, energy_gradient
 
 
 class TinyClassifier(torch.nn.Module):

@@ -18,9 +18,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from i2i_cli import nn as layers
-from i2i_cli.run_settings import SampleRun, TrainRun, TranslateRun
-from i2i_cli.runtime import CompiledOrEager, compile_module, create_runtime
+from i2i_cli.diffusion import nn as layers
+from i2i_cli.run.run_settings import SampleRun, TrainRun, TranslateRun
+from i2i_cli.run.runtime import CompiledOrEager, compile_module, create_runtime
 from tests.test_egsde_cli import sources, wild2dog
 
 
@@ -165,7 +165,7 @@ def test_the_frequency_table_stays_out_of_a_compiled_graph() -> None:
 def test_importing_the_core_and_the_2d_model_leaves_the_compiler_unloaded() -> None:
     """``torch.compiler.disable`` at import would load torch._dynamo: over a second per start."""
     code = (
-        "import sys, i2i_cli.app, i2i_cli.nn, i2i_cli.runtime, i2i_ddib.points; "
+        "import sys, i2i_cli.cli.app, i2i_cli.diffusion.nn, i2i_cli.run.runtime, i2i_ddib.points; "
         "print('torch._dynamo' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,4 +1,4 @@
-"""i2i_cli.data: image folders, pairs, reading, fitting, batching; one promise each."""
+"""i2i_cli.io.data: image folders, pairs, reading, fitting, batching; one promise each."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from i2i_cli.data import (
+from i2i_cli.base.errors import I2IError, UsageError
+from i2i_cli.io.data import (
     ImageItem,
     UnreadableImageError,
     find_images,
@@ -17,7 +18,6 @@ from i2i_cli.data import (
     iter_batches,
     read_image,
 )
-from i2i_cli.errors import I2IError, UsageError
 from tests.image_files import rgb, save
 
 

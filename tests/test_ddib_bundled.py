@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from i2i_cli.backbones import load_backbone
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser
+from i2i_cli.diffusion.noise import GeneratorNoise
 from i2i_cli.diffusion.ode import decode_ode, encode_ode, solver_schedule
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.noise import GeneratorNoise
+from i2i_cli.networks.backbones import load_backbone
 from i2i_cli.points.support import support_scores
 from i2i_cli.points.synthetic_data import TASK_NAMES, seeded_rng, synthetic_array, synthetic_task
 from i2i_ddib.bundled import bundled_models, verified_path

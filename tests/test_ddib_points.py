@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from i2i_cli.backbones import trained_record
-from i2i_cli.errors import I2IError
-from i2i_cli.settings import SettingsError, parse_toml
+from i2i_cli.api.settings import SettingsError, parse_toml
+from i2i_cli.base.errors import I2IError
+from i2i_cli.networks.backbones import trained_record
 from i2i_ddib.bundled import BundledModel, verified_path
 from i2i_ddib.settings import QUICK_RECIPE, DDIB2DTrainSettings, architecture_of
 from tests.conftest import run_i2i

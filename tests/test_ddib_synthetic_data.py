@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from i2i_cli.errors import UsageError
+from i2i_cli.base.errors import UsageError
 from i2i_cli.points.synthetic_data import (
     BAND_WIDTH,
     OLYMPIC_RING_CENTERS,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from i2i_cli.backbones import backbone_settings, load_state_dict_strictly
-from i2i_cli.errors import I2IError
-from i2i_cli.settings import SettingsError
+from i2i_cli.api.settings import SettingsError
+from i2i_cli.base.errors import I2IError
+from i2i_cli.networks.backbones import backbone_settings, load_state_dict_strictly
 from i2i_ddpm.settings import settings_from_yml
 
 TINY = {"resolution": 16, "ch": 32, "ch_mult": [1, 2], "num_res_blocks": 1, "attn_resolutions": [8]}

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import torch
 
-from i2i_cli.backbones import backbone_settings, load_backbone
+from i2i_cli.base.errors import UsageError
+from i2i_cli.diffusion.guidance import GuidanceState, WeightedEnergy, bind
 from i2i_cli.diffusion.karras import sample_heun
-from i2i_cli.errors import UsageError
-from i2i_cli.guidance import GuidanceState, WeightedEnergy, bind
-from i2i_cli.noise import GeneratorNoise
+from i2i_cli.diffusion.noise import GeneratorNoise
+from i2i_cli.networks.backbones import backbone_settings, load_backbone
 from i2i_dg.discriminator import Discriminator, grad_log_ratio
 from i2i_dg.energy import build_discriminator_energy, discriminator_energy
 from i2i_dg.settings import DiscriminatorEnergySettings

@@ -149,10 +149,10 @@ def test_discrete_backbone_samples_through_the_sigma_adapter(
     process; EDM's grid is clamped to that process's [sigma_0, sigma_{T-1}]. w1 = 0 is EDM's
     Heun seed for seed, the discriminator moves the images.
     """
-    from i2i_cli.backbones import load_backbone
     from i2i_cli.diffusion.denoiser import DiscreteDenoiser
     from i2i_cli.diffusion.sigma_time import IndexToSigma
-    from i2i_cli.seed_sampling import SigmaNet
+    from i2i_cli.networks.backbones import load_backbone
+    from i2i_cli.run.seed_sampling import SigmaNet
 
     weights = random_weights("adm-unet", "afhq_dog_4m", TINY_ADM_8PX, tmp_path / "adm.pt")
     loaded = load_backbone(
@@ -193,11 +193,11 @@ def test_discrete_backbone_samples_through_the_sigma_adapter(
 
 def test_a_backbone_of_no_denoiser_kind_is_one_usage_line() -> None:
     """A raw-output network is neither D(x; sigma) nor eps/x0 of a process: one usage line."""
-    from i2i_cli.backbones import LoadedBackbone
+    from i2i_cli.api.settings import Settings
+    from i2i_cli.base.errors import UsageError
     from i2i_cli.diffusion.denoiser import ModelSpec
-    from i2i_cli.errors import UsageError
-    from i2i_cli.seed_sampling import SigmaNet
-    from i2i_cli.settings import Settings
+    from i2i_cli.networks.backbones import LoadedBackbone
+    from i2i_cli.run.seed_sampling import SigmaNet
 
     loaded = LoadedBackbone("vq-f4", torch.nn.Identity(), Settings(), ModelSpec(target="raw"))
     with pytest.raises(UsageError, match=r"vq-f4 is neither .* i2i sample dg cannot sample it"):

@@ -18,7 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
-from i2i_cli.backbones import load_backbone
+from i2i_cli.networks.backbones import load_backbone
 from i2i_dg.image_sets import read_image_set
 from tests.conftest import run_i2i
 from tests.test_dg_energy import EXTRACTOR, HEAD, seeded_weights

@@ -8,9 +8,9 @@ import torch
 
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelOutput, ModelSpec
 from i2i_cli.diffusion.gaussian import eps_from_x0, p_mean_variance, q_sample, x0_from_eps
+from i2i_cli.diffusion.noise import PerItemNoise
 from i2i_cli.diffusion.samplers import encode_ddim, sample_ddim, sample_ddpm
 from i2i_cli.diffusion.schedule import DiscreteSchedule, cosine_betas
-from i2i_cli.noise import PerItemNoise
 
 
 def toy_eps(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

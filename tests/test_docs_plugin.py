@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from i2i_cli.app import app
+from i2i_cli.cli.app import app
 from tests.tiny_models import TINY_ADM_UNET, random_weights, toml_table
 
 if sys.version_info >= (3, 11):

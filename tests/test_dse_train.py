@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from i2i_cli.backbones import trained_record
+from i2i_cli.networks.backbones import trained_record
 from tests.conftest import run_i2i
 from tests.tiny_models import TASK_OVERRIDES, TINY_DSE, manifest_env, random_weights, toml_table
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from i2i_cli.backbones import backbone_descriptor
-from i2i_cli.errors import I2IError, UsageError
+from i2i_cli.base.errors import I2IError, UsageError
+from i2i_cli.networks.backbones import backbone_descriptor
 from i2i_cli.weights.safe_pickle import UnsafePickleError, tensor_globals
 from i2i_edm.pickles import (
     edm_allow_list,
@@ -244,7 +244,7 @@ TINY_EDM = {
 
 
 def test_an_edm_pickle_loads_through_the_edm_backbone(tmp_path: Path) -> None:
-    from i2i_cli.backbones import load_backbone
+    from i2i_cli.networks.backbones import load_backbone
 
     require_edm_backbone()
     built = load_backbone("edm", overrides={**TINY_EDM, "init_seed": 3})
@@ -264,7 +264,7 @@ def test_an_edm_pickle_loads_through_the_edm_backbone(tmp_path: Path) -> None:
 def test_the_golden_snapshot_loads_into_the_edm_backbone_it_records(
     tmp_path: Path, golden_dir: Path
 ) -> None:
-    from i2i_cli.backbones import load_backbone
+    from i2i_cli.networks.backbones import load_backbone
 
     require_edm_backbone()
     path, layout, marker = golden_snapshot(tmp_path, golden_dir)

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import torch
 
-from i2i_cli.backbones import backbone_descriptor, backbone_presets, backbone_settings
+from i2i_cli.base.errors import UsageError
 from i2i_cli.diffusion.denoiser import SigmaProcess
-from i2i_cli.errors import UsageError
+from i2i_cli.networks.backbones import backbone_descriptor, backbone_presets, backbone_settings
 from i2i_edm.build import build
 from i2i_edm.settings import EdmSettings, settings_from_edm
 

@@ -16,9 +16,9 @@ import pytest
 import torch
 from PIL import Image
 
-from i2i_cli.noise import SeedNoise
-from i2i_cli.outputs import to_uint8
-from i2i_cli.seed_sampling import SigmaNet, as_written, draw_start, edm_uint8, sigma_grid
+from i2i_cli.diffusion.noise import SeedNoise
+from i2i_cli.io.outputs import to_uint8
+from i2i_cli.run.seed_sampling import SigmaNet, as_written, draw_start, edm_uint8, sigma_grid
 from i2i_edm.sample import edm_sample
 from i2i_edm.settings import EdmSampleSettings
 from tests.conftest import run_i2i
@@ -76,7 +76,7 @@ def pixels(path: Path) -> np.ndarray:
 
 def expected_images(weights: Path, seeds: list[int], **options: object) -> torch.Tensor:
     """EDM's uint8 images (N, H, W, C) of ``seeds``, drawn here with EDM's per-seed streams."""
-    from i2i_cli.backbones import load_backbone
+    from i2i_cli.networks.backbones import load_backbone
 
     label_dim = 4 if weights.stem.endswith("4") else 0
     loaded = load_backbone(
@@ -209,7 +209,7 @@ def test_bad_input_is_one_line(
 @pytest.mark.usefixtures("persistence_module")
 def test_a_tiny_edm_pickle_samples_through_the_real_backbone(tmp_path: Path) -> None:
     """The default backbone and preset with tiny overrides, weights from an EDM-layout .pkl."""
-    from i2i_cli.backbones import load_backbone
+    from i2i_cli.networks.backbones import load_backbone
 
     built = load_backbone("edm", preset="edm_cifar10_32x32_uncond_vp", overrides=TINY_EDM)
     kwargs = {k: v for k, v in built.settings.precond_kwargs().items() if k != "init_seed"}

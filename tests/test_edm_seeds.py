@@ -7,12 +7,12 @@ from importlib import resources
 import pytest
 import torch
 
-from i2i_cli.backbones import backbone_descriptor, backbone_presets
-from i2i_cli.errors import UsageError
-from i2i_cli.noise import SeedNoise, seed_of_key
-from i2i_cli.seed_sampling import seed_items
-from i2i_cli.seeds import MAX_SEEDS, parse_seeds, seed_key
-from i2i_cli.settings import SettingsError, parse_toml, validate
+from i2i_cli.api.settings import SettingsError, parse_toml, validate
+from i2i_cli.base.errors import UsageError
+from i2i_cli.diffusion.noise import SeedNoise, seed_of_key
+from i2i_cli.networks.backbones import backbone_descriptor, backbone_presets
+from i2i_cli.run.seed_sampling import seed_items
+from i2i_cli.run.seeds import MAX_SEEDS, parse_seeds, seed_key
 from i2i_edm.settings import EdmSampleSettings
 
 

@@ -6,8 +6,8 @@ import torch
 
 from i2i_cli.diffusion.denoiser import ModelOutput
 from i2i_cli.diffusion.gaussian import x0_from_eps
+from i2i_cli.diffusion.noise import PerItemNoise
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.noise import PerItemNoise
 from i2i_egsde.energy_guided_sde import sample_egsde
 
 

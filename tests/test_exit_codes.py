@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from i2i_cli.errors import INTERRUPTED_EXIT, RUN_EXIT, USAGE_EXIT
+from i2i_cli.base.errors import INTERRUPTED_EXIT, RUN_EXIT, USAGE_EXIT
 from tests.conftest import run_i2i
 from tests.robustness.run_helpers import make_images, translate
 from tests.tiny_models import TINY_ADM_8PX, random_weights, toml_table

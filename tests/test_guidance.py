@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from i2i_cli.errors import UsageError
-from i2i_cli.guidance import GuidanceState, WeightedEnergy, energy_gradient, energy_gradients
+from i2i_cli.base.errors import UsageError
+from i2i_cli.diffusion.guidance import (
+    GuidanceState,
+    WeightedEnergy,
+    energy_gradient,
+    energy_gradients,
+)
 
 
 def state_like(y: torch.Tensor) -> GuidanceState:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import torch
 
+from i2i_cli.diffusion.guidance import GuidanceState, WeightedEnergy
 from i2i_cli.diffusion.karras import (
     MAX_GAMMA,
     append_zero,
@@ -27,8 +28,7 @@ from i2i_cli.diffusion.karras import (
     sample_heun,
     to_d,
 )
-from i2i_cli.guidance import GuidanceState, WeightedEnergy
-from i2i_cli.noise import GeneratorNoise, RecordedNoise
+from i2i_cli.diffusion.noise import GeneratorNoise, RecordedNoise
 from tests.analytic_gaussian import MU, GaussianSigmaDenoiser, exact_denoised, ve_flow
 
 SIGMA_MIN, SIGMA_MAX = 0.002, 80.0

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import torch
 
-from i2i_cli.backbones import LoadedBackbone, backbone_settings, load_backbone
-from i2i_cli.errors import I2IError
+from i2i_cli.base.errors import I2IError
+from i2i_cli.networks.backbones import LoadedBackbone, backbone_settings, load_backbone
 from i2i_ldm.weights import read_vq_weights
 
 TINY_VQ_F4: dict[str, Any] = {

@@ -10,8 +10,8 @@ from typing import NamedTuple
 import pytest
 import torch
 
-from i2i_cli.errors import UsageError
-from i2i_cli.memory import GIB, first_items, leading_items, saved_activation_bytes, step_fits
+from i2i_cli.base.errors import UsageError
+from i2i_cli.run.memory import GIB, first_items, leading_items, saved_activation_bytes, step_fits
 from i2i_cli.training import run_training
 from tests.toy_training import make_context, mlp, toy_recipe, weights
 

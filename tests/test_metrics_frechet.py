@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import linalg
 
-from i2i_cli.errors import UsageError
+from i2i_cli.base.errors import UsageError
 from i2i_cli.metrics.frechet import (
     FeatureStats,
     FrechetError,

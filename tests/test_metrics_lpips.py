@@ -166,7 +166,7 @@ def test_cityscapes_protocol_pairs_colour_map_translations_with_photos(
 
 
 def test_written_targets_are_the_halves_resized_like_the_reference_data(tmp_path: Path) -> None:
-    from i2i_cli.image_fit import fit_to_size
+    from i2i_cli.io.image_fit import fit_to_size
     from i2i_cli.metrics.targets import target_items, write_targets
 
     shoes = side_by_side(tmp_path / "data" / "val", 2, seed=3)

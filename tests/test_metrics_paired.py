@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner, Result
 
-from i2i_cli.app import app
+from i2i_cli.cli.app import app
 from i2i_cli.metrics import paired
 from i2i_cli.metrics.miou import Confusion, cityscapes_train_ids
 

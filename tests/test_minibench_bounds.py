@@ -33,7 +33,7 @@ from minidomains import write_domains  # noqa: E402
 from minimeasure import content_error, measure_folder, target_rate  # noqa: E402
 from minimethods import METHODS, QUICK, method_settings, verified_models  # noqa: E402
 
-from i2i_cli.settings import to_toml  # noqa: E402
+from i2i_cli.api.settings import to_toml  # noqa: E402
 
 SOURCES = 8
 """Held-out discs translated per method."""

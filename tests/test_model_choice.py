@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from i2i_cli.base.errors import UsageError
 from i2i_cli.diffusion.denoiser import DiscreteProcess, ModelOutput, ModelSpec, SigmaProcess
 from i2i_cli.diffusion.gaussian import eps_of, x0_from_eps, x0_of
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.errors import UsageError
-from i2i_cli.model_choice import BackboneChoice, load_for_run, schedule_for, spec_for
+from i2i_cli.run.model_choice import BackboneChoice, load_for_run, schedule_for, spec_for
 
 
 def test_methods_read_the_process_from_the_backbone_preset() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from i2i_cli.noise import PerItemNoise, RecordedNoise, SeedNoise, item_seed
+from i2i_cli.diffusion.noise import PerItemNoise, RecordedNoise, SeedNoise, item_seed
 
 
 def draws(keys: list[str], seed: int = 0, count: int = 3) -> list[torch.Tensor]:

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from i2i_cli.diffusion.denoiser import ModelOutput
+from i2i_cli.diffusion.noise import GeneratorNoise, RecordedNoise
 from i2i_cli.diffusion.ode import (
     decode_ode,
     encode_ode,
@@ -20,7 +21,6 @@ from i2i_cli.diffusion.ode import (
     solver_schedule,
 )
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.noise import GeneratorNoise, RecordedNoise
 
 MU, S = 0.7, 0.3
 MU2, S2 = -0.4, 0.8

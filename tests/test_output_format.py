@@ -15,12 +15,12 @@ import pytest
 import torch
 from PIL import Image
 
-from i2i_cli.commands.resolve import task_presets
-from i2i_cli.data import ImageItem
-from i2i_cli.errors import UsageError
-from i2i_cli.outputs import check_apart, output_path, pending, to_uint8, write_image
-from i2i_cli.registry import Registry
-from i2i_cli.run_settings import TranslateRun
+from i2i_cli.api.registry import Registry
+from i2i_cli.base.errors import UsageError
+from i2i_cli.cli.commands.resolve import task_presets
+from i2i_cli.io.data import ImageItem
+from i2i_cli.io.outputs import check_apart, output_path, pending, to_uint8, write_image
+from i2i_cli.run.run_settings import TranslateRun
 from tests.conftest import run_i2i
 from tests.fixture_dists import use_dists
 from tests.tiny_models import manifest_env

@@ -1,4 +1,4 @@
-"""i2i_cli.outputs (and .atomic): output paths, resume, atomic writes, grids; one promise each."""
+"""i2i_cli.io.outputs (and base.atomic): output paths, resume, atomic writes, grids; one each."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 import torch
 from PIL import Image
 
-from i2i_cli import atomic
-from i2i_cli.atomic import write_atomic_text
-from i2i_cli.data import ImageItem, find_images
-from i2i_cli.errors import I2IError, UsageError
-from i2i_cli.outputs import image_grid, output_path, pending, to_uint8, write_image
+from i2i_cli.base import atomic
+from i2i_cli.base.atomic import write_atomic_text
+from i2i_cli.base.errors import I2IError, UsageError
+from i2i_cli.io.data import ImageItem, find_images
+from i2i_cli.io.outputs import image_grid, output_path, pending, to_uint8, write_image
 from tests.image_files import rgb, save
 
 
@@ -163,7 +163,7 @@ def test_grid_layout() -> None:
 
 def test_truncate_is_guided_diffusions_uint8_conversion() -> None:
     """``((x + 1) * 127.5).clamp(0, 255).to(uint8)`` (DDIB's imagenet_translation.py)."""
-    from i2i_cli.outputs import to_uint8
+    from i2i_cli.io.outputs import to_uint8
 
     x = torch.tensor([[[-1.0, -0.999, 0.0, 0.5, 0.999, 1.0, 2.0, float("nan")]]])
     assert to_uint8(x, "truncate").tolist() == [[[0, 0, 127, 191, 254, 255, 255, 0]]]

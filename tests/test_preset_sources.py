@@ -25,14 +25,14 @@ from typing import Any
 
 import pytest
 
-from i2i_cli.backbones import backbone_settings
+from i2i_cli.api.registry import Registry
+from i2i_cli.api.settings import dump_settings
 from i2i_cli.checkpoints.index import shipped_manifests
 from i2i_cli.checkpoints.manifest import read_manifest
-from i2i_cli.commands.capability import SAMPLE, TRAIN, TRANSLATE
-from i2i_cli.commands.resolve import resolve
-from i2i_cli.energy_terms import validate_energy_settings
-from i2i_cli.registry import Registry
-from i2i_cli.settings import dump_settings
+from i2i_cli.cli.commands.capability import SAMPLE, TRAIN, TRANSLATE
+from i2i_cli.cli.commands.resolve import resolve
+from i2i_cli.networks.backbones import backbone_settings
+from i2i_cli.run.energy_terms import validate_energy_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESET_GLOBS = (

@@ -7,7 +7,7 @@ from itertools import pairwise
 
 from rich.console import Console
 
-from i2i_cli.progress import RunProgress, no_step
+from i2i_cli.run.progress import RunProgress, no_step
 
 
 def test_disabled_progress_draws_nothing_but_still_counts() -> None:

@@ -10,11 +10,11 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from i2i_cli.app import app
-from i2i_cli.errors import PluginError
-from i2i_cli.plugin import FunctionRef, Method
-from i2i_cli.registry import Registry
-from i2i_cli.settings import Settings
+from i2i_cli.api.plugin import FunctionRef, Method
+from i2i_cli.api.registry import Registry
+from i2i_cli.api.settings import Settings
+from i2i_cli.base.errors import PluginError
+from i2i_cli.cli.app import app
 from tests.conftest import DISTS, run_i2i
 from tests.fixture_dists import use_dists
 
@@ -144,9 +144,9 @@ def test_descriptors_hold_functions_themselves_too() -> None:
     ("reference", "reason"),
     [
         ("i2i_nowhere.plugin:translate", "ModuleNotFoundError: No module named 'i2i_nowhere'"),
-        ("i2i_cli.plugin:nothing", "AttributeError"),
-        ("i2i_cli.plugin", "is not a 'module:function' reference"),
-        ("i2i_cli.plugin:FUNCTION", "is a mappingproxy, not a function"),
+        ("i2i_cli.api.plugin:nothing", "AttributeError"),
+        ("i2i_cli.api.plugin", "is not a 'module:function' reference"),
+        ("i2i_cli.api.plugin:FUNCTION", "is a mappingproxy, not a function"),
     ],
 )
 def test_a_bad_reference_is_one_line_naming_the_plugin_and_the_reference(

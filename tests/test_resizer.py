@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from i2i_cli.resizer import LowPassFilter, low_pass, resize_matrix
+from i2i_cli.io.resizer import LowPassFilter, low_pass, resize_matrix
 
 
 @pytest.mark.parametrize("kernel", ["linear", "cubic"])

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from pydantic import Field
 
-from i2i_cli.run_record import (
+from i2i_cli.api.settings import Settings, to_toml
+from i2i_cli.io.run_record import (
     KEEPS_OUTPUTS,
     RUN_RECORD,
     describe,
@@ -15,7 +16,6 @@ from i2i_cli.run_record import (
     record_differences,
     shaping_settings,
 )
-from i2i_cli.settings import Settings, to_toml
 
 
 class Example(Settings):

@@ -13,8 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from i2i_cli.errors import UsageError
-from i2i_cli.runtime import DistInfo, Runtime, create_runtime, pick_device
+from i2i_cli.base.errors import UsageError
+from i2i_cli.run.runtime import DistInfo, Runtime, create_runtime, pick_device
 from tests.conftest import run_i2i
 from tests.fixture_dists import use_dists
 
@@ -67,8 +67,8 @@ def free_port() -> int:
 
 WORKER = """
 import sys, torch
-from i2i_cli.runtime import create_runtime, shutdown_runtime
-from i2i_cli.noise import PerItemNoise
+from i2i_cli.run.runtime import create_runtime, shutdown_runtime
+from i2i_cli.diffusion.noise import PerItemNoise
 runtime = create_runtime("cpu")
 assert runtime.dist.world_size == 2, runtime.dist
 total = runtime.all_reduce_sum(torch.tensor([runtime.dist.rank + 1.0]))
@@ -104,7 +104,7 @@ def test_two_process_gloo_job_reduces_gathers_and_draws_the_same_noise(tmp_path:
     for proc in procs:
         _, err = proc.communicate()
         assert proc.returncode == 0, err
-    from i2i_cli.noise import PerItemNoise
+    from i2i_cli.diffusion.noise import PerItemNoise
 
     merged = {**torch.load(tmp_path / "rank0.pt"), **torch.load(tmp_path / "rank1.pt")}
     single = PerItemNoise(7, ["a", "b", "c"]).randn((3, 5))

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from i2i_cli.errors import I2IError
+from i2i_cli.base.errors import I2IError
 from i2i_cli.weights.safe_pickle import (
     Refusal,
     StandIn,

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from i2i_cli.app import app
-from i2i_cli.backbones import load_backbone
+from i2i_cli.cli.app import app
+from i2i_cli.networks.backbones import load_backbone
 
 TINY_UNET = {
     "image_size": 16,

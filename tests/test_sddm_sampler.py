@@ -9,9 +9,9 @@ import torch
 from i2i_adm.build import build_unet
 from i2i_adm.settings import AdmUNetSettings
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
+from i2i_cli.diffusion.guidance import WeightedEnergy
+from i2i_cli.diffusion.noise import PerItemNoise
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.guidance import WeightedEnergy
-from i2i_cli.noise import PerItemNoise
 from i2i_sddm.blocks import block_moments
 from i2i_sddm.energy import vgg_adain_energy
 from i2i_sddm.manifold import Moments, diffused_moments, frank_wolfe_min_norm, split_on_manifold

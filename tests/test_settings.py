@@ -9,9 +9,9 @@ import pytest
 from pydantic import Field
 from typer.testing import CliRunner
 
-from i2i_cli.app import app
-from i2i_cli.errors import UsageError
-from i2i_cli.settings import Settings, parse_assignment, to_toml, validate
+from i2i_cli.api.settings import Settings, parse_assignment, to_toml, validate
+from i2i_cli.base.errors import UsageError
+from i2i_cli.cli.app import app
 from tests.fixture_dists import use_dists
 
 if sys.version_info >= (3, 11):
@@ -164,7 +164,7 @@ def test_unknown_keys_of_one_table_list_the_known_settings_once() -> None:
     """Issue 29: a run.toml given as --config once printed the known-settings list ten times."""
     from pydantic import Field
 
-    from i2i_cli.settings import Settings, validate
+    from i2i_cli.api.settings import Settings, validate
 
     class Few(Settings):
         steps: int = Field(1, description="Steps.")

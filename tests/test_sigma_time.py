@@ -16,10 +16,10 @@ import math
 import pytest
 import torch
 
-from i2i_cli.backbones import load_backbone
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelOutput
 from i2i_cli.diffusion.gaussian import eps_of
 from i2i_cli.diffusion.karras import karras_sigmas, sample_heun
+from i2i_cli.diffusion.noise import GeneratorNoise
 from i2i_cli.diffusion.ode import decode_ode, encode_ode, solver_schedule
 from i2i_cli.diffusion.samplers import sample_ddim
 from i2i_cli.diffusion.schedule import DiscreteSchedule
@@ -31,7 +31,7 @@ from i2i_cli.diffusion.sigma_time import (
     sigma_to_t,
     t_to_sigma,
 )
-from i2i_cli.noise import GeneratorNoise
+from i2i_cli.networks.backbones import load_backbone
 from tests.analytic_gaussian import (
     LINEAR,
     MU,

@@ -7,8 +7,8 @@ import torch
 
 import i2i_adm.energies as adm_energies
 from i2i_adm.energies import classifier_energy
-from i2i_cli.errors import UsageError
-from i2i_cli.guidance import GuidanceState
+from i2i_cli.base.errors import UsageError
+from i2i_cli.diffusion.guidance import GuidanceState
 from i2i_dg.edm_gpp import BOOST_CHURN, BOOST_NOISE, boosted_churn
 
 

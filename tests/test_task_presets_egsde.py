@@ -22,11 +22,11 @@ import pytest
 import torch
 
 import i2i_egsde.translate
-from i2i_cli.backbones import backbone_settings
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser
+from i2i_cli.diffusion.noise import RecordedNoise
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.energy_terms import EnergyTerm, validate_energy_settings
-from i2i_cli.noise import RecordedNoise
+from i2i_cli.networks.backbones import backbone_settings
+from i2i_cli.run.energy_terms import EnergyTerm, validate_energy_settings
 from i2i_egsde.energy_guided_sde import sample_egsde
 from tests.parity.test_egsde import score_model
 from tests.preset_runs import (

@@ -26,11 +26,11 @@ import pytest
 import torch
 
 import i2i_sddm.translate
-from i2i_cli.backbones import backbone_settings
+from i2i_cli.diffusion.guidance import WeightedEnergy
+from i2i_cli.diffusion.noise import RecordedNoise
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.energy_terms import EnergyTerm, validate_energy_settings
-from i2i_cli.guidance import WeightedEnergy
-from i2i_cli.noise import RecordedNoise
+from i2i_cli.networks.backbones import backbone_settings
+from i2i_cli.run.energy_terms import EnergyTerm, validate_energy_settings
 from i2i_sddm.energy import vgg_adain_energy
 from i2i_sddm.score_decomposition import ManifoldGuidance, sample_sddm
 from tests.parity.test_egsde import score_model

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from i2i_cli import threads
-from i2i_cli.threads import (
+from i2i_cli.run import threads
+from i2i_cli.run.threads import (
     ENVIRONMENT,
     Stopped,
     choose_threads,

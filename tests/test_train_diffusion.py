@@ -13,12 +13,12 @@ import pytest
 import torch
 from PIL import Image
 
-from i2i_cli.data import ImageItem
+from i2i_cli.api.settings import read_toml, to_toml
+from i2i_cli.base.errors import UsageError
 from i2i_cli.diffusion.denoiser import ModelOutput
 from i2i_cli.diffusion.gaussian import q_sample
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.errors import UsageError
-from i2i_cli.settings import read_toml, to_toml
+from i2i_cli.io.data import ImageItem
 from i2i_diffusion.losses import (
     diffusion_loss_terms,
     discretized_gaussian_log_likelihood,

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from i2i_cli.errors import UsageError
+from i2i_cli.base.errors import UsageError
 from i2i_cli.training import EpochSampler, run_training, update_ema
 from tests.conftest import DISTS, run_torchrun
 from tests.toy_training import make_context, metrics, mlp, toy_recipe, train, weights

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from i2i_cli.errors import I2IError, UsageError
+from i2i_cli.base.errors import I2IError, UsageError
 from i2i_cli.training import run_training
 from tests.conftest import DISTS
 from tests.toy_training import (

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from i2i_cli.app import app
+from i2i_cli.cli.app import app
 from tests.conftest import run_i2i
 from tests.fixture_dists import use_dists
 
@@ -163,7 +163,7 @@ def test_corrupt_image_is_reported_and_skipped_and_strict_stops(
     assert strict.exit_code != 0
     assert "bad.png" in strict.stderr
     assert "Traceback" not in strict.output
-    assert (strict_out / "run.toml").is_file()
+    assert not strict_out.exists()  # stopped at its first image: no folder of only run.toml
 
 
 def test_missing_input_is_one_line_error(cli: CliRunner, tmp_path: Path) -> None:
@@ -238,12 +238,12 @@ def test_item_translator_gets_each_rows_item_and_the_filter_leaves_items_out(
     """``translate_image_items``: row b's item, ``accept`` reasons, ``fit`` (DDIB's needs)."""
     import torch
 
-    from i2i_cli.context import open_context
-    from i2i_cli.data import ImageItem, read_image
-    from i2i_cli.noise import NoiseSource
-    from i2i_cli.pipeline import translate_image_items
-    from i2i_cli.progress import StepCallback
-    from i2i_cli.run_settings import TranslateRun
+    from i2i_cli.diffusion.noise import NoiseSource
+    from i2i_cli.io.data import ImageItem, read_image
+    from i2i_cli.run.context import open_context
+    from i2i_cli.run.pipeline import translate_image_items
+    from i2i_cli.run.progress import StepCallback
+    from i2i_cli.run.run_settings import TranslateRun
 
     make_images(tmp_path / "in", 4)
     out = tmp_path / "out"
@@ -276,12 +276,12 @@ def test_sampling_takes_a_methods_own_items_and_noise_factory(tmp_path: Path) ->
     from the noise source the factory gives its batch."""
     import torch
 
-    from i2i_cli.context import open_context
-    from i2i_cli.data import ImageItem
-    from i2i_cli.noise import NoiseSource, SeedNoise
-    from i2i_cli.pipeline import sample_images
-    from i2i_cli.progress import StepCallback
-    from i2i_cli.run_settings import SampleRun
+    from i2i_cli.diffusion.noise import NoiseSource, SeedNoise
+    from i2i_cli.io.data import ImageItem
+    from i2i_cli.run.context import open_context
+    from i2i_cli.run.pipeline import sample_images
+    from i2i_cli.run.progress import StepCallback
+    from i2i_cli.run.run_settings import SampleRun
 
     drawn: dict[int, torch.Tensor] = {}
 

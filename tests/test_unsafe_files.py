@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from i2i_cli.errors import I2IError
+from i2i_cli.base.errors import I2IError
 from i2i_cli.metrics.detector_files import DetectorFileError, read_detector_pickle
 from i2i_cli.weights.arrays import array_error_reason, read_npz_arrays
 from i2i_cli.weights.loading import (

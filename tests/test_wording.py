@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from i2i_cli.energy_terms import parse_energy_text
-from i2i_cli.registry import Registry
-from i2i_cli.wording import counted, singular
+from i2i_cli.api.registry import Registry
+from i2i_cli.base.wording import counted, singular
+from i2i_cli.run.energy_terms import parse_energy_text
 from tests.robustness.run_helpers import make_images, translate
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import torch
 
-from i2i_cli.backbones import backbone_settings
+from i2i_cli.networks.backbones import backbone_settings
 from tests.conftest import run_i2i
 
 TINY_ADM_UNET: dict[str, Any] = {

@@ -17,10 +17,10 @@ import torch
 from rich.console import Console
 from torch import nn
 
-from i2i_cli.context import RunContext
-from i2i_cli.progress import RunProgress
-from i2i_cli.run_settings import TrainRun
-from i2i_cli.runtime import create_runtime
+from i2i_cli.run.context import RunContext
+from i2i_cli.run.progress import RunProgress
+from i2i_cli.run.run_settings import TrainRun
+from i2i_cli.run.runtime import create_runtime
 from i2i_cli.training import TrainingRecipe
 from tests.conftest import run_i2i
 

@@ -105,7 +105,7 @@ def plain(value: Any) -> Any:
 
 def value_text(value: Any) -> str:
     """A value as a TOML settings file writes it."""
-    from i2i_cli.settings import to_toml
+    from i2i_cli.api.settings import to_toml
 
     value = plain(value)
     if value == [] or value == {}:
@@ -138,7 +138,7 @@ def nested_model(annotation: Any) -> type[BaseModel] | None:
 
 def settings_rows(model: type[BaseModel], prefix: str = "") -> list[list[str]]:
     """One row per field of ``model`` (tables expanded to ``table.field``), with its flag."""
-    from i2i_cli.options import describe_range, flags_for
+    from i2i_cli.cli.options import describe_range, flags_for
 
     flags = {flag.field: flag.flag for flag in flags_for(model)} if not prefix else {}
     rows = []
@@ -167,7 +167,7 @@ def settings_table(model: type[BaseModel]) -> str:
 
 def load_plugin(path: str) -> Any:
     """The descriptor registered as ``KIND/NAME`` (e.g. ``methods/egsde``)."""
-    from i2i_cli.registry import Registry
+    from i2i_cli.api.registry import Registry
 
     kind, _, name = path.partition("/")
     registry = Registry.discover()
@@ -192,7 +192,7 @@ def first_comment(text: str) -> str:
 
 def preset_values(data: dict[str, Any], prefix: str = "") -> list[str]:
     """``key = value`` for each value a preset sets; a list of tables by its names."""
-    from i2i_cli.commands.resolve import RECORD_TABLE
+    from i2i_cli.cli.commands.resolve import RECORD_TABLE
 
     parts = []
     for key, value in data.items():
@@ -210,8 +210,8 @@ def preset_values(data: dict[str, Any], prefix: str = "") -> list[str]:
 
 def tasks_table(descriptor: Any) -> str:
     """The task presets of a plugin: name, what it is, what it sets."""
-    from i2i_cli.commands.resolve import task_presets
-    from i2i_cli.settings import parse_toml
+    from i2i_cli.api.settings import parse_toml
+    from i2i_cli.cli.commands.resolve import task_presets
 
     presets = task_presets(descriptor.presets)
     if not presets:
@@ -227,7 +227,7 @@ def tasks_table(descriptor: Any) -> str:
 
 def run_table(command: str) -> str:
     """The run options of one plugin command, from its run settings model."""
-    from i2i_cli.commands import capability as capabilities
+    from i2i_cli.cli.commands import capability as capabilities
 
     capability = getattr(capabilities, command.upper(), None)
     if not isinstance(capability, capabilities.Capability):
@@ -237,7 +237,7 @@ def run_table(command: str) -> str:
 
 def plugins_table() -> str:
     """Every registered plugin by kind: name, summary, distribution and entry point."""
-    from i2i_cli.registry import KINDS, Registry
+    from i2i_cli.api.registry import KINDS, Registry
 
     registry = Registry.discover()
     sections = []
@@ -289,7 +289,7 @@ def cli_reference() -> str:
     """Every ``i2i`` command with its usage and options, as the Typer app declares them."""
     import typer
 
-    from i2i_cli.app import app
+    from i2i_cli.cli.app import app
 
     root = typer.main.get_command(app)
     ctx = root.make_context("i2i", [], resilient_parsing=True)

@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from i2i_cli.base.errors import I2IError
 from i2i_cli.checkpoints.manifest import human_size
-from i2i_cli.errors import I2IError
 
 MAX_RATIO = 100
 """The most a member may inflate (declared size over compressed size): float weights compress

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from i2i_cli.atomic import write_atomic_text
+from i2i_cli.base.atomic import write_atomic_text
 from i2i_cli.checkpoints.downloads import CHUNK_BYTES
 from i2i_cli.checkpoints.manifest import Artifact, human_size
 

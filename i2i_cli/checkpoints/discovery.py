@@ -14,10 +14,10 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from i2i_cli.api.registry import Registry
+from i2i_cli.base.errors import PluginError, UsageError
 from i2i_cli.checkpoints.downloads import error_line
 from i2i_cli.checkpoints.manifest import Artifact, ManifestSource, read_manifest
-from i2i_cli.errors import PluginError, UsageError
-from i2i_cli.registry import Registry
 
 MANIFESTS_ENV = "I2I_MANIFESTS"
 """Environment variable listing extra manifest files (``os.pathsep``-separated)."""

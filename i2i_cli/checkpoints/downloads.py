@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from i2i_cli import __version__
-from i2i_cli.errors import RunError
+from i2i_cli.base.errors import RunError
 
 if TYPE_CHECKING:
     from i2i_cli.checkpoints.manifest import Source

@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from i2i_cli.atomic import write_atomic_text
+from i2i_cli.api.registry import Registry
+from i2i_cli.base.atomic import write_atomic_text
 from i2i_cli.checkpoints.discovery import PLUGIN_KIND, as_resource
 from i2i_cli.checkpoints.manifest import ManifestSource
-from i2i_cli.registry import Registry
 
 CORE_DISTRIBUTION = "i2i"
 """The distribution whose manifests (the core's and its first-party plugins') are indexed."""

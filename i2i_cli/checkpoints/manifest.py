@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from i2i_cli.errors import UsageError
-from i2i_cli.settings import parse_toml
+from i2i_cli.api.settings import parse_toml
+from i2i_cli.base.errors import UsageError
 
 MANIFEST_FILE = "checkpoints.toml"
 """The file name of a package's manifest."""

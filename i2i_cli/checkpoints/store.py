@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from i2i_cli.base.errors import UsageError
+from i2i_cli.base.paths import require_file
 from i2i_cli.checkpoints.cache import (
     VERIFIED_FILE,
     ArtifactStatus,
@@ -39,8 +41,6 @@ from i2i_cli.checkpoints.downloads import (
     one_line,
 )
 from i2i_cli.checkpoints.manifest import PARTIAL_SUFFIX, Artifact, ManifestSource, Source
-from i2i_cli.errors import UsageError
-from i2i_cli.paths import require_file
 
 if TYPE_CHECKING:
     from i2i_cli.checkpoints.structure import ContentCheck

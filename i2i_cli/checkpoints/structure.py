@@ -5,7 +5,7 @@ backbone's reader and hold exactly the tensors, by key and shape, that the backb
 those settings; the expected shapes come from building the network on the ``meta`` device, so no
 weights are allocated. An ``.npz`` must hold plain arrays (those ``arrays`` names, at least);
 any other torch file must load safely and hold tensors. Backbones are reached only through the
-registry (``i2i_cli.backbones``), so the check works for every plugin's artifacts.
+registry (``i2i_cli.networks.backbones``), so the check works for every plugin's artifacts.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from i2i_cli.errors import I2IError
+from i2i_cli.base.errors import I2IError
 from i2i_cli.weights.state_dicts import shape_problems
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def expected_shapes(
     """Key -> shape of the state dict ``backbone`` builds with these settings (meta device)."""
     import torch
 
-    from i2i_cli.backbones import backbone_settings
+    from i2i_cli.networks.backbones import backbone_settings
 
     descriptor, settings = backbone_settings(backbone, preset, overrides)
     with torch.device("meta"):
@@ -78,11 +78,11 @@ def expected_shapes(
 
 def file_contents(backbone: str, path: Path) -> tuple[dict[str, tuple[int, ...]], Any]:
     """Key -> shape of the tensors in ``path``, read as ``backbone`` reads its weights, and
-    what the file records of its network (``i2i_cli.backbones.Record``, or None).
+    what the file records of its network (``i2i_cli.networks.backbones.Record``, or None).
 
     Torch zip archives are memory-mapped, not read. Unsafe or unreadable -> I2IError.
     """
-    from i2i_cli.backbones import backbone_descriptor, read_weights
+    from i2i_cli.networks.backbones import backbone_descriptor, read_weights
 
     state, record = read_weights(backbone_descriptor(backbone), backbone, path, mmap=True)
     return {key: tuple(value.shape) for key, value in state.items()}, record
@@ -94,7 +94,7 @@ def check_network(artifact: Artifact, path: Path) -> ContentCheck:
     A file that records its network must agree with the artifact's preset, and its tensors
     must fit what it records; the check then names the record (``records EDMPrecond(...)``).
     """
-    from i2i_cli.backbones import backbone_settings
+    from i2i_cli.networks.backbones import backbone_settings
 
     assert artifact.backbone is not None
     label = network_label(artifact)

@@ -12,7 +12,7 @@ operation (dg.md §3), so a replay of EDM's recorded ``randn_like`` stream repro
 - the state keeps the dtype of ``x`` (EDM passes float64), denoiser outputs are cast to it;
 - a grid entry and each churned level go through the network's ``round_sigma`` when given.
 
-Guidance by energies (``i2i_cli.guidance``) shifts the denoised estimate,
+Guidance by energies (``i2i_cli.diffusion.guidance``) shifts the denoised estimate,
 ``D' = D - sigma^2 grad E(x)``, i.e. the score ``(D - x)/sigma^2`` by ``-grad E`` and the ODE
 derivative ``d = (x - D')/sigma`` by ``+sigma grad E`` (DG's ``d += w g / t_hat`` with
 ``E = -log d/(1-d)``, dg.md §4).
@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING
 import torch
 
 from i2i_cli.diffusion.denoiser import SigmaDenoiser
-from i2i_cli.guidance import GuidanceState, WeightedEnergy, energy_gradient
-from i2i_cli.noise import NoiseSource
-from i2i_cli.progress import StepCallback, no_step
+from i2i_cli.diffusion.guidance import GuidanceState, WeightedEnergy, energy_gradient
+from i2i_cli.diffusion.noise import NoiseSource
+from i2i_cli.diffusion.steps import StepCallback, no_step
 
 RoundSigma = Callable[[torch.Tensor], torch.Tensor]
 """A network's ``round_sigma``: the noise level it can represent nearest to each sigma (EDM's

@@ -24,11 +24,11 @@ import torch
 
 from i2i_cli.diffusion.denoiser import Denoiser
 from i2i_cli.diffusion.gaussian import p_mean_variance
+from i2i_cli.diffusion.guidance import WeightedEnergy
+from i2i_cli.diffusion.noise import NoiseSource
 from i2i_cli.diffusion.samplers import encode_ddim, guided_x0, sample_ddim, step_state
 from i2i_cli.diffusion.schedule import DiscreteSchedule, ScheduleTables
-from i2i_cli.guidance import WeightedEnergy
-from i2i_cli.noise import NoiseSource
-from i2i_cli.progress import StepCallback, no_step
+from i2i_cli.diffusion.steps import StepCallback, no_step
 
 OdeSolver = Literal["ddim", "dpmpp2m"]
 SOLVERS: tuple[str, ...] = ("ddim", "dpmpp2m")

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from i2i_cli.settings import Settings
+from i2i_cli.api.settings import Settings
 
 
 class DiscreteProcessSettings(Settings):

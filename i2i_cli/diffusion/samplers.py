@@ -3,7 +3,7 @@
 Every random draw goes through the injected ``NoiseSource``; nothing here owns an RNG. A step
 takes the respaced step index ``t`` of each item; networks and energies receive the original
 timestep ``tables.timestep_map[t]`` (guided-diffusion's SpacedDiffusion, adm.md §3.4). Guidance
-is a list of energies (``i2i_cli.guidance``): the ancestral step shifts its mean by
+is a list of energies (``i2i_cli.diffusion.guidance``): the ancestral step shifts its mean by
 ``-Sigma grad E`` (guided-diffusion's ``condition_mean``), the DDIM step its eps by
 ``+sqrt(1 - abar) grad E`` (``condition_score``). Each loop's callback receives ``x``, ``i``,
 ``total``, ``t`` (the respaced step) and ``denoised`` (the x_0 estimate).
@@ -25,10 +25,10 @@ from i2i_cli.diffusion.gaussian import (
     p_mean_variance,
     x0_from_eps,
 )
+from i2i_cli.diffusion.guidance import GuidanceState, WeightedEnergy, energy_gradient
+from i2i_cli.diffusion.noise import NoiseSource
 from i2i_cli.diffusion.schedule import DiscreteSchedule, ScheduleTables, at
-from i2i_cli.guidance import GuidanceState, WeightedEnergy, energy_gradient
-from i2i_cli.noise import NoiseSource
-from i2i_cli.progress import StepCallback, no_step
+from i2i_cli.diffusion.steps import StepCallback, no_step
 
 
 class StepResult(NamedTuple):

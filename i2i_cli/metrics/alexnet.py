@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from i2i_cli.errors import I2IError
+from i2i_cli.base.errors import I2IError
 
 CHANNELS = (64, 192, 384, 256, 256)
 """Channels of the five taps (conv1..conv5 after their ReLU)."""

@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import torch
 
-from i2i_cli.errors import I2IError
+from i2i_cli.base.errors import I2IError
 from i2i_cli.weights.file_kind import file_fault
 from i2i_cli.weights.loading import (
     error_reason,

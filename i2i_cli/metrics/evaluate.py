@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from i2i_cli.errors import PluginError
+from i2i_cli.base.errors import PluginError
 from i2i_cli.metrics.frechet import frechet_distance
 from i2i_cli.metrics.images import format_census, images_in
 from i2i_cli.metrics.record import file_sha256, package_versions, result_header
@@ -32,7 +32,7 @@ from i2i_cli.metrics.sources import (
 from i2i_cli.metrics.statsfile import ReferenceStats, write_stats
 
 if TYPE_CHECKING:
-    from i2i_cli.context import RunContext
+    from i2i_cli.run.context import RunContext
 
 STATS_FILE = "stats.npz"
 TARGETS_FOLDER = "targets"

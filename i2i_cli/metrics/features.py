@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from i2i_cli.data import ImageItem
+from i2i_cli.io.data import ImageItem
 from i2i_cli.metrics.detectors import Detector
 from i2i_cli.metrics.frechet import FeatureStats
 from i2i_cli.metrics.images import SizeCensus, egsde_celebahq_resize, uint8_batches
 
 if TYPE_CHECKING:
-    from i2i_cli.progress import RunProgress
-    from i2i_cli.runtime import Runtime
+    from i2i_cli.run.progress import RunProgress
+    from i2i_cli.run.runtime import Runtime
 
 
 @dataclass

@@ -17,7 +17,7 @@ import numpy as np
 from scipy import linalg
 from scipy.linalg import lapack
 
-from i2i_cli.errors import UsageError
+from i2i_cli.base.errors import UsageError
 
 SINGULAR_OFFSET = 1e-6
 """Added to both covariance diagonals when sqrtm of their product is not finite (pytorch-fid)."""

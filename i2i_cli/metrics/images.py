@@ -17,12 +17,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from i2i_cli import image_fit
-from i2i_cli.data import ImageItem, SkipCallback, UnreadableImageError, find_images, read_each
-from i2i_cli.errors import UsageError
-from i2i_cli.outputs import GRID_FILE
-from i2i_cli.paths import require_existing
-from i2i_cli.run_record import RUN_RECORD
+from i2i_cli.base.errors import UsageError
+from i2i_cli.base.paths import require_existing
+from i2i_cli.io import image_fit
+from i2i_cli.io.data import ImageItem, SkipCallback, UnreadableImageError, find_images, read_each
+from i2i_cli.io.outputs import GRID_FILE
+from i2i_cli.io.run_record import RUN_RECORD
 
 PilTransform = Callable[[Image.Image], Image.Image]
 

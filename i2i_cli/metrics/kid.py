@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from i2i_cli.errors import UsageError
+from i2i_cli.base.errors import UsageError
 
 SUBSETS = 100
 SUBSET_SIZE = 1000

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from i2i_cli.errors import I2IError
+from i2i_cli.base.errors import I2IError
 from i2i_cli.metrics.alexnet import CHANNELS, AlexNetFeatures, trunk_state_dict
 
 SHIFT = (-0.030, -0.088, -0.188)
@@ -114,7 +114,7 @@ def lpips_from_states(
     heads_origin: str = "the LPIPS heads",
 ) -> LPIPS:
     """An LPIPS network in eval mode, loaded strictly from a trunk and a heads state dict."""
-    from i2i_cli.backbones import load_state_dict_strictly
+    from i2i_cli.networks.backbones import load_state_dict_strictly
 
     network = LPIPS()
     load_state_dict_strictly(network.trunk, trunk_state_dict(trunk, trunk_origin), trunk_origin)

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from i2i_cli.data import ImageItem, UnreadableImageError
-from i2i_cli.errors import UsageError
+from i2i_cli.base.errors import UsageError
+from i2i_cli.io.data import ImageItem, UnreadableImageError
 from i2i_cli.metrics.images import images_in, to_unit
 from i2i_cli.metrics.lpips import LPIPS, lpips_from_states
 from i2i_cli.metrics.paired_eval import PairScores
@@ -24,8 +24,8 @@ from i2i_cli.metrics.settings import LpipsSettings
 from i2i_cli.metrics.targets import read_image, read_target, rekeyed_images, target_items
 
 if TYPE_CHECKING:
-    from i2i_cli.context import RunContext
     from i2i_cli.metrics.sources import Warnings
+    from i2i_cli.run.context import RunContext
 
 Pair = tuple[ImageItem, ImageItem]
 
@@ -56,8 +56,8 @@ def open_lpips(settings: LpipsSettings, ctx: RunContext) -> tuple[LPIPS, dict[st
 
     Both files are checked first, so missing ones are one line naming every download.
     """
-    from i2i_cli.backbones import state_dict_from
-    from i2i_cli.model_choice import checkpoint_path, require_checkpoints
+    from i2i_cli.networks.backbones import state_dict_from
+    from i2i_cli.run.model_choice import checkpoint_path, require_checkpoints
     from i2i_cli.weights.loading import load_checkpoint
 
     require_checkpoints(ctx, [settings.trunk, settings.heads])

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from i2i_cli.data import ImageItem, UnreadableImageError
-from i2i_cli.errors import UsageError
+from i2i_cli.base.errors import UsageError
+from i2i_cli.io.data import ImageItem, UnreadableImageError
 from i2i_cli.metrics import paired
 from i2i_cli.metrics.images import PilTransform, decode_rgb, resize_shorter_side, to_unit
 

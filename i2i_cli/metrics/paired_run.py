@@ -9,17 +9,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from i2i_cli.errors import UsageError
-from i2i_cli.image_fit import fit_to_size
-from i2i_cli.input_record import PreparedInputs, read_prepared_inputs
+from i2i_cli.base.errors import UsageError
+from i2i_cli.io.image_fit import fit_to_size
+from i2i_cli.io.input_record import PreparedInputs, read_prepared_inputs
 from i2i_cli.metrics.images import PilTransform, format_census, images_in, pair_by_key
 from i2i_cli.metrics.miou import Confusion, cityscapes_train_ids
 from i2i_cli.metrics.paired_eval import PairScores, score_pairs
 from i2i_cli.metrics.settings import MiouSettings, PairedSettings
 
 if TYPE_CHECKING:
-    from i2i_cli.context import RunContext
     from i2i_cli.metrics.sources import Warnings
+    from i2i_cli.run.context import RunContext
 
 _LISTED = 3
 

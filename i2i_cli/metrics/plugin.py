@@ -6,8 +6,8 @@ listing the commands and ``--help`` stay fast.
 
 from __future__ import annotations
 
+from i2i_cli.api.plugin import Metric
 from i2i_cli.metrics import settings as metric
-from i2i_cli.plugin import Metric
 
 PROTOCOLS = "i2i_cli.metrics.protocols"
 """Package of the task protocols ``i2i evaluate all --task <name>`` starts from."""

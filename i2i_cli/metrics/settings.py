@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from i2i_cli.settings import Settings
+from i2i_cli.api.settings import Settings
 
 Backend = Literal["pytorch-fid", "nvidia"]
 Transform = Literal["none", "egsde-celebahq"]

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from i2i_cli.errors import UsageError
+from i2i_cli.base.errors import UsageError
+from i2i_cli.base.paths import require_existing, unreachable
 from i2i_cli.metrics.detectors import DEFAULT_ARTIFACT, Detector, load_detector
 from i2i_cli.metrics.features import Extraction, extract
 from i2i_cli.metrics.images import images_in
@@ -19,10 +20,9 @@ from i2i_cli.metrics.inception import FEATURE_DIM
 from i2i_cli.metrics.record import file_sha256
 from i2i_cli.metrics.settings import DetectorSettings
 from i2i_cli.metrics.statsfile import ReferenceStats, read_stats, stats_digest
-from i2i_cli.paths import require_existing, unreachable
 
 if TYPE_CHECKING:
-    from i2i_cli.context import RunContext
+    from i2i_cli.run.context import RunContext
 
 CHECKPOINT_PREFIX = "checkpoint:"
 FID_HELPER_FILE = "default_1.pt"

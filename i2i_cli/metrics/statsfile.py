@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from i2i_cli.errors import UsageError
-from i2i_cli.paths import require_file
+from i2i_cli.base.errors import UsageError
+from i2i_cli.base.paths import require_file
 from i2i_cli.weights.arrays import array_error_reason
 
 
@@ -82,7 +82,7 @@ def read_stats(path: Path) -> ReferenceStats:
 
 def write_stats(path: Path, stats: ReferenceStats) -> None:
     """Write ``stats`` as an uncompressed ``.npz`` (EDM's layout), atomically."""
-    from i2i_cli.atomic import write_atomic_bytes
+    from i2i_cli.base.atomic import write_atomic_bytes
 
     arrays: dict[str, np.ndarray] = {"mu": stats.mu, "sigma": stats.sigma}
     if stats.features is not None:

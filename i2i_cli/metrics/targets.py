@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from i2i_cli.data import ImageItem, UnreadableImageError, find_images
-from i2i_cli.errors import UsageError
-from i2i_cli.image_fit import fit_to_size
+from i2i_cli.base.errors import UsageError
+from i2i_cli.base.paths import require_folder
+from i2i_cli.io.data import ImageItem, UnreadableImageError, find_images
+from i2i_cli.io.image_fit import fit_to_size
 from i2i_cli.metrics.images import decode_rgb
-from i2i_cli.paths import require_folder
 
 CITYSCAPES_SUFFIXES = ("_gtFine_color", "_leftImg8bit")
 """Suffixes of Cityscapes colour maps (sources) and photos (targets), dropped when pairing."""

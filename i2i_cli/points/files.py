@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from i2i_cli.atomic import write_atomic_bytes
-from i2i_cli.errors import UsageError
-from i2i_cli.paths import require_file
+from i2i_cli.base.atomic import write_atomic_bytes
+from i2i_cli.base.errors import UsageError
+from i2i_cli.base.paths import require_file
 from i2i_cli.points.metrics import sliced_wasserstein
 from i2i_cli.points.support import PRECISION_QUANTILE, SupportScores
 from i2i_cli.points.synthetic_data import SyntheticTask, seeded_rng, synthetic_array

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from i2i_cli.atomic import write_atomic_bytes
+from i2i_cli.base.atomic import write_atomic_bytes
 
 EXTENT = 3.0
 PANEL = 320

@@ -15,20 +15,20 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from i2i_cli.errors import I2IError, UsageError
-from i2i_cli.noise import GeneratorNoise
+from i2i_cli.base.errors import I2IError, UsageError
+from i2i_cli.base.wording import counted
+from i2i_cli.diffusion.noise import GeneratorNoise
 from i2i_cli.points.files import data_distance, save_points, support_fields, support_line
 from i2i_cli.points.plots import scatter_figure
 from i2i_cli.points.support import support_scores
 from i2i_cli.points.synthetic_data import synthetic_task
-from i2i_cli.progress import StepCallback
-from i2i_cli.seed_sampling import SigmaNet, sigma_grid
-from i2i_cli.wording import counted
+from i2i_cli.run.progress import StepCallback
+from i2i_cli.run.seed_sampling import SigmaNet, sigma_grid
 
 if TYPE_CHECKING:
-    from i2i_cli.context import RunContext
-    from i2i_cli.karras_choice import KarrasChoice
-    from i2i_cli.seeds import SeedOutput
+    from i2i_cli.run.context import RunContext
+    from i2i_cli.run.karras_choice import KarrasChoice
+    from i2i_cli.run.seeds import SeedOutput
 
 PointSampler = Callable[[torch.Tensor, torch.Tensor, GeneratorNoise, StepCallback], torch.Tensor]
 """``sampler(x, sigmas, noise, callback)``: a method's sampler from ``x`` at ``sigmas[0]``."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from i2i_cli.errors import UsageError
+from i2i_cli.base.errors import UsageError
 
 if TYPE_CHECKING:
     import torch

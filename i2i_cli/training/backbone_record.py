@@ -2,8 +2,8 @@
 
 Every trainer whose settings choose a backbone (a ``BackboneChoice``) calls
 ``write_backbone_record`` after ``run_training``: the file names the backbone, its preset, its
-``[model]`` settings and the exported weights, so a method given ``--checkpoint <model.pt>``
-builds the trained network without retyping ``--set model.*`` (``i2i_cli.backbones`` reads it as
+``[model]`` settings and the exported weights, so a method given ``--checkpoint <model.pt>`` builds
+the trained network without retyping ``--set model.*`` (``i2i_cli.networks.backbones`` reads it as
 the file's record, ``trained_record``), and ``--config backbone.toml`` chooses it as well.
 """
 
@@ -12,16 +12,16 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING, Any
 
-from i2i_cli.atomic import write_atomic_text
-from i2i_cli.backbones import TRAINED_RECORD, backbone_settings
-from i2i_cli.settings import dump_settings, to_toml
+from i2i_cli.api.settings import dump_settings, to_toml
+from i2i_cli.base.atomic import write_atomic_text
+from i2i_cli.networks.backbones import TRAINED_RECORD, backbone_settings
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from i2i_cli.context import RunContext
-    from i2i_cli.model_choice import BackboneChoice
-    from i2i_cli.settings import Settings
+    from i2i_cli.api.settings import Settings
+    from i2i_cli.run.context import RunContext
+    from i2i_cli.run.model_choice import BackboneChoice
 
 
 def trained_network(choice: BackboneChoice, built: Settings) -> dict[str, Any]:

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from i2i_cli.backbones import load_backbone
-from i2i_cli.model_choice import load_for_run
-from i2i_cli.noise import item_seed
+from i2i_cli.diffusion.noise import item_seed
+from i2i_cli.networks.backbones import load_backbone
+from i2i_cli.run.model_choice import load_for_run
 
 if TYPE_CHECKING:
-    from i2i_cli.backbones import LoadedBackbone
-    from i2i_cli.context import RunContext
-    from i2i_cli.model_choice import BackboneChoice
+    from i2i_cli.networks.backbones import LoadedBackbone
+    from i2i_cli.run.context import RunContext
+    from i2i_cli.run.model_choice import BackboneChoice
 
 
 def initial_network(choice: BackboneChoice, ctx: RunContext, key: str) -> LoadedBackbone:

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from i2i_cli.atomic import write_atomic_text
-from i2i_cli.errors import RunError, UsageError
-from i2i_cli.memory import (
+from i2i_cli.base.atomic import write_atomic_text
+from i2i_cli.base.errors import RunError, UsageError
+from i2i_cli.run.memory import (
     available_bytes,
     first_items,
     leading_items,
@@ -35,8 +35,8 @@ from i2i_cli.training.state import (
 )
 
 if TYPE_CHECKING:
-    from i2i_cli.context import RunContext
-    from i2i_cli.runtime import Runtime
+    from i2i_cli.run.context import RunContext
+    from i2i_cli.run.runtime import Runtime
 
 CHECKPOINT = "checkpoint.pt"
 EXPORT = "model.pt"

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from i2i_cli.errors import UsageError
+from i2i_cli.base.errors import UsageError
 from i2i_cli.training.randomness import EpochSampler
 
 PREFETCH_PER_WORKER = 2

@@ -15,8 +15,8 @@ from functools import lru_cache
 
 import torch
 
-from i2i_cli.errors import UsageError
-from i2i_cli.noise import item_seed
+from i2i_cli.base.errors import UsageError
+from i2i_cli.diffusion.noise import item_seed
 
 
 def step_generator(seed: int, step: int, rank: int, device: torch.device) -> torch.Generator:

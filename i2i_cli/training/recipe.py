@@ -46,7 +46,7 @@ class TrainingRecipe:
     """Settings a resumed run may change (e.g. training longer)."""
     check_memory: bool = True
     """Before the first step, call the loss once more on two of its items to measure the memory a
-    step needs (``i2i_cli.memory``); a loss with side effects (tallies, logs) sets False."""
+    step needs (``i2i_cli.run.memory``); a loss with side effects (tallies, logs) sets False."""
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.checkpoint_every < 1 or self.log_every < 1:

@@ -18,9 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from i2i_cli.atomic import write_atomic_bytes
-from i2i_cli.errors import I2IError, UsageError
-from i2i_cli.run_record import change_text, changed_settings, describe
+from i2i_cli.base.atomic import write_atomic_bytes
+from i2i_cli.base.errors import I2IError, UsageError
+from i2i_cli.io.run_record import change_text, changed_settings, describe
 
 FORMAT = "i2i-training-checkpoint/1"
 SHOWN_CHANGES, SHOWN_WIDTH = 3, 24

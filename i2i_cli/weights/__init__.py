@@ -10,7 +10,7 @@ One module a job:
     state_dicts  a state dict against the one a network expects: missing, unexpected, reshaped
     bundled      ``package:<package>/<file>``: weights shipped in an installed package
 
-It may import only ``i2i_cli.errors``, ``i2i_cli.paths`` and ``i2i_cli.settings``: the backbone
-loader (``i2i_cli.backbones``) sits above it, and the artifact store (``i2i_cli.checkpoints``)
-above that. Neither torch nor safetensors is imported at module level.
+It may import only ``i2i_cli.base.errors``, ``i2i_cli.base.paths`` and ``i2i_cli.api.settings``: the
+backbone loader (``i2i_cli.networks.backbones``) sits above it, and the artifact store
+(``i2i_cli.checkpoints``) above that. Neither torch nor safetensors is imported at module level.
 """

@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from i2i_cli.errors import I2IError
+from i2i_cli.base.errors import I2IError
 from i2i_cli.weights.file_kind import file_fault
 from i2i_cli.weights.loading import error_reason
 

@@ -15,8 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from i2i_cli.errors import I2IError, UsageError
-from i2i_cli.settings import parse_toml
+from i2i_cli.api.settings import parse_toml
+from i2i_cli.base.errors import I2IError, UsageError
 
 PREFIX = "package:"
 MANIFEST = "manifest.toml"

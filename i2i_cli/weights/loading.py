@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from i2i_cli.errors import I2IError, UsageError
-from i2i_cli.paths import unreachable
+from i2i_cli.base.errors import I2IError, UsageError
+from i2i_cli.base.paths import unreachable
 from i2i_cli.weights.file_kind import FileFault, Source, file_fault
 
 SAFETENSORS_SUFFIX = ".safetensors"

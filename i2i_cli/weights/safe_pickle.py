@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
-from i2i_cli.errors import I2IError
-from i2i_cli.paths import unreachable
+from i2i_cli.base.errors import I2IError
+from i2i_cli.base.paths import unreachable
 from i2i_cli.weights.file_kind import file_fault
 from i2i_cli.weights.loading import corrupt_message, error_reason, fault_message
 

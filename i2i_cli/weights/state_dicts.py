@@ -1,7 +1,8 @@
 """Comparing a state dict with the one a network expects: missing, unexpected, reshaped keys.
 
 Pure key -> shape arithmetic, with no network and no file: the backbone loader
-(``i2i_cli.backbones``) and the artifact check (``i2i_cli.checkpoints.structure``) both use it.
+(``i2i_cli.networks.backbones``) and the artifact check (``i2i_cli.checkpoints.structure``) both use
+it.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from torch import nn
 
 from i2i_adm.layers import AttentionPool2d
 from i2i_adm.unet import EncoderConfig, encoder_blocks, time_embed_mlp
-from i2i_cli.nn import GroupNorm32, timestep_embedding
+from i2i_cli.diffusion.nn import GroupNorm32, timestep_embedding
 
 
 class EncoderUNetModel(nn.Module):

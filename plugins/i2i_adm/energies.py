@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from i2i_cli.errors import UsageError
-from i2i_cli.guidance import EnergyFunction, GuidanceState
-from i2i_cli.model_choice import load_for_run
+from i2i_cli.base.errors import UsageError
+from i2i_cli.diffusion.guidance import EnergyFunction, GuidanceState
+from i2i_cli.run.model_choice import load_for_run
 
 if TYPE_CHECKING:
     from torch import nn
 
     from i2i_adm.settings import ClassifierEnergySettings
-    from i2i_cli.context import RunContext
+    from i2i_cli.run.context import RunContext
 
 
 def negative_log_likelihood(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

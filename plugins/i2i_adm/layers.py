@@ -1,7 +1,7 @@
 """guided-diffusion's building blocks (Dhariwal & Nichol 2021, App. A; spec adm.md §1.2).
 
-The blocks ADM shares with SDE-BBDM's UNet live in the core (``i2i_cli.nn``) and are re-exported
-here; ``AttentionPool2d`` (the classifier head) is ADM's own.
+The blocks ADM shares with SDE-BBDM's UNet live in the core (``i2i_cli.diffusion.nn``) and are
+re-exported here; ``AttentionPool2d`` (the classifier head) is ADM's own.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from i2i_cli.nn import (
+from i2i_cli.diffusion.nn import (
     AttentionBlock,
     Downsample,
     GroupNorm32,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from i2i_adm.settings import AdmClassifierSettings, AdmUNetSettings, ClassifierEnergySettings
-from i2i_cli.plugin import Backbone, Energy
+from i2i_cli.api.plugin import Backbone, Energy
 
 adm_unet = Backbone(
     summary="guided-diffusion UNet (ADM): afhq_dog_4m, ImageNet 256 cond/uncond and more.",

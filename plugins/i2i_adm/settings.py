@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field
 
 from i2i_cli.diffusion.process_settings import DiscreteProcessSettings
-from i2i_cli.model_choice import BackboneChoice
+from i2i_cli.run.model_choice import BackboneChoice
 
 CHANNEL_MULT_BY_SIZE: dict[int, tuple[float, ...]] = {
     512: (0.5, 1, 1, 2, 2, 4, 4),

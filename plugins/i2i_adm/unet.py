@@ -15,7 +15,7 @@ from i2i_adm.layers import (
     TimestepEmbedSequential,
     Upsample,
 )
-from i2i_cli.nn import SkipUNet, output_head, timestep_embedding
+from i2i_cli.diffusion.nn import SkipUNet, output_head, timestep_embedding
 
 
 @dataclass(frozen=True)

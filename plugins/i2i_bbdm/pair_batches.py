@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from i2i_bbdm.paired import PairedItem, read_pair, to_model_space
-from i2i_cli.errors import I2IError
+from i2i_cli.base.errors import I2IError
 from i2i_cli.training import EpochSampler
 from i2i_cli.training.prefetch import PrefetchedBatches, StepIndices, StepReader
 

@@ -33,10 +33,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from i2i_cli.data import ImageItem, UnreadableImageError, find_images, find_pairs
-from i2i_cli.errors import UsageError
-from i2i_cli.image_fit import fit_to_size
-from i2i_cli.paths import require_folder
+from i2i_cli.base.errors import UsageError
+from i2i_cli.base.paths import require_folder
+from i2i_cli.io.data import ImageItem, UnreadableImageError, find_images, find_pairs
+from i2i_cli.io.image_fit import fit_to_size
 
 Layout = Literal["edges2shoes", "cityscapes", "ab"]
 LAYOUTS: tuple[Layout, ...] = ("edges2shoes", "cityscapes", "ab")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from i2i_bbdm.settings import BBDMTrainSettings, BridgeUNetSettings, SDEBBDMSettings
-from i2i_cli.plugin import Backbone, Method, Trainer
+from i2i_cli.api.plugin import Backbone, Method, Trainer
 
 sde_bbdm = Method(
     summary="SDE-BBDM: carry each source image to its target along a score-based Brownian bridge.",

@@ -14,8 +14,8 @@ import torch
 
 from i2i_bbdm.bridge import bridge_std
 from i2i_bbdm.settings import check_taus, evaluation_taus
-from i2i_cli.noise import NoiseSource
-from i2i_cli.progress import StepCallback, no_step
+from i2i_cli.diffusion.noise import NoiseSource
+from i2i_cli.run.progress import StepCallback, no_step
 
 __all__ = [
     "BridgeNet",

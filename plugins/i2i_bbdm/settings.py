@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from i2i_cli.model_choice import BackboneChoice
-from i2i_cli.settings import Settings
+from i2i_cli.api.settings import Settings
+from i2i_cli.run.model_choice import BackboneChoice
 
 EVALUATION_STEPS = 1000
 """The T the evaluation schedule of ``examples/eval.py`` is written for (bbdm.md §5)."""

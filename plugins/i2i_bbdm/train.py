@@ -26,8 +26,8 @@ from torch import nn
 from i2i_bbdm.bridge import bridge_marginal
 from i2i_bbdm.pair_batches import PairBatch, PrefetchedPairs
 from i2i_bbdm.paired import check_pairs, find_paired
-from i2i_cli.errors import UsageError
-from i2i_cli.model_choice import load_for_run
+from i2i_cli.base.errors import UsageError
+from i2i_cli.run.model_choice import load_for_run
 from i2i_cli.training import EpochSampler, TrainingRecipe, run_training
 from i2i_cli.training.backbone_record import write_backbone_record
 from i2i_cli.training.initial_network import initial_network
@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from i2i_bbdm.settings import BBDMTrainSettings
-    from i2i_cli.backbones import LoadedBackbone
-    from i2i_cli.context import RunContext
+    from i2i_cli.networks.backbones import LoadedBackbone
+    from i2i_cli.run.context import RunContext
 
 FIRST_TRAINED_T = 2
 """``randint(2, T + 1)``: t = 1 is never trained (bbdm.md §3, pitfall 5)."""

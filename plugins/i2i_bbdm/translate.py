@@ -15,16 +15,16 @@ import torch
 
 from i2i_bbdm.reverse_bridge import sample_bridge, sample_bridge_fast
 from i2i_bbdm.settings import BridgeUNetSettings, network_name
-from i2i_cli.backbones import LoadedBackbone
-from i2i_cli.errors import UsageError
-from i2i_cli.model_choice import load_for_run, require_checkpoints
-from i2i_cli.noise import NoiseSource
-from i2i_cli.pipeline import translate_images
-from i2i_cli.progress import StepCallback
+from i2i_cli.base.errors import UsageError
+from i2i_cli.diffusion.noise import NoiseSource
+from i2i_cli.networks.backbones import LoadedBackbone
+from i2i_cli.run.model_choice import load_for_run, require_checkpoints
+from i2i_cli.run.pipeline import translate_images
+from i2i_cli.run.progress import StepCallback
 
 if TYPE_CHECKING:
     from i2i_bbdm.settings import SDEBBDMSettings
-    from i2i_cli.context import RunContext
+    from i2i_cli.run.context import RunContext
 
 NO_CHECKPOINT = (
     "sde-bbdm needs trained bridge weights and no SDE-BBDM weights are published: "

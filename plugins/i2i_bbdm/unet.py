@@ -1,7 +1,7 @@
 """SDE-BBDM's UNet: ``sde_bbdm.networks.UNet``, an LDM ``openaimodel`` copy (bbdm.md §7).
 
-The layer maths is guided-diffusion's, so the blocks are the core's (``i2i_cli.nn``); module
-and parameter names are the reference's, so its state dicts load with ``strict=True``. What
+The layer maths is guided-diffusion's, so the blocks are the core's (``i2i_cli.diffusion.nn``);
+module and parameter names are the reference's, so its state dicts load with ``strict=True``. What
 differs from ADM's UNet, spelled out here:
 
 * time: the sinusoidal ``[cos | sin]`` embedding of the **raw integer t** in {1..T} (no 1/T
@@ -21,7 +21,7 @@ from torch import nn
 
 from i2i_bbdm.settings import BridgeUNetSettings
 from i2i_cli.diffusion.denoiser import ModelSpec
-from i2i_cli.nn import (
+from i2i_cli.diffusion.nn import (
     AttentionBlock,
     Downsample,
     ResBlock,

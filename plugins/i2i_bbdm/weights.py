@@ -23,8 +23,8 @@ from typing import Any
 
 import torch
 
-from i2i_cli.errors import I2IError
-from i2i_cli.plugin import DescribedWeights
+from i2i_cli.api.plugin import DescribedWeights
+from i2i_cli.base.errors import I2IError
 from i2i_cli.weights.loading import SAFETENSORS_SUFFIX, load_checkpoint
 from i2i_cli.weights.safe_pickle import StandIn, restricted_load, stand_in
 

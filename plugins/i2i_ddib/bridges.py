@@ -14,11 +14,11 @@ from typing import Any, NamedTuple
 import torch
 
 from i2i_cli.diffusion.denoiser import Denoiser
+from i2i_cli.diffusion.guidance import WeightedEnergy
+from i2i_cli.diffusion.noise import NoiseSource
 from i2i_cli.diffusion.ode import OdeSolver, decode_ode, encode_ode
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.guidance import WeightedEnergy
-from i2i_cli.noise import NoiseSource
-from i2i_cli.progress import StepCallback, no_step
+from i2i_cli.run.progress import StepCallback, no_step
 
 
 class Translation(NamedTuple):

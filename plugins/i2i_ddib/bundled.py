@@ -14,8 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from i2i_cli.errors import UsageError
-from i2i_cli.settings import parse_toml
+from i2i_cli.api.settings import parse_toml
+from i2i_cli.base.errors import UsageError
 from i2i_cli.weights.bundled import check_sha256
 
 PACKAGE = "i2i_ddib.models"

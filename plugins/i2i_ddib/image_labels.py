@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from i2i_cli.data import ImageItem
-from i2i_cli.errors import UsageError
+from i2i_cli.base.errors import UsageError
+from i2i_cli.io.data import ImageItem
 
 LABEL_SEPARATOR = "_"
 """A file's class label is its name's prefix before the first of these (``260_1.png``)."""

@@ -22,23 +22,23 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import torch
 
-from i2i_cli.backbones import LoadedBackbone
-from i2i_cli.data import ImageItem
+from i2i_cli.base.errors import UsageError
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
+from i2i_cli.diffusion.guidance import WeightedEnergy, bind
+from i2i_cli.diffusion.noise import NoiseSource
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.energy_terms import build_energies, validate_energy_settings
-from i2i_cli.errors import UsageError
-from i2i_cli.guidance import WeightedEnergy, bind
-from i2i_cli.model_choice import load_for_run, require_checkpoints, schedule_for, spec_for
-from i2i_cli.noise import NoiseSource
-from i2i_cli.outputs import output_path, write_image
-from i2i_cli.pipeline import translate_image_items
-from i2i_cli.progress import StepCallback
+from i2i_cli.io.data import ImageItem
+from i2i_cli.io.outputs import output_path, write_image
+from i2i_cli.networks.backbones import LoadedBackbone
+from i2i_cli.run.energy_terms import build_energies, validate_energy_settings
+from i2i_cli.run.model_choice import load_for_run, require_checkpoints, schedule_for, spec_for
+from i2i_cli.run.pipeline import translate_image_items
+from i2i_cli.run.progress import StepCallback
 from i2i_ddib.bridges import ddib_translate
 from i2i_ddib.image_labels import check_label_range, class_pairs, mapped_labels, skip_reason
 
 if TYPE_CHECKING:
-    from i2i_cli.context import RunContext
+    from i2i_cli.run.context import RunContext
     from i2i_ddib.settings import DDIBSettings
 
 MODES_HINT = (

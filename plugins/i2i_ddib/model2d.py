@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from i2i_cli.nn import GroupNorm32, silu, timestep_embedding
+from i2i_cli.diffusion.nn import GroupNorm32, silu, timestep_embedding
 from i2i_ddib.settings import Synthetic2DSettings
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from i2i_cli.plugin import Backbone, Method, Trainer
+from i2i_cli.api.plugin import Backbone, Method, Trainer
 from i2i_ddib.settings import DDIB2DTrainSettings, DDIBSettings, Synthetic2DSettings
 
 ddib = Method(

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from i2i_cli.backbones import LoadedBackbone, state_dict_from
+from i2i_cli.base.wording import counted
 from i2i_cli.checkpoints import load_checkpoint
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser
+from i2i_cli.diffusion.noise import GeneratorNoise
 from i2i_cli.diffusion.ode import decode_ode
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.model_choice import checkpoint_path, load_for_run, schedule_for
-from i2i_cli.noise import GeneratorNoise
+from i2i_cli.networks.backbones import LoadedBackbone, state_dict_from
 from i2i_cli.points.files import (
     data_distance,
     read_points,
@@ -34,14 +34,14 @@ from i2i_cli.points.files import (
 from i2i_cli.points.plots import scatter_figure
 from i2i_cli.points.support import support_scores
 from i2i_cli.points.synthetic_data import SyntheticTask, seeded_rng, synthetic_array, synthetic_task
-from i2i_cli.threads import map_on_threads, raise_if_stopped
-from i2i_cli.wording import counted
+from i2i_cli.run.model_choice import checkpoint_path, load_for_run, schedule_for
+from i2i_cli.run.threads import map_on_threads, raise_if_stopped
 from i2i_ddib.bridges import Translation, ddib_translate
 from i2i_ddib.bundled import bundled_model, verified_path
 from i2i_ddib.settings import architecture_of
 
 if TYPE_CHECKING:
-    from i2i_cli.context import RunContext
+    from i2i_cli.run.context import RunContext
     from i2i_ddib.settings import DDIBSettings
 
 CHUNK = 50_000

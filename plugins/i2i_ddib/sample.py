@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from i2i_cli.errors import UsageError
+from i2i_cli.base.errors import UsageError
 from i2i_ddib.translate import check_model_flags, is_point_backbone
 
 if TYPE_CHECKING:
-    from i2i_cli.context import RunContext
+    from i2i_cli.run.context import RunContext
     from i2i_ddib.settings import DDIBSettings
 
 

@@ -10,11 +10,11 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from i2i_cli.api.setting_conflicts import Conflict, check_conflicts
+from i2i_cli.api.settings import Settings, SettingsError
 from i2i_cli.diffusion.process_settings import DiscreteProcessSettings
-from i2i_cli.energy_terms import EnergyTerm
-from i2i_cli.model_choice import BackboneChoice
-from i2i_cli.setting_conflicts import Conflict, check_conflicts
-from i2i_cli.settings import Settings, SettingsError
+from i2i_cli.run.energy_terms import EnergyTerm
+from i2i_cli.run.model_choice import BackboneChoice
 
 GROUPS = 32
 """GroupNorm32's group count: every block width must be a multiple of it."""

@@ -19,19 +19,19 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from i2i_cli.api.settings import validate
+from i2i_cli.base.errors import UsageError
 from i2i_cli.diffusion.gaussian import q_sample
 from i2i_cli.diffusion.schedule import DiscreteSchedule, ScheduleTables
-from i2i_cli.errors import UsageError
-from i2i_cli.model_choice import BackboneChoice
 from i2i_cli.points.synthetic_data import seeded_rng, synthetic_points, synthetic_task
-from i2i_cli.settings import validate
+from i2i_cli.run.model_choice import BackboneChoice
 from i2i_cli.training import EpochSampler, Loss, TrainingRecipe, run_training
 from i2i_cli.training.backbone_record import write_backbone_record
 from i2i_ddib.model2d import build_synthetic_model
 from i2i_ddib.settings import DDIB2DTrainSettings, Synthetic2DSettings
 
 if TYPE_CHECKING:
-    from i2i_cli.context import RunContext
+    from i2i_cli.run.context import RunContext
 
 
 def model_settings(settings: DDIB2DTrainSettings) -> Synthetic2DSettings:

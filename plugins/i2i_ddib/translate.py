@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from i2i_cli.errors import UsageError
-from i2i_cli.model_choice import spec_for
+from i2i_cli.base.errors import UsageError
+from i2i_cli.run.model_choice import spec_for
 from i2i_ddib.settings import IMAGE_MODEL_ON_POINTS
 
 if TYPE_CHECKING:
-    from i2i_cli.context import RunContext
+    from i2i_cli.run.context import RunContext
     from i2i_ddib.settings import DDIBSettings
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from i2i_cli.plugin import Backbone
+from i2i_cli.api.plugin import Backbone
 from i2i_ddpm.settings import DdpmUNetSettings
 
 ddpm_unet = Backbone(

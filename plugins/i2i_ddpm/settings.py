@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from i2i_cli.settings import Settings
+from i2i_cli.api.settings import Settings
 
 
 class DdpmUNetSettings(Settings):

@@ -16,10 +16,15 @@ import math
 import torch
 
 from i2i_cli.diffusion.denoiser import SigmaDenoiser
+from i2i_cli.diffusion.guidance import (
+    EnergyFunction,
+    GuidanceState,
+    WeightedEnergy,
+    energy_gradients,
+)
 from i2i_cli.diffusion.karras import MAX_GAMMA, RoundSigma, to_d
-from i2i_cli.guidance import EnergyFunction, GuidanceState, WeightedEnergy, energy_gradients
-from i2i_cli.noise import NoiseSource
-from i2i_cli.progress import StepCallback, no_step
+from i2i_cli.diffusion.noise import NoiseSource
+from i2i_cli.run.progress import StepCallback, no_step
 
 BOOST_CHURN = 4.0
 """S_churn of a boosted item (``S_churn_manual``)."""

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from i2i_cli.guidance import EnergyFunction, GuidanceState
-from i2i_cli.model_choice import load_for_run
+from i2i_cli.diffusion.guidance import EnergyFunction, GuidanceState
+from i2i_cli.run.model_choice import load_for_run
 from i2i_dg.discriminator import (
     SKIPPED_LOG_RATIO,
     Discriminator,
@@ -24,7 +24,7 @@ from i2i_dg.discriminator import (
 )
 
 if TYPE_CHECKING:
-    from i2i_cli.context import RunContext
+    from i2i_cli.run.context import RunContext
     from i2i_dg.settings import DiscriminatorEnergySettings
 
 

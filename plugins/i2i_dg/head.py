@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from i2i_cli.nn import GroupNorm32, timestep_embedding
+from i2i_cli.diffusion.nn import GroupNorm32, timestep_embedding
 
 TIME_SCALE = 999.0
 """DG's networks embed 999 tau (dg.md §5.3, pitfall 6)."""

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from i2i_cli.data import UnreadableImageError, find_images, read_image
-from i2i_cli.errors import UsageError
-from i2i_cli.paths import require_existing
+from i2i_cli.base.errors import UsageError
+from i2i_cli.base.paths import require_existing
+from i2i_cli.io.data import UnreadableImageError, find_images, read_image
 from i2i_cli.weights.arrays import array_error_reason
 
 IMAGE_KEYS = ("samples", "arr_0")

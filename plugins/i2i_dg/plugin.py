@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from i2i_cli.plugin import Backbone, Energy, Method, Trainer
+from i2i_cli.api.plugin import Backbone, Energy, Method, Trainer
 from i2i_dg.settings import (
     DgSampleSettings,
     DiscriminatorEnergySettings,

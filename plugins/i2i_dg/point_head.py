@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from i2i_cli.nn import silu, timestep_embedding
+from i2i_cli.diffusion.nn import silu, timestep_embedding
 
 TIME_SCALE = 999.0
 """DG's networks embed 999 tau (dg.md §5.3, pitfall 6)."""

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from i2i_cli.errors import UsageError
-from i2i_cli.noise import item_seed
+from i2i_cli.base.errors import UsageError
+from i2i_cli.diffusion.noise import item_seed
 from i2i_cli.points.files import read_points
 from i2i_cli.points.synthetic_data import TASK_NAMES, seeded_rng, synthetic_points, synthetic_task
 

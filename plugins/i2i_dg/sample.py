@@ -1,10 +1,10 @@
 """``i2i sample dg``: DG's ``generate.py`` (EDM-G++) on an EDM backbone, one generator per seed.
 
-Item k is seed k (``i2i_cli.seeds``: EDM's per-seed generator, ``--seeds``, ``--subdirs``,
+Item k is seed k (``i2i_cli.run.seeds``: EDM's per-seed generator, ``--seeds``, ``--subdirs``,
 ``--npz``): its latents, then for a conditional network its label, then every step's Gaussian
 come from that generator, so with ``w1 = 0`` seed k is ``i2i sample edm``'s image k (DG's own
 script draws from the global RNG, unseeded; dg.md pitfall 4). The sampler is ``sample_dg``
-in float64; images are EDM's uint8 (``i2i_cli.seeds.edm_image``, pitfall 18). On a 2-D eps
+in float64; images are EDM's uint8 (``i2i_cli.run.seeds.edm_image``, pitfall 18). On a 2-D eps
 model the run is the core's point run (``i2i_cli.points.sampling``) with the same sampler.
 """
 
@@ -14,19 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from i2i_cli.errors import UsageError
-from i2i_cli.guidance import EnergyFunction, WeightedEnergy, bind
-from i2i_cli.model_choice import load_for_run, require_checkpoints
-from i2i_cli.noise import GeneratorNoise, SeedNoise
+from i2i_cli.base.errors import UsageError
+from i2i_cli.diffusion.guidance import EnergyFunction, WeightedEnergy, bind
+from i2i_cli.diffusion.noise import GeneratorNoise, SeedNoise
 from i2i_cli.points.sampling import is_point_net, sample_point_run
-from i2i_cli.progress import StepCallback
-from i2i_cli.seed_sampling import SigmaNet, draw_start, edm_image, sample_seeds, sigma_grid
+from i2i_cli.run.model_choice import load_for_run, require_checkpoints
+from i2i_cli.run.progress import StepCallback
+from i2i_cli.run.seed_sampling import SigmaNet, draw_start, edm_image, sample_seeds, sigma_grid
 from i2i_dg.edm_gpp import sample_dg
 from i2i_dg.energy import build_discriminator_energy
 from i2i_dg.settings import DgSampleSettings
 
 if TYPE_CHECKING:
-    from i2i_cli.context import RunContext
+    from i2i_cli.run.context import RunContext
 
 
 class DgBatches:

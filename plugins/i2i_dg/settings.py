@@ -17,10 +17,10 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from i2i_cli.karras_choice import KarrasChoice
-from i2i_cli.model_choice import BackboneChoice
-from i2i_cli.seeds import SeedOutput
-from i2i_cli.settings import Settings
+from i2i_cli.api.settings import Settings
+from i2i_cli.run.karras_choice import KarrasChoice
+from i2i_cli.run.model_choice import BackboneChoice
+from i2i_cli.run.seeds import SeedOutput
 
 
 def int_list(flag: str) -> tuple[int, ...]:

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from i2i_cli.backbones import backbone_settings
-from i2i_cli.errors import UsageError
-from i2i_cli.model_choice import load_for_run
-from i2i_cli.noise import item_seed
+from i2i_cli.base.errors import UsageError
+from i2i_cli.diffusion.noise import item_seed
+from i2i_cli.networks.backbones import backbone_settings
+from i2i_cli.run.model_choice import load_for_run
 from i2i_cli.training import METRICS, EpochSampler, TrainingRecipe, run_training
 from i2i_cli.training.backbone_record import write_backbone_record
 from i2i_cli.training.class_balance import imbalance_warning
@@ -39,7 +39,7 @@ from i2i_dg.settings import PointDiscriminatorSettings
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from i2i_cli.context import RunContext
+    from i2i_cli.run.context import RunContext
     from i2i_dg.settings import DiscriminatorTrainSettings
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from i2i_cli.plugin import Method, Trainer
+from i2i_cli.api.plugin import Method, Trainer
 from i2i_diffusion.settings import DiffusionSettings, DiffusionTrainSettings
 
 diffusion = Method(

@@ -6,17 +6,17 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from i2i_cli.base.errors import UsageError
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser
+from i2i_cli.diffusion.noise import PerItemNoise
 from i2i_cli.diffusion.samplers import sample_ddim, sample_ddpm
 from i2i_cli.diffusion.schedule import space_timesteps
-from i2i_cli.errors import UsageError
-from i2i_cli.model_choice import load_for_run, schedule_for
-from i2i_cli.noise import PerItemNoise
-from i2i_cli.pipeline import BatchSampler, sample_images
-from i2i_cli.progress import StepCallback
+from i2i_cli.run.model_choice import load_for_run, schedule_for
+from i2i_cli.run.pipeline import BatchSampler, sample_images
+from i2i_cli.run.progress import StepCallback
 
 if TYPE_CHECKING:
-    from i2i_cli.context import RunContext
+    from i2i_cli.run.context import RunContext
     from i2i_diffusion.settings import DiffusionSettings
 
 

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from i2i_cli.model_choice import BackboneChoice
+from i2i_cli.run.model_choice import BackboneChoice
 
 LabelSource = Literal["none", "folder", "prefix"]
 TimestepSampler = Literal["uniform", "loss-second-moment"]

@@ -21,9 +21,9 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from i2i_cli.base.errors import UsageError
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
 from i2i_cli.diffusion.gaussian import q_sample
-from i2i_cli.errors import UsageError
 from i2i_cli.training import EpochSampler, TrainingRecipe, run_training
 from i2i_cli.training.backbone_record import write_backbone_record
 from i2i_cli.training.initial_network import initial_network
@@ -39,10 +39,10 @@ from i2i_diffusion.training_images import (
 )
 
 if TYPE_CHECKING:
-    from i2i_cli.backbones import LoadedBackbone
-    from i2i_cli.context import RunContext
     from i2i_cli.diffusion.schedule import ScheduleTables
-    from i2i_cli.runtime import Runtime
+    from i2i_cli.networks.backbones import LoadedBackbone
+    from i2i_cli.run.context import RunContext
+    from i2i_cli.run.runtime import Runtime
     from i2i_diffusion.settings import DiffusionTrainSettings
 
 RESUMABLE_CHANGES = frozenset({"iterations", "checkpoint_every", "log_every", "workers"})

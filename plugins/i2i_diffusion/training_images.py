@@ -22,10 +22,10 @@ from typing import Any
 
 import torch
 
-from i2i_cli.data import ImageItem, UnreadableImageError, decodable, find_images, read_image
-from i2i_cli.errors import UsageError
-from i2i_cli.image_fit import Fit
-from i2i_cli.paths import require_folder
+from i2i_cli.base.errors import UsageError
+from i2i_cli.base.paths import require_folder
+from i2i_cli.io.data import ImageItem, UnreadableImageError, decodable, find_images, read_image
+from i2i_cli.io.image_fit import Fit
 from i2i_cli.training.prefetch import StepReader
 from i2i_diffusion.settings import LabelSource
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from i2i_cli.errors import I2IError
-from i2i_cli.plugin import DescribedWeights
+from i2i_cli.api.plugin import DescribedWeights
+from i2i_cli.base.errors import I2IError
 from i2i_cli.weights.safe_pickle import (
     LEGACY_TORCH_MAGIC,
     ZIP_MAGIC,
@@ -155,8 +155,8 @@ def read_edm_weights(path: str | os.PathLike[str]) -> DescribedWeights | dict[st
     the file decides what is built; any other file (a ``.pt``/``.pth`` state dict,
     ``.safetensors``) is read by the core's safe ``load_checkpoint`` and records nothing.
     """
-    from i2i_cli.backbones import state_dict_from
     from i2i_cli.checkpoints import load_checkpoint
+    from i2i_cli.networks.backbones import state_dict_from
 
     if not is_network_pickle(path):
         return state_dict_from(load_checkpoint(path), f"checkpoint {path}")

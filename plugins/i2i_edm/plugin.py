@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from i2i_cli.plugin import Backbone, Method
+from i2i_cli.api.plugin import Backbone, Method
 from i2i_edm.settings import EdmSampleSettings, EdmSettings
 
 edm = Backbone(

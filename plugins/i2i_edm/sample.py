@@ -1,10 +1,10 @@
 """``i2i sample edm``: EDM's ``generate.py`` on a sigma-time backbone, one generator per seed.
 
 Per batch of seeds (dg.md §3): latents then, for a conditional network, a label from each
-seed's generator (``i2i_cli.seeds.draw_start``); the Heun sampler
+seed's generator (``i2i_cli.run.seeds.draw_start``); the Heun sampler
 (``i2i_cli.diffusion.karras.sample_heun``) runs in float64 from ``latents.to(float64) *
 sigma_0`` and draws every step's Gaussian from those generators too, so seed ``k`` gives EDM's
-image ``k`` whatever the batch size or rank. Images are EDM's uint8 (``i2i_cli.seeds``).
+image ``k`` whatever the batch size or rank. Images are EDM's uint8 (``i2i_cli.run.seeds``).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from i2i_cli.base.errors import UsageError
 from i2i_cli.diffusion.karras import sample_heun
-from i2i_cli.errors import UsageError
-from i2i_cli.model_choice import load_for_run
-from i2i_cli.noise import GeneratorNoise, SeedNoise
+from i2i_cli.diffusion.noise import GeneratorNoise, SeedNoise
 from i2i_cli.points.sampling import is_point_net, sample_point_run
-from i2i_cli.progress import StepCallback, no_step
-from i2i_cli.seed_sampling import (
+from i2i_cli.run.model_choice import load_for_run
+from i2i_cli.run.progress import StepCallback, no_step
+from i2i_cli.run.seed_sampling import (
     SeedBatch,
     SigmaNet,
     draw_start,
@@ -32,7 +32,7 @@ from i2i_cli.seed_sampling import (
 from i2i_edm.settings import EdmSampleSettings
 
 if TYPE_CHECKING:
-    from i2i_cli.context import RunContext
+    from i2i_cli.run.context import RunContext
 
 
 def edm_sample(

@@ -5,7 +5,7 @@ preconditioner and network constructor arguments) and ``i2i sample edm``.
 (dg.md §3): 18 steps (35 network calls), deterministic; the task presets
 ``tasks/edm/<checkpoint>.toml`` give the README's settings of every official checkpoint. No
 preset by default: an EDM pickle records its network, which decides what is built
-(``i2i_cli.backbones``); a preset given by a task, ``--config`` or ``--set preset=`` is
+(``i2i_cli.networks.backbones``); a preset given by a task, ``--config`` or ``--set preset=`` is
 checked against the file.
 
 Field names are EDM's keyword arguments (``training/networks.py``; spec dg.md §2, §2.4), so a
@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from i2i_cli.karras_choice import KarrasChoice
-from i2i_cli.model_choice import BackboneChoice
-from i2i_cli.seeds import SeedOutput
-from i2i_cli.settings import Settings
+from i2i_cli.api.settings import Settings
+from i2i_cli.run.karras_choice import KarrasChoice
+from i2i_cli.run.model_choice import BackboneChoice
+from i2i_cli.run.seeds import SeedOutput
 
 PrecondName = Literal["vp", "ve", "edm", "iddpm"]
 ModelType = Literal["SongUNet", "DhariwalUNet"]

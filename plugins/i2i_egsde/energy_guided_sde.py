@@ -8,10 +8,10 @@ import torch
 
 from i2i_cli.diffusion.denoiser import Denoiser
 from i2i_cli.diffusion.gaussian import eps_of, q_sample
+from i2i_cli.diffusion.guidance import GuidanceState, WeightedEnergy, energy_gradient
+from i2i_cli.diffusion.noise import NoiseSource
 from i2i_cli.diffusion.schedule import DiscreteSchedule, at
-from i2i_cli.guidance import GuidanceState, WeightedEnergy, energy_gradient
-from i2i_cli.noise import NoiseSource
-from i2i_cli.progress import StepCallback, no_step
+from i2i_cli.run.progress import StepCallback, no_step
 
 
 @torch.no_grad()

@@ -8,11 +8,11 @@ import torch
 
 from i2i_cli.diffusion.denoiser import Denoiser
 from i2i_cli.diffusion.gaussian import FixedVariance, q_sample
+from i2i_cli.diffusion.guidance import WeightedEnergy, bind
+from i2i_cli.diffusion.noise import NoiseSource
 from i2i_cli.diffusion.samplers import ddpm_step
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.guidance import WeightedEnergy, bind
-from i2i_cli.noise import NoiseSource
-from i2i_cli.progress import StepCallback, no_step
+from i2i_cli.run.progress import StepCallback, no_step
 
 
 @torch.no_grad()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from i2i_cli.plugin import Energy, Method, Trainer
+from i2i_cli.api.plugin import Energy, Method, Trainer
 from i2i_egsde.settings import (
     DSEEnergySettings,
     DSETrainSettings,

@@ -6,10 +6,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from i2i_cli.energy_terms import EnergyTerm
-from i2i_cli.image_fit import Fit
-from i2i_cli.model_choice import BackboneChoice
-from i2i_cli.settings import Settings
+from i2i_cli.api.settings import Settings
+from i2i_cli.io.image_fit import Fit
+from i2i_cli.run.energy_terms import EnergyTerm
+from i2i_cli.run.model_choice import BackboneChoice
 
 
 class SDEditSettings(BackboneChoice):

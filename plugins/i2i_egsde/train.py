@@ -8,20 +8,20 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from i2i_cli.backbones import backbone_settings, is_file_reference
+from i2i_cli.base.errors import UsageError
+from i2i_cli.base.paths import require_folder
 from i2i_cli.checkpoints.store import MissingCheckpointError
-from i2i_cli.data import ImageItem, UnreadableImageError, find_images, read_image
 from i2i_cli.diffusion.gaussian import q_sample
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.errors import UsageError
-from i2i_cli.model_choice import BackboneChoice, checkpoint_path
-from i2i_cli.paths import require_folder
+from i2i_cli.io.data import ImageItem, UnreadableImageError, find_images, read_image
+from i2i_cli.networks.backbones import backbone_settings, is_file_reference
+from i2i_cli.run.model_choice import BackboneChoice, checkpoint_path
 from i2i_cli.training import TrainingRecipe, run_training
 from i2i_cli.training.backbone_record import write_backbone_record
 from i2i_cli.weights.loading import load_checkpoint
 
 if TYPE_CHECKING:
-    from i2i_cli.context import RunContext
+    from i2i_cli.run.context import RunContext
     from i2i_egsde.settings import DSETrainSettings
 
 

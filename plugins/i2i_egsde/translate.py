@@ -5,19 +5,19 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
+from i2i_cli.api.registry import Registry
+from i2i_cli.base.errors import UsageError
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser
-from i2i_cli.energy_terms import build_energies, energy_checkpoints
-from i2i_cli.errors import UsageError
-from i2i_cli.guidance import WeightedEnergy
-from i2i_cli.model_choice import load_for_run, require_checkpoints, schedule_for
-from i2i_cli.pipeline import translate_images, under_autocast
-from i2i_cli.registry import Registry
-from i2i_cli.resizer import LowPassFilter
+from i2i_cli.diffusion.guidance import WeightedEnergy
+from i2i_cli.io.resizer import LowPassFilter
+from i2i_cli.run.energy_terms import build_energies, energy_checkpoints
+from i2i_cli.run.model_choice import load_for_run, require_checkpoints, schedule_for
+from i2i_cli.run.pipeline import translate_images, under_autocast
 from i2i_egsde.energy_guided_sde import sample_egsde
 from i2i_egsde.ilvr import sample_ilvr
 
 if TYPE_CHECKING:
-    from i2i_cli.context import RunContext
+    from i2i_cli.run.context import RunContext
     from i2i_egsde.settings import EGSDESettings, ILVRSettings, SDEditSettings
 
 

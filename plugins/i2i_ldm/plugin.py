@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from i2i_cli.plugin import Backbone
+from i2i_cli.api.plugin import Backbone
 from i2i_ldm.settings import VqAutoencoderSettings
 
 vq_f4 = Backbone(

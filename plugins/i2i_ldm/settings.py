@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from i2i_cli.settings import Settings
+from i2i_cli.api.settings import Settings
 
 GROUPS = 32
 """GroupNorm groups of LDM's ``Normalize``: every width must be a multiple of it."""

@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from i2i_cli.base.errors import I2IError
+from i2i_cli.base.paths import unreachable
 from i2i_cli.checkpoints.archives import extracted_member
-from i2i_cli.errors import I2IError
-from i2i_cli.paths import unreachable
 from i2i_cli.weights.file_kind import file_fault
 from i2i_cli.weights.loading import fault_message
 from i2i_cli.weights.safe_pickle import (

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from i2i_cli.guidance import EnergyFunction, GuidanceState
-from i2i_cli.model_choice import load_for_run
+from i2i_cli.diffusion.guidance import EnergyFunction, GuidanceState
+from i2i_cli.run.model_choice import load_for_run
 from i2i_sddm.blocks import block_adain_to
 
 if TYPE_CHECKING:
-    from i2i_cli.context import RunContext
+    from i2i_cli.run.context import RunContext
     from i2i_sddm.settings import VggAdainEnergySettings
 
 

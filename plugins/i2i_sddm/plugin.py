@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from i2i_cli.plugin import Backbone, Energy, Method
+from i2i_cli.api.plugin import Backbone, Energy, Method
 from i2i_sddm.settings import AdaINEncoderSettings, SDDMSettings, VggAdainEnergySettings
 
 sddm = Method(

@@ -17,10 +17,10 @@ import torch
 
 from i2i_cli.diffusion.denoiser import Denoiser
 from i2i_cli.diffusion.gaussian import FixedVariance, MeanVariance, p_mean_variance
+from i2i_cli.diffusion.guidance import GuidanceState, WeightedEnergy, energy_gradients
+from i2i_cli.diffusion.noise import NoiseSource
 from i2i_cli.diffusion.schedule import DiscreteSchedule, ScheduleTables, at
-from i2i_cli.guidance import GuidanceState, WeightedEnergy, energy_gradients
-from i2i_cli.noise import NoiseSource
-from i2i_cli.progress import StepCallback, no_step
+from i2i_cli.run.progress import StepCallback, no_step
 from i2i_sddm.blocks import block_adain, block_moments, check_area
 from i2i_sddm.manifold import (
     Moments,

@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from i2i_cli.energy_terms import EnergyTerm
-from i2i_cli.image_fit import Fit
-from i2i_cli.model_choice import BackboneChoice
-from i2i_cli.settings import Settings
+from i2i_cli.api.settings import Settings
+from i2i_cli.io.image_fit import Fit
+from i2i_cli.run.energy_terms import EnergyTerm
+from i2i_cli.run.model_choice import BackboneChoice
 
 ENERGY_SCALE = 25.0
 """SDDM's hard-coded factor: each energy direction gets 25 beta_i/sqrt(alpha_i) ||dg_m||."""

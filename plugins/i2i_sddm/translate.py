@@ -5,17 +5,17 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
+from i2i_cli.api.registry import Registry
+from i2i_cli.base.errors import UsageError
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser
-from i2i_cli.energy_terms import EnergyTerm, build_energies, energy_checkpoints
-from i2i_cli.errors import UsageError
-from i2i_cli.model_choice import load_for_run, require_checkpoints, schedule_for
-from i2i_cli.pipeline import translate_images, under_autocast
-from i2i_cli.registry import Registry
+from i2i_cli.run.energy_terms import EnergyTerm, build_energies, energy_checkpoints
+from i2i_cli.run.model_choice import load_for_run, require_checkpoints, schedule_for
+from i2i_cli.run.pipeline import translate_images, under_autocast
 from i2i_sddm.blocks import check_area
 from i2i_sddm.score_decomposition import ManifoldGuidance, sample_sddm
 
 if TYPE_CHECKING:
-    from i2i_cli.context import RunContext
+    from i2i_cli.run.context import RunContext
     from i2i_sddm.settings import SDDMSettings
 
 BLOCK_ENERGIES = ("vgg-adain",)

@@ -23,7 +23,7 @@ import requests.adapters
 import typer
 from typer.testing import CliRunner, Result
 
-from i2i_cli.commands.download import download
+from i2i_cli.cli.commands.download import download
 
 PAYLOAD = bytes(range(256)) * 12_000  # 3 MB: several chunks on the wire
 DRIVE_HOSTS = {"drive.google.com", "drive.usercontent.google.com", "docs.google.com"}
@@ -209,7 +209,7 @@ def url_entry(server: Server, name: str, path: str, digest: str | None, exp: str
 
 
 def cli_app() -> typer.Typer:
-    """A minimal app with ``download`` as a subcommand, as ``i2i_cli.app`` registers it."""
+    """A minimal app with ``download`` as a subcommand, as ``i2i_cli.cli.app`` registers it."""
     app = typer.Typer()
 
     @app.callback()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from i2i_cli.base.errors import I2IError
 from i2i_cli.checkpoints.store import CheckpointStore
-from i2i_cli.errors import I2IError
 from i2i_cli.weights.loading import load_checkpoint
 from tests.download.conftest import (
     PAYLOAD,

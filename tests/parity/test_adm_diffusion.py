@@ -11,6 +11,8 @@ import torch
 
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
 from i2i_cli.diffusion.gaussian import p_mean_variance, q_sample
+from i2i_cli.diffusion.guidance import GuidanceState, WeightedEnergy
+from i2i_cli.diffusion.noise import RecordedNoise
 from i2i_cli.diffusion.samplers import (
     ddim_reverse_step,
     ddim_step,
@@ -19,8 +21,6 @@ from i2i_cli.diffusion.samplers import (
     sample_ddpm,
 )
 from i2i_cli.diffusion.schedule import DiscreteSchedule, space_timesteps
-from i2i_cli.guidance import GuidanceState, WeightedEnergy
-from i2i_cli.noise import RecordedNoise
 
 RESPACINGS = {"1000_full": "", "ddim25": "ddim25", "100": "100"}
 SCHEDULE_ARRAYS = [

@@ -11,7 +11,7 @@ import torch
 from i2i_adm.build import build_unet
 from i2i_adm.settings import AdmUNetSettings
 from i2i_adm.unet import UNetModel
-from i2i_cli.nn import timestep_embedding
+from i2i_cli.diffusion.nn import timestep_embedding
 
 
 def load(golden_dir: Path, name: str) -> dict[str, Any]:

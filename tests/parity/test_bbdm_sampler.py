@@ -16,7 +16,7 @@ from i2i_bbdm.reverse_bridge import (
     sample_bridge,
     sample_bridge_fast,
 )
-from i2i_cli.noise import RecordedNoise
+from i2i_cli.diffusion.noise import RecordedNoise
 from tests.parity.test_bbdm_unet import close, golden_unet
 
 FAST_CASES = ("T10_steps_10_5_1", "T10_steps_8_4_2", "T1000_eval_schedule")

@@ -10,8 +10,8 @@ import torch
 
 from i2i_bbdm.settings import BridgeUNetSettings
 from i2i_bbdm.unet import BridgeUNet
-from i2i_cli.backbones import backbone_settings
-from i2i_cli.errors import UsageError
+from i2i_cli.base.errors import UsageError
+from i2i_cli.networks.backbones import backbone_settings
 
 REFERENCE_ONLY = {"dims": 2, "num_classes": None, "legacy": True}
 """Reference arguments with one supported value each (2-D, unconditional, legacy heads)."""

@@ -20,14 +20,14 @@ from PIL import Image
 
 from i2i_adm.energies import classifier_energy
 from i2i_adm.settings import AdmUNetSettings
-from i2i_cli.backbones import load_backbone
-from i2i_cli.data import find_images, read_image
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
 from i2i_cli.diffusion.gaussian import eps_from_x0, p_mean_variance
+from i2i_cli.diffusion.guidance import GuidanceState, WeightedEnergy, bind, energy_gradient
+from i2i_cli.diffusion.noise import RecordedNoise
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.guidance import GuidanceState, WeightedEnergy, bind, energy_gradient
-from i2i_cli.model_choice import schedule_for
-from i2i_cli.noise import RecordedNoise
+from i2i_cli.io.data import find_images, read_image
+from i2i_cli.networks.backbones import load_backbone
+from i2i_cli.run.model_choice import schedule_for
 from i2i_ddib.bridges import ddib_translate
 from i2i_ddib.image_labels import class_pairs, mapped_labels, skip_reason
 from tests.conftest import run_i2i

@@ -13,8 +13,8 @@ import torch
 import torch.autograd.forward_ad as fwad
 
 from i2i_cli.diffusion.gaussian import q_sample
+from i2i_cli.diffusion.nn import timestep_embedding
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.nn import timestep_embedding
 from i2i_cli.points.synthetic_data import (
     TASKS,
     SyntheticTask,
@@ -139,15 +139,14 @@ def _ulp(x: torch.Tensor) -> torch.Tensor:
 def embedding_slack(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     """How far another machine's float32 ``exp`` can move each entry of the embedding (N, dim).
 
-    The reference computes ``f_i = exp(-ln(max_period) i / half)`` with float32 ``torch.exp``,
-    as we do (``i2i_cli.nn``), but a float32 ``exp`` is only faithfully rounded: on another CPU
-    (vector width, SLEEF or libm) or on a GPU it may return the other float32 neighbour of the
-    true value, one ulp of f_i away (some f_i lie almost halfway between two float32 numbers).
-    Then ``t f_i`` moves by ``t ulp(f_i)`` before rounding and the rounded product by at most
-    one more ulp of ``t f_i``; cos and sin move no more than their argument, and each side
-    rounds its cos or sin (below 1) within 2^-24: ``|d emb| <= t ulp(f_i) + ulp(t f_i) + 2^-23``,
-    about two float32 ulps of ``t f_i`` (4.9e-4 at t = 3999). It comes from the arguments'
-    magnitudes, not from one draw.
+    The reference computes ``f_i = exp(-ln(max_period) i / half)`` with float32 ``torch.exp``, as we
+    do (``i2i_cli.diffusion.nn``), but a float32 ``exp`` is only faithfully rounded: on another CPU
+    (vector width, SLEEF or libm) or on a GPU it may return the other float32 neighbour of the true
+    value, one ulp of f_i away (some f_i lie almost halfway between two float32 numbers). Then ``t
+    f_i`` moves by ``t ulp(f_i)`` before rounding and the rounded product by at most one more ulp of
+    ``t f_i``; cos and sin move no more than their argument, and each side rounds its cos or sin
+    (below 1) within 2^-24: ``|d emb| <= t ulp(f_i) + ulp(t f_i) + 2^-23``, about two float32 ulps
+    of ``t f_i`` (4.9e-4 at t = 3999). It comes from the arguments' magnitudes, not from one draw.
     """
     half = dim // 2
     freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half)

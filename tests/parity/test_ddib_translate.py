@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser
+from i2i_cli.diffusion.noise import RecordedNoise
 from i2i_cli.diffusion.ode import decode_ode, encode_ode
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.noise import RecordedNoise
 from i2i_cli.points.synthetic_data import seeded_rng, synthetic_array
 from i2i_ddib.model2d import build_synthetic_model
 from i2i_ddib.settings import settings_from_flags, synthetic_spec

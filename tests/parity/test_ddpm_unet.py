@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from i2i_cli.backbones import load_state_dict_strictly
+from i2i_cli.networks.backbones import load_state_dict_strictly
 from i2i_ddpm.build import build_unet as build
 from i2i_ddpm.settings import settings_from_yml
 

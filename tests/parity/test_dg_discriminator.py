@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import torch
 
-from i2i_cli.backbones import load_backbone, load_state_dict_strictly
+from i2i_cli.networks.backbones import load_backbone, load_state_dict_strictly
 from i2i_dg.discriminator import Discriminator, grad_log_ratio, vp_input
 from i2i_dg.head import DiscriminatorHead, HeadConfig
 from i2i_dg.vpsde import compute_tau, marginal_prob, t_cos_from_t_lin

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import torch
 
-from i2i_cli.backbones import load_backbone, load_state_dict_strictly
+from i2i_cli.diffusion.guidance import WeightedEnergy, bind
 from i2i_cli.diffusion.karras import karras_sigmas
-from i2i_cli.guidance import WeightedEnergy, bind
-from i2i_cli.noise import RecordedNoise
+from i2i_cli.diffusion.noise import RecordedNoise
+from i2i_cli.networks.backbones import load_backbone, load_state_dict_strictly
 from i2i_dg.edm_gpp import sample_dg
 from i2i_dg.energy import discriminator_energy
 from tests.parity.test_dg_discriminator import close, golden_discriminator, item_scale

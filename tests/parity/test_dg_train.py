@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import torch
 
-from i2i_cli.backbones import load_backbone, load_state_dict_strictly
+from i2i_cli.networks.backbones import load_backbone, load_state_dict_strictly
 from i2i_dg.discriminator_loss import (
     antiderivative,
     diffusion_time,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import torch
 
-from i2i_cli.backbones import load_state_dict_strictly
+from i2i_cli.networks.backbones import load_state_dict_strictly
 from i2i_edm.block import UNetBlock
 from i2i_edm.build import build, sigma_range, spec
 from i2i_edm.settings import settings_from_edm

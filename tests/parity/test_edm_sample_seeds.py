@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 import torch
 
-from i2i_cli.backbones import load_backbone
-from i2i_cli.noise import RecordedNoise, SeedNoise
-from i2i_cli.seed_sampling import SigmaNet, draw_start, edm_uint8, sigma_grid
+from i2i_cli.diffusion.noise import RecordedNoise, SeedNoise
+from i2i_cli.networks.backbones import load_backbone
+from i2i_cli.run.seed_sampling import SigmaNet, draw_start, edm_uint8, sigma_grid
 from i2i_edm.sample import edm_sample
 from i2i_edm.settings import EdmSampleSettings, settings_from_edm
 from tests.conftest import run_i2i

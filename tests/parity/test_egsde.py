@@ -10,12 +10,12 @@ import torch
 
 from i2i_adm.build import build_classifier, build_unet
 from i2i_adm.settings import AdmClassifierSettings, AdmUNetSettings
-from i2i_cli.backbones import load_state_dict_strictly
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
+from i2i_cli.diffusion.guidance import GuidanceState, WeightedEnergy, energy_gradient
+from i2i_cli.diffusion.noise import RecordedNoise
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.guidance import GuidanceState, WeightedEnergy, energy_gradient
-from i2i_cli.noise import RecordedNoise
-from i2i_cli.resizer import LowPassFilter
+from i2i_cli.io.resizer import LowPassFilter
+from i2i_cli.networks.backbones import load_state_dict_strictly
 from i2i_ddpm.build import build_unet as build_ddpm
 from i2i_ddpm.settings import DdpmUNetSettings
 from i2i_egsde.energies import positionwise_cosine, squared_distance

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from i2i_cli.data import find_images
+from i2i_cli.io.data import find_images
 from i2i_cli.metrics import paired
 from i2i_cli.metrics.frechet import FeatureStats, frechet_distance
 from i2i_cli.metrics.images import pair_by_key

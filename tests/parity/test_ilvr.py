@@ -8,11 +8,11 @@ import torch
 
 from i2i_adm.build import build_unet
 from i2i_adm.settings import AdmUNetSettings
-from i2i_cli.backbones import load_state_dict_strictly
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
+from i2i_cli.diffusion.noise import RecordedNoise
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.noise import RecordedNoise
-from i2i_cli.resizer import LowPassFilter
+from i2i_cli.io.resizer import LowPassFilter
+from i2i_cli.networks.backbones import load_state_dict_strictly
 from i2i_egsde.ilvr import sample_ilvr
 
 UNET_FLAGS = (

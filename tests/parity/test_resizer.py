@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from i2i_cli.resizer import LowPassFilter, resize_matrix
+from i2i_cli.io.resizer import LowPassFilter, resize_matrix
 
 
 def close(actual: torch.Tensor, expected: torch.Tensor, tol: dict[str, float]) -> None:

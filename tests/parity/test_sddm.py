@@ -11,11 +11,11 @@ import torch
 
 from i2i_adm.build import build_unet
 from i2i_adm.settings import AdmUNetSettings
-from i2i_cli.backbones import load_state_dict_strictly
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
+from i2i_cli.diffusion.guidance import GuidanceState, WeightedEnergy, energy_gradients
+from i2i_cli.diffusion.noise import RecordedNoise
 from i2i_cli.diffusion.schedule import DiscreteSchedule
-from i2i_cli.guidance import GuidanceState, WeightedEnergy, energy_gradients
-from i2i_cli.noise import RecordedNoise
+from i2i_cli.networks.backbones import load_state_dict_strictly
 from i2i_sddm.blocks import block_adain, block_adain_to, block_moments, blockify
 from i2i_sddm.energy import vgg_adain_energy
 from i2i_sddm.manifold import (

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from i2i_cli.errors import I2IError
+from i2i_cli.base.errors import I2IError
 from tests.conftest import run_i2i
 from tests.robustness.run_helpers import error_line, snapshot
 

@@ -1,6 +1,6 @@
 """Concurrent runs: one run at a time writes into a folder, a second is refused naming the first.
 
-A run holds its output folder's lock (``i2i_cli.run_lock``) from before it compares the folder's
+A run holds its output folder's lock (``i2i_cli.run.run_lock``) from before it compares the folder's
 ``run.toml`` until it ends. Each case holds the lock as another run would (from this process,
 through a file opened apart, or from a child process), then runs a command into the folder:
 it is refused in one line naming the holder's pid, before it compares or writes anything. A
@@ -33,7 +33,7 @@ from tests.robustness.run_helpers import (
 HOLDER = """\
 import os, sys
 from pathlib import Path
-from i2i_cli.run_lock import lock_run_folder
+from i2i_cli.run.run_lock import lock_run_folder
 
 lock = lock_run_folder(Path(sys.argv[1]))
 print(os.getpid(), flush=True)
@@ -120,7 +120,7 @@ def test_a_run_into_a_folder_another_run_holds_is_refused_naming_its_pid(
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_a_run_into_a_folder_held_in_this_process_is_refused(command: str, tmp_path: Path) -> None:
     """flock is per open file: a lock taken through another open() of the file conflicts."""
-    from i2i_cli.run_lock import lock_run_folder
+    from i2i_cli.run.run_lock import lock_run_folder
 
     out = tmp_path / "out"
     out.mkdir()
@@ -168,7 +168,7 @@ def test_the_lock_is_released_when_its_holder_ends(
 def test_the_lock_file_of_a_killed_run_does_not_block_a_rerun(
     command: str, tmp_path: Path, holder: Callable[[Path], subprocess.Popen[str]]
 ) -> None:
-    from i2i_cli.run_lock import LOCK_FILE
+    from i2i_cli.run.run_lock import LOCK_FILE
 
     out = tmp_path / "out"
     child = holder(out)
@@ -181,7 +181,7 @@ def test_the_lock_file_of_a_killed_run_does_not_block_a_rerun(
 
 
 def test_a_finished_run_leaves_no_lock_file(tmp_path: Path) -> None:
-    from i2i_cli.run_lock import LOCK_FILE
+    from i2i_cli.run.run_lock import LOCK_FILE
 
     out = tmp_path / "out"
     assert sample(out, "--steps", "1").returncode == 0
@@ -199,9 +199,9 @@ def test_rank_0_of_a_torchrun_job_holds_the_lock_for_every_rank(
     rank: str, locks: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The other ranks of a job take no lock, so their own job's rank 0 never refuses them."""
-    from i2i_cli.errors import UsageError
-    from i2i_cli.run_lock import LOCK_FILE, holding_run_folder, lock_run_folder
-    from i2i_cli.runtime import torchrun_placement
+    from i2i_cli.base.errors import UsageError
+    from i2i_cli.run.run_lock import LOCK_FILE, holding_run_folder, lock_run_folder
+    from i2i_cli.run.runtime import torchrun_placement
 
     for name, value in {"RANK": rank, "LOCAL_RANK": rank, "WORLD_SIZE": "2"}.items():
         monkeypatch.setenv(name, value)
@@ -231,7 +231,7 @@ def test_a_torchrun_job_is_one_run_to_the_lock(
     tmp_path: Path, holder: Callable[[Path], subprocess.Popen[str]]
 ) -> None:
     """Its ranks share rank 0's lock; a held folder refuses the job in one line from rank 0."""
-    from i2i_cli.run_lock import LOCK_FILE
+    from i2i_cli.run.run_lock import LOCK_FILE
 
     free = _torchrun_sample(tmp_path / "free")
     assert free.returncode == 0, free.stderr

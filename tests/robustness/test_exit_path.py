@@ -28,7 +28,7 @@ def exiting():  # the slowest exit callback: a thread pool joining, a cache writ
     time.sleep(600)
 atexit.register(exiting)
 sys.argv = ["i2i", *sys.argv[2:]]
-from i2i_cli.app import main
+from i2i_cli.cli.app import main
 main()
 """
 """``python -m i2i_cli ARGS`` with one more exit callback, which says when it runs."""

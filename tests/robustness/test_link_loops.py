@@ -1,6 +1,6 @@
 """The robustness corpus, link loops: every path option given a symbolic link to itself.
 
-Each is one line naming the path as a symbolic link loop (``i2i_cli.paths``), never "does not
+Each is one line naming the path as a symbolic link loop (``i2i_cli.base.paths``), never "does not
 exist" or "is not a folder"; a link to nothing is called a broken link.
 """
 

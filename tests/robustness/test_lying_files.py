@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 
-from i2i_cli.errors import I2IError
+from i2i_cli.base.errors import I2IError
 
 Make = Callable[[Path], None]
 

@@ -19,16 +19,16 @@ import torch
 from rich.console import Console
 from torch import nn
 
-from i2i_cli.context import RunContext
-from i2i_cli.data import ImageItem
-from i2i_cli.errors import I2IError
-from i2i_cli.guidance import GuidanceState, WeightedEnergy, energy_gradient
-from i2i_cli.nonfinite import FAILED_KEY, FiniteWatch, NonFinite, result_with_failures
-from i2i_cli.outputs import write_image
-from i2i_cli.pipeline import sample_images
-from i2i_cli.progress import RunProgress
-from i2i_cli.run_settings import SampleRun
-from i2i_cli.runtime import create_runtime
+from i2i_cli.base.errors import I2IError
+from i2i_cli.diffusion.guidance import GuidanceState, WeightedEnergy, energy_gradient
+from i2i_cli.io.data import ImageItem
+from i2i_cli.io.outputs import write_image
+from i2i_cli.run.context import RunContext
+from i2i_cli.run.nonfinite import FAILED_KEY, FiniteWatch, NonFinite, result_with_failures
+from i2i_cli.run.pipeline import sample_images
+from i2i_cli.run.progress import RunProgress
+from i2i_cli.run.run_settings import SampleRun
+from i2i_cli.run.runtime import create_runtime
 from tests.conftest import run_i2i
 from tests.robustness.run_helpers import error_line, make_images
 from tests.tiny_models import TINY_ADM_8PX, TINY_EDM, random_weights, toml_table
@@ -53,7 +53,7 @@ def _images(out: Path) -> list[str]:
 @pytest.fixture
 def nan_edm(tmp_path: Path) -> tuple[Path, Path]:
     """A tiny ``edm`` network's state dict with one NaN weight, and the config that builds it."""
-    from i2i_cli.backbones import load_backbone
+    from i2i_cli.networks.backbones import load_backbone
 
     built = load_backbone("edm", preset="edm_cifar10_32x32_uncond_vp", overrides=TINY_EDM)
     state = built.module.state_dict()

@@ -18,9 +18,9 @@ import pytest
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from i2i_cli.commands.capability import EVALUATE, SAMPLE, TRAIN, TRANSLATE
-from i2i_cli.registry import KINDS, Registry
-from i2i_cli.settings import SettingsError, validate
+from i2i_cli.api.registry import KINDS, Registry
+from i2i_cli.api.settings import SettingsError, validate
+from i2i_cli.cli.commands.capability import EVALUATE, SAMPLE, TRAIN, TRANSLATE
 from tests.conftest import run_i2i
 from tests.robustness.run_helpers import error_line
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from i2i_cli.errors import UsageError
+from i2i_cli.base.errors import UsageError
 from i2i_cli.training import run_training
 from tests.conftest import run_i2i
 from tests.robustness.run_helpers import error_line, snapshot

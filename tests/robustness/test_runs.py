@@ -417,7 +417,7 @@ def test_an_interrupted_run_keeps_its_outputs_and_resumes_to_the_same_results(
     make_images(source, 6)
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     assert translate(source, whole, "--batch-size", "2").returncode == 0
-    import i2i_cli.pipeline as pipeline
+    import i2i_cli.run.pipeline as pipeline
 
     real_write = pipeline.write_image
     writes: list[Path] = []
@@ -524,7 +524,7 @@ def test_an_interrupted_overwrite_is_not_taken_for_a_finished_run(
 ) -> None:
     """Killed while redoing a folder with other settings, the folder mixes both: say so."""
     source, out = done
-    import i2i_cli.pipeline as pipeline
+    import i2i_cli.run.pipeline as pipeline
 
     real_write = pipeline.write_image
 

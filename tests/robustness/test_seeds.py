@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from i2i_cli.errors import UsageError
-from i2i_cli.seeds import parse_seeds
+from i2i_cli.base.errors import UsageError
+from i2i_cli.run.seeds import parse_seeds
 from tests.conftest import run_i2i
 from tests.robustness.run_helpers import error_line
 
