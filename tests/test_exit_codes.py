@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from i2i_cli.base.errors import INTERRUPTED_EXIT, RUN_EXIT, USAGE_EXIT
 from tests.conftest import run_i2i
 from tests.robustness.run_helpers import make_images, translate
@@ -48,3 +50,18 @@ def test_a_usage_error_of_the_command_line_exits_2(tmp_path: Path) -> None:
     result = translate(tmp_path / "absent", tmp_path / "out")
     assert result.returncode == USAGE_EXIT, result.stderr
     assert "input not found" in result.stderr
+
+
+def test_points_that_go_non_finite_exit_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A point run that started and went non-finite is a failed run, as an image run's is."""
+    import i2i_edm.sample
+
+    monkeypatch.setattr(
+        i2i_edm.sample, "sample_heun", lambda denoiser, x, sigmas, **kw: x * float("nan")
+    )
+    moons = ["--backbone", "ddib-2d", "--preset", "bundled", "--checkpoint",
+             "package:i2i_ddib.models/moons.pt", "--device", "cpu"]  # fmt: skip
+    out = tmp_path / "out"
+    result = run_i2i(["sample", "edm", *moons, "--num-samples", "8", "--output", str(out)])
+    assert result.returncode == RUN_EXIT, result.stderr
+    assert "8 points of 8 went non-finite" in result.stderr

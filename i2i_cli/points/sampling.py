@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from i2i_cli.base.errors import I2IError, UsageError
+from i2i_cli.base.errors import RunError, UsageError
 from i2i_cli.base.wording import counted
 from i2i_cli.diffusion.noise import GeneratorNoise
 from i2i_cli.points.files import data_distance, save_points, support_fields, support_line
@@ -66,7 +66,7 @@ def sample_point_run(
     points = x.float().cpu()
     bad = int((~torch.isfinite(points).all(dim=1)).sum())
     if bad:
-        raise I2IError(f"{counted(bad, 'points')} of {count} went non-finite; nothing was written")
+        raise RunError(f"{counted(bad, 'points')} of {count} went non-finite; nothing was written")
     ctx.output.mkdir(parents=True, exist_ok=True)
     save_points(ctx.output, {"latent": latent.float().cpu(), "points": points})
     plot = scatter_figure(
