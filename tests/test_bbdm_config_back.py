@@ -58,3 +58,17 @@ def test_its_run_toml_as_config_lists_the_known_settings_once(
     assert stderr.count("(known settings:") == 1, stderr
     assert "unknown settings 'data', 'layout'" in stderr and "'lr'" in stderr
     assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
+
+
+def test_its_backbone_toml_carries_the_bridge_it_was_trained_on(
+    trained: Path, tmp_path: Path
+) -> None:
+    """No --image-size, no --steps: the record gives T = 10 and 16 px, not the defaults."""
+    from i2i_cli.api.settings import read_toml
+
+    record = read_toml(trained / "backbone.toml")
+    assert (record["steps"], record["image_size"], record["latent"]) == (10, 16, "none")
+    schedule = ["--set", "sampler=fast", "--set", "taus=10,5,1"]
+    result = _translate(tmp_path, "--config", str(trained / "backbone.toml"), *schedule)
+    assert result.returncode == 0, result.stderr  # type: ignore[attr-defined]
+    assert Image.open(tmp_path / "made" / "edge.png").size == (16, 16)

@@ -10,6 +10,7 @@ the file's record, ``trained_record``), and ``--config backbone.toml`` chooses i
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from i2i_cli.api.settings import dump_settings, to_toml
@@ -61,17 +62,22 @@ def backbone_record(
     trainer: str,
     use: str,
     notes: tuple[str, ...] = (),
+    method: Mapping[str, Any] | None = None,
 ) -> str:
     """``backbone.toml``: ``trained_network`` and ``checkpoint`` = ``weights``, a settings file
     for ``--config``, with the same as flags in a comment.
 
-    ``trainer`` names the command (``i2i train diffusion``); ``use`` says where the file goes
-    (``i2i translate <method> --config <this file>``); ``notes`` are further comment lines.
+    ``trainer`` names the command (``i2i train diffusion``); ``use`` says where the file goes (``i2i
+    translate <method> --config <this file>``); ``notes`` are further comment lines. ``method``
+    holds settings the method must run the network with (SDE-BBDM's bridge: its steps, lambda, image
+    size), so ``--config`` gives them too; loading the weights by ``--checkpoint`` reads only the
+    network.
     """
     record = {
         "backbone": network["backbone"],
         **({"preset": network["preset"]} if "preset" in network else {}),
         "checkpoint": str(weights.resolve()),
+        **dict(method or {}),
         **({"model": network["model"]} if "model" in network else {}),
     }
     usage = [
@@ -91,6 +97,7 @@ def write_backbone_record(
     trainer: str,
     use: str,
     notes: tuple[str, ...] = (),
+    method: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
     """Write ``backbone.toml`` for the network ``built`` beside the run's exported ``weights``
     (rank 0, then a barrier), say how to use it, and return the ``backbone`` file and the
@@ -98,7 +105,7 @@ def write_backbone_record(
     network = trained_network(choice, built)
     path = ctx.output / TRAINED_RECORD
     if ctx.runtime.is_main:
-        write_atomic_text(backbone_record(network, weights, trainer, use, notes), path)
+        write_atomic_text(backbone_record(network, weights, trainer, use, notes, method), path)
     ctx.runtime.barrier()
     flags = f"{model_flags(network)} --checkpoint {shlex.quote(str(weights))}"
     ctx.log(f"use it in a method with --config {path}, or with {flags}")

@@ -47,6 +47,10 @@ RESUMABLE_CHANGES = frozenset({"iterations", "checkpoint_every", "log_every", "w
 USE = "i2i translate sde-bbdm --checkpoint <its model.pt> (or --config <this file>)"
 BRIDGE_NOTE = "with the bridge it was trained on: --steps {steps} --c-lambda {c_lambda:g}"
 
+BRIDGE_SETTINGS = ("steps", "c_lambda", "image_size", "latent", "vq_preset", "vq_checkpoint")
+"""What ``translate sde-bbdm`` must run the trained network with, written into its
+``backbone.toml`` so that ``--config backbone.toml`` gives the bridge as well as the network."""
+
 Encode = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -161,7 +165,15 @@ def train_bbdm(settings: BBDMTrainSettings, ctx: RunContext) -> dict[str, Any]:
     note = BRIDGE_NOTE.format(steps=steps, c_lambda=c_lambda)
     if encode is not None:
         note += f" --latent {settings.latent} (and its autoencoder's settings)"
+    bridge = {name: getattr(settings, name) for name in BRIDGE_SETTINGS}
     record = write_backbone_record(
-        ctx, settings, built.settings, weights, trainer="i2i train bbdm", use=USE, notes=(note,)
+        ctx,
+        settings,
+        built.settings,
+        weights,
+        trainer="i2i train bbdm",
+        use=USE,
+        notes=(note,),
+        method={key: value for key, value in bridge.items() if value is not None},
     )
     return {"weights": str(weights), **record, "pairs": len(items), "steps": settings.iterations}
