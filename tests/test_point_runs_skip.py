@@ -45,13 +45,19 @@ def test_overwrite_or_a_missing_array_redoes_the_point_run(tmp_path: Path) -> No
 
 
 def test_a_point_sampling_run_skips_alike(tmp_path: Path) -> None:
-    """The core hook serves every point run: ``sample ddib`` on the 2-D models too."""
+    """The core hook serves every point run: ``sample ddib`` on the 2-D models too; another
+    ``--num-samples`` would replace the points, so it needs ``--overwrite``."""
     args = ["sample", "ddib", "--task", "moons2squares", "--num-samples", "40", "--steps", "2"]
     out = tmp_path / "out"
     assert run_i2i([*args, "--output", str(out)]).returncode == 0
     again = run_i2i([*args, "--output", str(out)])
     assert again.returncode == 0, again.stderr
     assert "already holds this run's outputs (result.json, latent.npy, points.npy)" in again.stderr
+    before = _arrays(out)
     more = run_i2i([*args[:-3], "50", *args[-2:], "--output", str(out)])
-    assert more.returncode == 0, more.stderr
-    assert "already holds" not in more.stderr
+    assert more.returncode == 2, more.stderr
+    assert "another --num-samples" in more.stderr and "--overwrite" in more.stderr
+    assert _arrays(out) == before
+    replaced = run_i2i([*args[:-3], "50", *args[-2:], "--output", str(out), "--overwrite"])
+    assert replaced.returncode == 0, replaced.stderr
+    assert len(json.loads((out / "result.json").read_text())["files"]) == 2

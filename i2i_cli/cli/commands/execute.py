@@ -232,7 +232,8 @@ def _already_finished(
     """Whether the folder holds every output of a point run with these settings: said, shown.
 
     ``i2i_cli.run.finished_runs``: its ``result.json`` and the arrays listed there, recorded with
-    the same settings and ``--num-samples``; ``--overwrite`` redoes them.
+    the same settings and ``--num-samples``; ``--overwrite`` redoes them. The same run with
+    another ``--num-samples`` would replace them (a point run draws all at once): refused.
     """
     from i2i_cli.io.run_record import read_record
     from i2i_cli.run.finished_runs import finished_outputs, same_count
@@ -241,8 +242,15 @@ def _already_finished(
         return False
     output = ctx.output
     finished = finished_outputs(output)
-    if finished is None or not same_count(read_record(output), record):
+    if finished is None:
         return False
+    previous = read_record(output)
+    if not same_count(previous, record):
+        raise UsageError(
+            f"{output} holds the outputs of the same run with another --num-samples "
+            f"({', '.join(finished)}), which this run would replace: pass --overwrite to "
+            "redo them, or choose another --output"
+        )
     ctx.log(
         f"{output} already holds this run's outputs ({', '.join(finished)}); nothing to do "
         "(pass --overwrite to redo them)"
