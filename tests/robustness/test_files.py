@@ -1,6 +1,6 @@
 """The robustness corpus, file half: broken, hostile and wrong checkpoints, unreachable hosts, bad
-arrays and contradictory settings. Every input is made at test time; every case is one error
-line, a non-zero exit, no traceback, and the cache exactly as it was.
+statistics (bad inputs to runs are in test_input_files.py). Every input is made at test time;
+every case is one error line, a non-zero exit, no traceback, and the cache exactly as it was.
 
 The checkpoints belong to a test manifest whose artifacts name the ``ddib-2d`` backbone shrunk
 to a tiny width (its structure check builds on the meta device in milliseconds), an ``.npz`` of
@@ -18,7 +18,6 @@ import zipfile
 from collections.abc import Callable, Iterator
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -27,12 +26,11 @@ import torch
 from i2i_cli.checkpoints.structure import expected_shapes
 from tests.conftest import run_i2i
 from tests.download.conftest import Handler, ServerState
+from tests.robustness.file_helpers import RunsAShell, assert_safe, stats
 from tests.robustness.run_helpers import error_line, snapshot
 
 TINY = {"num_channels": 32, "num_res_blocks": 1}
 """ddib-2d shrunk: the network of the test artifact ``t_points``."""
-
-UNSAFE_ADVICE = ("weights_only", "allow_pickle", "safe_globals", "will likely succeed")
 
 
 def manifest_text(url: str = "http://127.0.0.1:9") -> str:
@@ -69,12 +67,6 @@ def i2i(*args: str) -> subprocess.CompletedProcess[str]:
     return run_i2i(list(args), env={"I2I_MANIFESTS": os.environ.get("I2I_MANIFESTS", "")})
 
 
-def assert_safe(line: str) -> None:
-    """A fault line never advises loading a file unsafely."""
-    for advice in UNSAFE_ADVICE:
-        assert advice not in line, line
-
-
 # ----------------------------------------------------------------------------------------------
 # Files of every kind, made at test time.
 
@@ -85,13 +77,6 @@ def good_points(path: Path, overrides: dict[str, int] = TINY) -> Path:
     shapes = expected_shapes("ddib-2d", None, overrides)
     torch.save({k: torch.randn(s, generator=generator) for k, s in shapes.items()}, path)
     return path
-
-
-class RunsAShell:
-    """Unpickling this would call ``os.system``; every loader refuses it first."""
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (os.system, ("true",))
 
 
 class SomeObject:
@@ -190,11 +175,6 @@ def test_a_first_adoption_of_random_bytes_leaves_no_file(manifest: Path, tmp_pat
 
 # ----------------------------------------------------------------------------------------------
 # Arrays and files without a network.
-
-
-def stats(path: Path, **arrays: Any) -> None:
-    with path.open("wb") as stream:
-        np.savez(stream, **arrays)
 
 
 NPZ_CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
@@ -352,97 +332,6 @@ def test_an_unreachable_host_is_a_short_line_then_details(manifest: Path) -> Non
     assert any("http://127.0.0.1:9/points.pt: cannot connect" in d for d in details)
     assert "i2i download --from FILE t_points" in details[-1]
     assert [p.name for p in home().rglob("*") if p.is_file()] == []  # no .download.source
-
-
-# ----------------------------------------------------------------------------------------------
-# Contradictory settings: one line, before any work (nothing written, nothing loaded).
-
-
-@pytest.mark.parametrize(
-    ("flags", "needles"),
-    [
-        (
-            ["--checkpoint", "a.pt", "--source-checkpoint", "b.pt"],
-            ("--checkpoint and --source-checkpoint cannot be combined",),
-        ),
-        (
-            ["--checkpoint", "a.pt", "--target-checkpoint", "b.pt"],
-            ("--checkpoint and --target-checkpoint cannot be combined",),
-        ),
-        (
-            ["--official", "--source-checkpoint", "b.pt"],
-            ("--official and --source-checkpoint cannot be combined", "drop it"),
-        ),
-        (
-            ["--official", "--target-checkpoint", "b.pt"],
-            ("--official and --target-checkpoint cannot be combined",),
-        ),
-        (
-            ["--official", "--checkpoint", "a.pt"],
-            ("--official and --checkpoint cannot be combined",),
-        ),
-        (["--checkpoint", "a.pt"], ("--checkpoint names one class-conditional image model",)),
-    ],
-)
-def test_contradictory_ddib_flags_are_one_line_before_any_work(
-    flags: list[str], needles: tuple[str, ...], tmp_path: Path
-) -> None:
-    output = tmp_path / "out"
-    error_line(run_i2i(["translate", "ddib", *flags, "--output", str(output)]), *needles)
-    assert not output.exists()
-
-
-# ----------------------------------------------------------------------------------------------
-# Bad arrays given as inputs.
-
-
-def test_a_points_file_of_python_objects_is_refused_without_the_pickle_hint(
-    tmp_path: Path,
-) -> None:
-    points = tmp_path / "points.npy"
-    np.save(points, np.array([{"x": 1}], dtype=object), allow_pickle=True)
-    result = run_i2i(["translate", "ddib", "--input", str(points), "--output", str(tmp_path / "o")])
-    assert_safe(error_line(result, str(points), "Python objects", "not allowed to run"))
-
-
-def test_a_points_file_that_is_a_pickle_is_refused(tmp_path: Path) -> None:
-    points = tmp_path / "points.npy"
-    points.write_bytes(pickle.dumps(RunsAShell()))
-    result = run_i2i(["translate", "ddib", "--input", str(points), "--output", str(tmp_path / "o")])
-    assert_safe(error_line(result, str(points), "not an .npy/.npz file"))
-
-
-def some_images(folder: Path) -> Path:
-    """Two small PNGs in ``folder``."""
-    from PIL import Image
-
-    folder.mkdir()
-    for index in range(2):
-        Image.fromarray(np.full((8, 8, 3), index * 60, np.uint8)).save(folder / f"{index}.png")
-    return folder
-
-
-def test_a_hostile_detector_file_is_named(tmp_path: Path) -> None:
-    images = some_images(tmp_path / "images")
-    ref = tmp_path / "ref.npz"
-    stats(ref, mu=np.zeros(2048), sigma=np.eye(2048))
-    detector = tmp_path / "inception-2015-12-05.pkl"
-    detector.write_bytes(pickle.dumps(RunsAShell()))
-    result = run_i2i(
-        [
-            "evaluate",
-            "fid",
-            "--images",
-            str(images),
-            "--ref",
-            str(ref),
-            "--backend",
-            "nvidia",
-            "--detector",
-            str(detector),
-        ]
-    )
-    assert_safe(error_line(result, str(detector), "not allowed to run", "system"))
 
 
 def test_a_legacy_torch_file_of_the_right_network_is_adopted(
