@@ -73,6 +73,19 @@ def test_threads_option_then_environment_then_measurement(idle_two_cores: None) 
     assert thread_choice(None, {}).threads == 2
 
 
+def test_independent_parts_use_every_usable_core_even_when_busy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Saturated cores: one intra-op thread, but one part per usable core side by side."""
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(threads, "busy_cores", lambda: 2.0)
+    monkeypatch.delenv(ENVIRONMENT, raising=False)
+    choice = thread_choice(None, {})
+    assert (choice.threads, threads.side_by_side(choice)) == (1, 2)
+    assert threads.side_by_side(thread_choice(1, {})) == 1  # --threads 1: one part at a time
+    assert threads.side_by_side(thread_choice(3, {})) == 3
+
+
 def test_measured_busy_cores_lie_between_none_and_every_usable_core() -> None:
     busy = threads.busy_cores(0.02)
     assert 0.0 <= busy <= threads.usable_cores() + 1e-9

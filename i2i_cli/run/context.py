@@ -42,6 +42,9 @@ class RunContext:
     console: Console = field(repr=False)
     finite: FiniteWatch = field(default_factory=_finite_watch, repr=False)
     """Where the run's batches went non-finite: networks, guidance and state are checked."""
+    parts: int = 1
+    """Independent parts of one job that may compute side by side on the CPU (DDIB's points:
+    ``i2i_cli.run.threads.side_by_side``)."""
 
     @cached_property
     def store(self) -> CheckpointStore:
@@ -80,9 +83,9 @@ def open_context(
     ``i2i_cli.run.threads.apply_threads`` chooses.
     """
     from i2i_cli.run.runtime import create_runtime, shutdown_runtime
-    from i2i_cli.run.threads import apply_threads
+    from i2i_cli.run.threads import apply_threads, side_by_side
 
-    apply_threads(threads)
+    parts = side_by_side(apply_threads(threads))
 
     precision = getattr(run, "precision", "fp32")
     seed = getattr(run, "seed", 0)
@@ -102,6 +105,7 @@ def open_context(
                 output=output,
                 progress=progress,
                 console=console,
+                parts=parts,
             )
         runtime.barrier()  # no rank leaves the group while another's collectives are in flight
     finally:

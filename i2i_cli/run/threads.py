@@ -45,11 +45,18 @@ SPARE = 0.25
 
 @dataclass(frozen=True)
 class ThreadChoice:
-    """The thread count a run computes on and why."""
+    """The thread count a run computes on, how many independent parts may compute side by
+    side, and why."""
 
     threads: int
     reason: str
     """``--threads``, ``OMP_NUM_THREADS``, or what was measured."""
+    parts: int = 0
+    """Independent parts of one job (``map_on_threads``) at a time; 0: as many as ``threads``.
+    Measured: every usable core, busy or not. Parts never wait for each other, so a part that
+    another job keeps off its core delays only itself, and each part takes its share of a
+    shared core: on 2 cores kept busy by 2 other jobs, 2 parts ran the main job in 16 s where
+    1 took 26 s (``benchmarks/bench_main_job.py --load 2``)."""
 
 
 def choose_threads(usable: int, busy: float, parts: int | None = None) -> int:
@@ -127,7 +134,7 @@ def thread_choice(requested: int | None, environ: dict[str, str] | None = None) 
         return ThreadChoice(0, ENVIRONMENT)
     usable, busy = usable_cores(), busy_cores()
     threads = choose_threads(usable, busy)
-    return ThreadChoice(threads, f"{usable} usable cores, {busy:.1f} busy")
+    return ThreadChoice(threads, f"{usable} usable cores, {busy:.1f} busy", parts=usable)
 
 
 def apply_threads(requested: int | None = None) -> ThreadChoice:
@@ -138,6 +145,13 @@ def apply_threads(requested: int | None = None) -> ThreadChoice:
     if choice.threads:
         torch.set_num_threads(choice.threads)
     return choice
+
+
+def side_by_side(choice: ThreadChoice) -> int:
+    """How many independent parts of one job compute at a time under ``choice``."""
+    import torch
+
+    return choice.parts or choice.threads or torch.get_num_threads()
 
 
 class Stopped(Exception):

@@ -100,9 +100,9 @@ def log_plan(
 
 
 def point_parts(ctx: RunContext, x: torch.Tensor) -> list[torch.Tensor]:
-    """``x`` in parts for ``map_on_threads``: on the CPU one per thread of the run while each
-    keeps ``PART_POINTS``, and none over ``CHUNK`` points."""
-    threads = torch.get_num_threads() if ctx.runtime.device.type == "cpu" else 1
+    """``x`` in parts for ``map_on_threads``: on the CPU as many as the run computes side by
+    side (``ctx.parts``) while each keeps ``PART_POINTS``, and none over ``CHUNK`` points."""
+    threads = ctx.parts if ctx.runtime.device.type == "cpu" else 1
     threads = max(1, min(threads, len(x) // PART_POINTS))
     return list(x.split(max(1, min(CHUNK, math.ceil(len(x) / threads)))))
 
@@ -139,7 +139,8 @@ def translate_chunks(
             )
         return Translation(done.latent.float().cpu(), done.result.float().cpu())
 
-    parts = map_on_threads(translate, point_parts(ctx, x))
+    chunks = point_parts(ctx, x)
+    parts = map_on_threads(translate, chunks, threads=len(chunks))
     return Translation(
         torch.cat([part.latent for part in parts]), torch.cat([part.result for part in parts])
     )
@@ -167,7 +168,8 @@ def decode_points(
             )
         return y.float().cpu()
 
-    return torch.cat(map_on_threads(decode, point_parts(ctx, latent)))
+    chunks = point_parts(ctx, latent)
+    return torch.cat(map_on_threads(decode, chunks, threads=len(chunks)))
 
 
 @dataclass(frozen=True)
