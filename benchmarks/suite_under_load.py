@@ -15,13 +15,12 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench_main_job import busy_loops  # the busy loops, stopped however the block ends
 
-BUSY_LOOP = "while True: pass"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def usable_cores() -> int:
@@ -29,21 +28,6 @@ def usable_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
-
-@contextmanager
-def busy_loops(count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``count`` Python processes spinning on ``while True: pass`` until the block ends."""
-    loops: list[subprocess.Popen[bytes]] = []
-    try:
-        for _ in range(count):
-            loops.append(subprocess.Popen([sys.executable, "-c", BUSY_LOOP]))
-        yield loops
-    finally:
-        for loop in loops:
-            loop.kill()
-        for loop in loops:
-            loop.wait()
 
 
 def run_pytest(selection: Sequence[str]) -> tuple[int, str, float]:
