@@ -82,6 +82,7 @@ OTHER_PROGRAMS = {
     "git": "fetches a reference repository",
     "mkdocs": "builds the docs site (CI's docs step)",
     "ruff": "the linter (CI's lint step)",
+    "lint-imports": "the import rules (CI's import-linter step, pyproject.toml contracts)",
     "mkdir": "makes a folder for a reference copy",
     "tar": "unpacks a reference copy",
 }
