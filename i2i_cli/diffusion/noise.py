@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -64,8 +64,9 @@ class GeneratorStack:
         self,
         draw: Callable[..., torch.Tensor],
         shape: Sequence[int],
-        device: torch.device | str | None,
-        dtype: torch.dtype,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
     ) -> torch.Tensor:
         """Row ``b`` of ``shape`` drawn by ``draw`` from generator ``b``, stacked, on ``device``."""
         self._check_batch(shape)
@@ -75,29 +76,18 @@ class GeneratorStack:
         ]
         return torch.stack(rows).to(device or self.device)
 
-    def randn(
-        self,
-        shape: Sequence[int],
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype = torch.float32,
-    ) -> torch.Tensor:
-        """Standard normal noise of ``shape``, item by item from each item's generator."""
-        return self._per_item(torch.randn, shape, device, dtype)
+    def randn(self, shape: Sequence[int], **placement: Any) -> torch.Tensor:
+        """Standard normal noise of ``shape``, item by item from each item's generator
+        (``device``, ``dtype`` as keywords: ``_per_item``)."""
+        return self._per_item(torch.randn, shape, **placement)
 
     def randn_like(self, x: torch.Tensor) -> torch.Tensor:
         """Standard normal noise shaped, typed and placed like ``x``."""
         return self.randn(x.shape, device=x.device, dtype=x.dtype)
 
-    def rand(
-        self,
-        shape: Sequence[int],
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype = torch.float32,
-    ) -> torch.Tensor:
+    def rand(self, shape: Sequence[int], **placement: Any) -> torch.Tensor:
         """Uniform [0, 1) noise of ``shape``, item by item from each item's generator."""
-        return self._per_item(torch.rand, shape, device, dtype)
+        return self._per_item(torch.rand, shape, **placement)
 
 
 class PerItemNoise(GeneratorStack):

@@ -16,7 +16,13 @@ from i2i_cli.training.randomness import (
     step_global_rng,
     training_setup_rng,
 )
-from i2i_cli.training.recipe import Batches, Loss, OptimizerFactory, TrainingRecipe
+from i2i_cli.training.recipe import (
+    Batches,
+    Loss,
+    OptimizerFactory,
+    TrainingRecipe,
+    loop_options,
+)
 
 __all__ = [
     "CHECKPOINT",
@@ -27,6 +33,7 @@ __all__ = [
     "Loss",
     "OptimizerFactory",
     "TrainingRecipe",
+    "loop_options",
     "make_ema",
     "run_training",
     "step_generator",

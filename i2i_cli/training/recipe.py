@@ -66,3 +66,13 @@ class TrainingRecipe:
         if self.warmup_steps:
             factor *= min(1.0, (step + 1) / self.warmup_steps)
         return factor
+
+
+LOOP_OPTIONS = ("ema_decay", "grad_clip", "checkpoint_every", "log_every")
+"""Recipe fields a trainer's settings hold under the same names."""
+
+
+def loop_options(settings: Any) -> dict[str, Any]:
+    """The recipe's loop options (EMA decay, gradient clipping, checkpoint and log intervals)
+    that ``settings`` hold, by name: ``TrainingRecipe(..., **loop_options(settings))``."""
+    return {name: getattr(settings, name) for name in LOOP_OPTIONS if hasattr(settings, name)}

@@ -28,7 +28,7 @@ from i2i_bbdm.pair_batches import PairBatch, PrefetchedPairs
 from i2i_bbdm.paired import check_pairs, find_paired
 from i2i_cli.base.errors import UsageError
 from i2i_cli.run.model_choice import load_for_run
-from i2i_cli.training import EpochSampler, TrainingRecipe, run_training
+from i2i_cli.training import EpochSampler, TrainingRecipe, loop_options, run_training
 from i2i_cli.training.backbone_record import write_backbone_record
 from i2i_cli.training.initial_network import initial_network
 from i2i_cli.training.prefetch import decoding_workers
@@ -155,10 +155,7 @@ def train_bbdm(settings: BBDMTrainSettings, ctx: RunContext) -> dict[str, Any]:
             batches=batches,
             steps=settings.iterations,
             settings=settings.model_dump(),
-            ema_decay=settings.ema_decay,
-            grad_clip=settings.grad_clip,
-            checkpoint_every=settings.checkpoint_every,
-            log_every=settings.log_every,
+            **loop_options(settings),
             resume_may_change=RESUMABLE_CHANGES,
         )
         weights: Path = run_training(ctx, recipe)

@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from i2i_cli.base.errors import UsageError
 from i2i_cli.diffusion.denoiser import DiscreteDenoiser, ModelSpec
 from i2i_cli.diffusion.gaussian import q_sample
-from i2i_cli.training import EpochSampler, TrainingRecipe, run_training
+from i2i_cli.training import EpochSampler, TrainingRecipe, loop_options, run_training
 from i2i_cli.training.backbone_record import write_backbone_record
 from i2i_cli.training.initial_network import initial_network
 from i2i_cli.training.prefetch import PrefetchedBatches, decoding_workers
@@ -243,10 +243,7 @@ def train_diffusion(settings: DiffusionTrainSettings, ctx: RunContext) -> dict[s
             steps=settings.iterations,
             settings=settings.model_dump(),
             lr_multiplier=(lambda k: 1.0 - k / settings.iterations) if settings.lr_anneal else None,
-            ema_decay=settings.ema_decay,
-            grad_clip=settings.grad_clip,
-            checkpoint_every=settings.checkpoint_every,
-            log_every=settings.log_every,
+            **loop_options(settings),
             resume_may_change=RESUMABLE_CHANGES,
         )
         weights: Path = run_training(ctx, recipe)
