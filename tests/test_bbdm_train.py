@@ -84,7 +84,7 @@ def test_the_loss_is_the_mean_absolute_error_to_x_t_minus_x0() -> None:
             seen.extend([x, timesteps])
             return torch.zeros_like(x)
 
-    loss = bridge_loss(Net(), x0, y, t, eps, steps=10, c_lambda=2.0)
+    loss = bridge_loss(Net(), t, bridge_marginal(x0, y, t, eps, steps=10, c_lambda=2.0))
     x_t, objective = bridge_marginal(x0, y, t, eps, steps=10, c_lambda=2.0)
     assert torch.equal(seen[0], x_t) and torch.equal(seen[1], t)  # x_t only, raw integer t
     assert torch.allclose(objective, x_t - x0, atol=1e-6)

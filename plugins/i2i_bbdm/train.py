@@ -73,17 +73,11 @@ def bridge_ends(batch: PairBatch, encode: Encode | None) -> tuple[torch.Tensor, 
 
 
 def bridge_loss(
-    net: nn.Module,
-    x0: torch.Tensor,
-    y: torch.Tensor,
-    t: torch.Tensor,
-    eps: torch.Tensor,
-    *,
-    steps: int,
-    c_lambda: float,
+    net: nn.Module, t: torch.Tensor, marginal: tuple[torch.Tensor, torch.Tensor]
 ) -> torch.Tensor:
-    """``mean |net(x_t, t) - (x_t - x0)|``, the L1 objective of bbdm.md §3."""
-    x_t, objective = bridge_marginal(x0, y, t, eps, steps=steps, c_lambda=c_lambda)
+    """``mean |net(x_t, t) - (x_t - x0)|``, the L1 objective of bbdm.md §3, for the bridge's
+    ``marginal`` ``(x_t, x_t - x0)`` at times ``t`` (``bridge_marginal``)."""
+    x_t, objective = marginal
     prediction = net(x_t, t)
     return F.l1_loss(prediction.float(), objective.float())
 
@@ -143,7 +137,8 @@ def train_bbdm(settings: BBDMTrainSettings, ctx: RunContext) -> dict[str, Any]:
         x0, y = bridge_ends(batch, encode)
         t = training_times(len(x0), steps, generator, device)
         eps = torch.randn(x0.shape, generator=generator, device=device)
-        return bridge_loss(model, x0, y, t, eps, steps=steps, c_lambda=c_lambda)
+        marginal = bridge_marginal(x0, y, t, eps, steps=steps, c_lambda=c_lambda)
+        return bridge_loss(model, t, marginal)
 
     with PrefetchedPairs(
         items, settings.image_size, sampler, settings.iterations, device, workers
