@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 
@@ -208,19 +208,26 @@ def _check_multiple(n: int, multiple: int, what: str) -> None:
         )
 
 
-def ring_geometry(
-    n: int,
-    rng: np.random.RandomState,
-    radii: Sequence[float],
-    centers: np.ndarray,
-    width: float = BAND_WIDTH,
-) -> tuple[np.ndarray, np.ndarray]:
+class Bands(NamedTuple):
+    """The bands of a rings or squares data set: each band's radius, centre and width."""
+
+    radii: Sequence[float]
+    centers: np.ndarray
+    width: float = BAND_WIDTH
+
+
+Geometry = tuple[np.ndarray, np.ndarray]
+"""Raw float64 points (n, 2) and each point's band index."""
+
+
+def ring_geometry(n: int, rng: np.random.RandomState, bands: Bands) -> Geometry:
     """Points on K noisy rings (the reference's ``RingSampler`` before its normalisation).
 
     Ring i holds rows i*n/K ... (i+1)*n/K - 1. Draw order: ``rand(n)`` for the radial offsets,
     then ``rand(K, n/K)`` for the angles, each row sorted, flattened and the whole array reversed.
     Returns the float64 points and the ring index of each.
     """
+    radii, centers, width = bands
     count = len(radii)
     _check_multiple(n, count, f"{count} rings")
     index = np.repeat(np.arange(count), n // count)
@@ -237,19 +244,14 @@ def _edge(rng: np.random.RandomState, count: int) -> np.ndarray:
     return 2 * np.sort(rng.rand(count) - 0.5)
 
 
-def square_geometry(
-    n: int,
-    rng: np.random.RandomState,
-    radii: Sequence[float],
-    centers: np.ndarray,
-    width: float = BAND_WIDTH,
-) -> tuple[np.ndarray, np.ndarray]:
+def square_geometry(n: int, rng: np.random.RandomState, bands: Bands) -> Geometry:
     """Points on K noisy square outlines (the reference's ``SquareSampler`` before normalising).
 
     Per square, C = n/(4K) points per edge, drawn top, right (reversed), bottom (reversed), left;
     then one ``rand(n)`` for the radial scale, by which both coordinates are multiplied before
     the centre is added. Returns the float64 points and the square index of each.
     """
+    radii, centers, width = bands
     count = len(radii)
     _check_multiple(n, 4 * count, f"{count} squares")
     per_edge = n // (4 * count)
@@ -281,7 +283,7 @@ def task_geometry(
     if task.family == "checkerboard":
         return checkerboard_geometry(n, rng), None
     sampler = ring_geometry if task.family == "rings" else square_geometry
-    return sampler(n, rng, task.radii, _centers(task))
+    return sampler(n, rng, Bands(task.radii, _centers(task)))
 
 
 def synthetic_array(task: SyntheticTask | str, n: int, rng: np.random.RandomState) -> np.ndarray:
