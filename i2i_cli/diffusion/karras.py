@@ -205,16 +205,18 @@ def _sample_karras(
     sigmas: torch.Tensor,
     *,
     second_order: bool,
-    energies: Sequence[WeightedEnergy] = (),
-    noise: NoiseSource,
-    callback: StepCallback = no_step,
-    s_churn: float = 0.0,
-    s_tmin: float = 0.0,
-    s_tmax: float = math.inf,
-    s_noise: float = 1.0,
-    round_sigma: RoundSigma | None = None,
+    **options: Unpack[KarrasOptions],
 ) -> torch.Tensor:
-    """Algorithm 2's loop; ``second_order`` adds Heun's correction wherever sigma_{i+1} > 0."""
+    """Algorithm 2's loop; ``second_order`` adds Heun's correction wherever sigma_{i+1} > 0.
+
+    ``options`` are ``sample_heun``'s; left out, there are no energies and no churn
+    (S_churn 0, S_min 0, S_max inf, S_noise 1) and sigma is not rounded.
+    """
+    noise, energies = options["noise"], options.get("energies", ())
+    callback = options.get("callback", no_step)
+    s_churn, s_noise = options.get("s_churn", 0.0), options.get("s_noise", 1.0)
+    s_tmin, s_tmax = options.get("s_tmin", 0.0), options.get("s_tmax", math.inf)
+    round_sigma = options.get("round_sigma")
     levels = _levels(sigmas)
     total = len(levels) - 1
     for i in range(total):
